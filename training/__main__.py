@@ -1,0 +1,110 @@
+"""The training workspace's one command line.
+
+  python -m training models                         registered architectures
+  python -m training train    --model M --stage global|local [...]
+  python -m training evaluate --checkpoint C [--split test] [--tta ten]
+  python -m training release  --checkpoint C --out models/NAME/VERSION [...]
+  python -m training fixture  [--out test/fixtures/model]
+
+`python -m training train --help` lists every training option.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+
+from .train import TrainConfig
+
+
+def _train_parser(sub):
+    p = sub.add_parser("train", help="train one stage")
+    hints = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in ("augment", "dataset_options"):
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else None
+        flag = "--" + f.name.replace("_", "-")
+        hint = str(hints[f.name])
+        if hint == "<class 'bool'>":
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        elif "tuple" in hint:
+            p.add_argument(flag, type=int, nargs="*", default=default)
+        else:
+            kind = float if "float" in hint else int if "int" in hint else str
+            p.add_argument(flag, type=kind, default=default)
+    p.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="adapter option, e.g. test_fold=0 (Adience), year=2016 (ChaLearn)")
+    return p
+
+
+def _option_value(v: str):
+    try:
+        return json.loads(v)
+    except json.JSONDecodeError:
+        return v
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("models", help="list registered architectures")
+    _train_parser(sub)
+
+    ev = sub.add_parser("evaluate", help="metrics of a checkpoint on a split")
+    ev.add_argument("--checkpoint", required=True)
+    ev.add_argument("--split", default="val")
+    ev.add_argument("--tta", choices=["single", "ten"], default="single")
+    ev.add_argument("--data-root", default=None, help="default: the checkpoint's training data")
+    ev.add_argument("--limit", type=int, default=None)
+
+    rel = sub.add_parser("release", help="calibrate, export, quantize, evaluate and write a model directory")
+    rel.add_argument("--checkpoint", required=True)
+    rel.add_argument("--out", required=True, help="models/<name>/<version>")
+    rel.add_argument("--name", required=True)
+    rel.add_argument("--version", required=True)
+    rel.add_argument("--face-margin", type=float, default=0.4)
+    rel.add_argument("--calib", type=int, default=512, help="train faces for int8 calibration")
+    rel.add_argument("--external-data", action=argparse.BooleanOptionalAction, default=False)
+    rel.add_argument("--keep-fp32", action=argparse.BooleanOptionalAction, default=False)
+
+    fx = sub.add_parser("fixture", help="the serving tests' random-weight contract fixture")
+    fx.add_argument("--out", default="test/fixtures/model")
+
+    args = parser.parse_args(argv)
+    if args.command == "models":
+        from .model import MODEL_CONFIGS
+        for name, cfg in sorted(MODEL_CONFIGS.items()):
+            print(f"{name:20s} input {cfg.input_size:3d}  layers {cfg.layers}  widths {cfg.widths}"
+                  f"{'  RoR' if cfg.ror else ''}")
+    elif args.command == "train":
+        from .train import train
+        fields = {f.name for f in dataclasses.fields(TrainConfig)}
+        values = {k: v for k, v in vars(args).items() if k in fields}
+        if values.get("lr_steps") is not None:
+            values["lr_steps"] = tuple(values["lr_steps"])
+        values["dataset_options"] = dict(
+            (kv.split("=", 1)[0], _option_value(kv.split("=", 1)[1])) for kv in args.dataset_option)
+        result = train(TrainConfig(**values))
+        print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2))
+    elif args.command == "evaluate":
+        from .release import evaluate_checkpoint
+        print(json.dumps(evaluate_checkpoint(args.checkpoint, args.split, args.tta,
+                                             args.data_root, args.limit), indent=2))
+    elif args.command == "release":
+        from .release import release
+        report = release(args.checkpoint, args.out, name=args.name, version=args.version,
+                         face_margin=args.face_margin, calib=args.calib,
+                         external_data=args.external_data, keep_fp32=args.keep_fp32)
+        print(json.dumps(report["summary"], indent=2))
+    elif args.command == "fixture":
+        from .release import make_fixture
+        print(json.dumps(make_fixture(args.out), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

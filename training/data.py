@@ -1,0 +1,165 @@
+"""Faces in memory and their augmentation.
+
+A split is decoded once into a uint8 tensor [N, S, S, 3] (cached under .cache/packed/), then
+batches are augmented on whatever device trains: a whole batch of affine crops in one
+grid_sample call is fast on a GPU and tolerable on a CPU, and the data stays compact enough to
+carry to a GPU host (UTKFace's train split is ~200 MB at 64 px, ~650 MB at 112 px, raw).
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+
+from .datasets import Sample, load_dataset
+
+CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache" / "packed"
+
+
+@dataclass
+class Packed:
+    images: torch.Tensor       # uint8 [N, S, S, 3] RGB
+    ages: torch.Tensor         # float32 [N], years (group midpoints for group data)
+    labels: torch.Tensor       # int64 [N], class index
+    age_std: torch.Tensor      # float32 [N], apparent-age std; NaN where unknown
+    gender: list               # per sample, None where unknown
+    race: list
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def subset(self, idx) -> "Packed":
+        idx = torch.as_tensor(idx, dtype=torch.long)
+        return Packed(self.images[idx], self.ages[idx], self.labels[idx], self.age_std[idx],
+                      [self.gender[i] for i in idx.tolist()], [self.race[i] for i in idx.tolist()])
+
+
+def load_face(sample: Sample, size: int, margin: float = 0.0) -> np.ndarray:
+    """One face as uint8 [S, S, 3]: EXIF-upright, the given box grown by `margin` (the same
+    rule the server applies, see docs/model-contract.md), area-averaged down to S x S."""
+    with Image.open(sample.path) as im:
+        im = ImageOps.exif_transpose(im).convert("RGB")
+        if sample.box is not None:
+            x, y, w, h = sample.box
+            left, top = max(0, x - margin * w), max(0, y - margin * h)
+            right, bottom = min(im.width, x + w + margin * w), min(im.height, y + h + margin * h)
+            im = im.crop((round(left), round(top), round(right), round(bottom)))
+        # BOX = area averaging, what the server's resize does; keeps train and serve alike.
+        return np.array(im.resize((size, size), Image.BOX), dtype=np.uint8)
+
+
+def pack(samples: list[Sample], size: int, margin: float = 0.0, cache: bool = True,
+         progress: bool = True) -> Packed:
+    key = hashlib.sha1(f"{size}|{margin}|".encode() + "\n".join(
+        f"{s.path}|{s.box}" for s in samples).encode()).hexdigest()[:16]
+    cache_file = CACHE_DIR / f"{key}.pt"
+    if cache and cache_file.exists():
+        images = torch.load(cache_file, weights_only=True)
+    else:
+        images = torch.empty((len(samples), size, size, 3), dtype=torch.uint8)
+        it = samples
+        if progress:
+            from tqdm import tqdm
+            it = tqdm(samples, desc=f"decoding {len(samples)} faces at {size}px", leave=False)
+        for i, s in enumerate(it):
+            images[i] = torch.from_numpy(load_face(s, size, margin))
+        if cache:
+            CACHE_DIR.mkdir(parents=True, exist_ok=True)
+            torch.save(images, cache_file)
+    nan = float("nan")
+    return Packed(
+        images=images,
+        ages=torch.tensor([s.age for s in samples], dtype=torch.float32),
+        labels=torch.tensor([s.label for s in samples], dtype=torch.long),
+        age_std=torch.tensor([nan if s.age_std is None else s.age_std for s in samples],
+                             dtype=torch.float32),
+        gender=[s.gender for s in samples],
+        race=[s.race for s in samples],
+    )
+
+
+def load_packed(dataset: str, root: str, split: str, size: int, margin: float = 0.0,
+                limit: int | None = None, seed: int = 0, **options) -> Packed:
+    samples = load_dataset(dataset, root, split, **options)
+    if limit is not None and limit < len(samples):
+        # A fixed random subset, so small runs still see every age.
+        rng = np.random.default_rng(seed)
+        samples = [samples[i] for i in sorted(rng.choice(len(samples), limit, replace=False))]
+    return pack(samples, size, margin)
+
+
+@dataclass
+class AugmentConfig:
+    scale: tuple[float, float] = (0.8, 1.05)      # side of the sampled window, fraction of the image
+    aspect: tuple[float, float] = (0.8, 1.25)     # width/height ratio jitter of that window
+    translate: float = 0.08                      # extra shift, fraction of the image
+    flip: bool = True
+    brightness: float = 0.2
+    contrast: float = 0.2
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, S, S, 3] -> float [N, 3, S, S] in [0, 1]."""
+    return images.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def augment(images: torch.Tensor, size: int, cfg: AugmentConfig,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random resized crop with scale/aspect jitter, shift, flip and photometric jitter for a
+    whole batch at once: uint8 [N, S0, S0, 3] -> float [N, 3, size, size] in [0, 1]."""
+    n, dev = images.shape[0], images.device
+    x = to_float(images)                                                         # [N, 3, S0, S0]
+
+    def uniform(lo, hi):
+        return lo + (hi - lo) * torch.rand(n, generator=generator, device="cpu").to(dev)
+
+    scale = uniform(*cfg.scale)
+    aspect = torch.exp(uniform(math.log(cfg.aspect[0]), math.log(cfg.aspect[1])))
+    sx, sy = scale * aspect.sqrt(), scale / aspect.sqrt()
+    # Shift the window anywhere it fits, plus a little beyond (border pixels fill in).
+    tx = (1 - sx).clamp(min=0) * uniform(-1, 1) + cfg.translate * uniform(-1, 1)
+    ty = (1 - sy).clamp(min=0) * uniform(-1, 1) + cfg.translate * uniform(-1, 1)
+    if cfg.flip:
+        sx = sx * torch.where(uniform(0, 1) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(n, 2, 3, device=dev)
+    theta[:, 0, 0], theta[:, 0, 2] = sx, tx
+    theta[:, 1, 1], theta[:, 1, 2] = sy, ty
+    grid = F.affine_grid(theta, [n, 3, size, size], align_corners=False)          # [N, size, size, 2]
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    if cfg.brightness or cfg.contrast:
+        b = 1 + cfg.brightness * uniform(-1, 1)
+        c = 1 + cfg.contrast * uniform(-1, 1)
+        mean = out.mean(dim=(1, 2, 3), keepdim=True)
+        out = ((out - mean) * c.view(n, 1, 1, 1) + mean) * b.view(n, 1, 1, 1)
+    return out.clamp_(0, 1)
+
+
+def resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Evaluation view: the whole crop at the model's size, uint8 [N, S0, S0, 3] -> float
+    [N, 3, size, size] in [0, 1] (area averaging when shrinking, like the server)."""
+    x = to_float(images)
+    if x.shape[-1] == size:
+        return x
+    mode = "area" if x.shape[-1] > size else "bilinear"
+    return F.interpolate(x, size=(size, size), mode=mode)
+
+
+def ten_crop(images: torch.Tensor, size: int, frac: float = 0.875) -> list[torch.Tensor]:
+    """The classic ten views (four corners, centre, and their mirror images), each a window of
+    `frac` of the side, resized to `size`: a list of ten float [N, 3, size, size] tensors."""
+    x = to_float(images)
+    s0 = x.shape[-1]
+    c = round(s0 * frac)
+    offsets = [(0, 0), (0, s0 - c), (s0 - c, 0), (s0 - c, s0 - c), ((s0 - c) // 2, (s0 - c) // 2)]
+    views = []
+    for top, left in offsets:
+        v = F.interpolate(x[:, :, top:top + c, left:left + c], size=(size, size),
+                          mode="bilinear", antialias=True, align_corners=False)
+        views += [v, v.flip(-1)]
+    return views

@@ -1,0 +1,137 @@
+"""Export the fused network as one ONNX graph (docs/model-contract.md), check it against
+PyTorch, quantize it to int8 with onnxruntime's static quantization, and write the manifest."""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from .model import ALNet, ExportWrapper
+
+OPSET = 18
+
+
+def export_onnx(model: ALNet, path: str | Path, external_data: bool = False) -> Path:
+    """fp32 graph: uint8 NHWC image in, the contract's outputs out, dynamic batch."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = ExportWrapper(model.cpu().float().to(memory_format=torch.contiguous_format)).eval()
+    s = model.cfg.input_size
+    example = torch.randint(0, 256, (2, s, s, 3), dtype=torch.uint8)
+    program = torch.onnx.export(
+        wrapper, (example,), dynamo=True, opset_version=OPSET,
+        input_names=["image"], output_names=list(ExportWrapper.output_names),
+        dynamic_shapes={"image": {0: torch.export.Dim("batch", min=1, max=1024)}},
+        optimize=True, verbose=False)
+    for f in (path, Path(str(path) + ".data")):
+        f.unlink(missing_ok=True)
+    program.save(str(path), external_data=external_data)
+    onnx.checker.check_model(str(path))
+    return path
+
+
+@torch.no_grad()
+def parity(model: ALNet, onnx_path: str | Path, images: np.ndarray) -> dict:
+    """Largest differences between PyTorch and onnxruntime on the same uint8 images."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    names = list(ExportWrapper.output_names)
+    got = dict(zip(names, sess.run(names, {"image": images})))
+    want = dict(zip(names, (t.numpy() for t in ExportWrapper(model.cpu().eval())(torch.from_numpy(images)))))
+    return {f"max_abs_{k}": float(np.max(np.abs(got[k] - want[k]))) for k in names}
+
+
+class _Calibration:
+    """Feeds real faces to onnxruntime's calibrator, a batch at a time."""
+
+    def __init__(self, images: np.ndarray, batch_size: int = 32):
+        self.batches = [images[i:i + batch_size] for i in range(0, len(images), batch_size)]
+        self.i = 0
+
+    def get_next(self):
+        if self.i >= len(self.batches):
+            return None
+        self.i += 1
+        return {"image": self.batches[self.i - 1]}
+
+    def rewind(self):
+        self.i = 0
+
+
+def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calib_images: np.ndarray,
+                  external_data: bool = False) -> Path:
+    """Static int8 (QDQ, per-channel weights) calibrated on real faces. Only convolutions and
+    fully connected layers are quantized: they hold the weights and the time, while the small
+    attention arithmetic (LSTM gates, box, crop) stays float so the box does not jitter."""
+    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
+                                          quant_pre_process, quantize_static)
+
+    int8_path = Path(int8_path)
+    pre = int8_path.with_suffix(".pre.onnx")
+    quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+    for f in (int8_path, Path(str(int8_path) + ".data")):
+        f.unlink(missing_ok=True)
+    quantize_static(
+        str(pre), str(int8_path), _Calibration(calib_images),
+        quant_format=QuantFormat.QDQ, per_channel=True,
+        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+        op_types_to_quantize=["Conv", "Gemm"],
+        calibrate_method=CalibrationMethod.MinMax,
+        use_external_data_format=external_data,
+        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+    pre.unlink(missing_ok=True)
+    Path(str(pre) + ".data").unlink(missing_ok=True)
+    return int8_path
+
+
+def file_entry(path: Path, role: str) -> dict:
+    data = path.read_bytes()
+    return {"path": path.name, "role": role, "sha256": hashlib.sha256(data).hexdigest(),
+            "bytes": len(data)}
+
+
+def write_manifest(directory: str | Path, model: ALNet, model_file: str, *, name: str,
+                   version: str, face_margin: float, metrics: dict | None = None,
+                   training_data: dict | None = None, extra: dict | None = None) -> dict:
+    directory = Path(directory)
+    model_path = directory / model_file
+    files = [file_entry(model_path, "model")]
+    data_file = Path(str(model_path) + ".data")
+    if data_file.exists():
+        files.append(file_entry(data_file, "external_data"))
+    cfg = model.cfg
+    ages = model.class_ages
+    manifest = {
+        "schema": 1,
+        "name": name,
+        "version": version,
+        "arch": cfg.arch,
+        "input": {"name": "image", "size": cfg.input_size, "dtype": "uint8", "layout": "NHWC",
+                  "color": "RGB"},
+        "outputs": list(ExportWrapper.output_names),
+        "face_margin": face_margin,
+        "ages": {"min": float(ages.min()), "max": float(ages.max())},
+        "fusion": {"global": cfg.fusion_global, "local": cfg.fusion_local},
+        "temperature": float(model.temperature),
+        "model": model_file,
+        "files": files,
+        "metrics": metrics or {},
+        "training_data": training_data or {},
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **(extra or {}),
+    }
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def timed(fn, *args, **kwargs):
+    t = time.time()
+    out = fn(*args, **kwargs)
+    return out, time.time() - t

@@ -1,0 +1,93 @@
+"""Age-estimation metrics, each a small numpy function so tests can check them by hand."""
+from __future__ import annotations
+
+import numpy as np
+
+AGE_BANDS = [(0, 12), (13, 17), (18, 24), (25, 39), (40, 59), (60, 200)]
+
+
+def mae(pred, true) -> float:
+    return float(np.mean(np.abs(np.asarray(pred, float) - np.asarray(true, float))))
+
+
+def median_ae(pred, true) -> float:
+    return float(np.median(np.abs(np.asarray(pred, float) - np.asarray(true, float))))
+
+
+def cumulative_score(pred, true, threshold: float = 5.0) -> float:
+    """CS@t: the fraction of faces whose error is at most t years."""
+    return float(np.mean(np.abs(np.asarray(pred, float) - np.asarray(true, float)) <= threshold))
+
+
+def epsilon_error(pred, mean, std) -> float:
+    """Paper eq. 7 (ChaLearn LAP): 1 - exp(-(x - mu)^2 / (2 sigma^2)), averaged over faces."""
+    pred, mean, std = (np.asarray(a, float) for a in (pred, mean, std))
+    return float(np.mean(1.0 - np.exp(-((pred - mean) ** 2) / (2.0 * std ** 2))))
+
+
+def accuracy(pred_class, true_class) -> float:
+    return float(np.mean(np.asarray(pred_class) == np.asarray(true_class)))
+
+
+def one_off_accuracy(pred_class, true_class) -> float:
+    """Adience's 1-off: right, or off by one adjacent group."""
+    return float(np.mean(np.abs(np.asarray(pred_class) - np.asarray(true_class)) <= 1))
+
+
+def interval_coverage(probs, true, level: float = 0.8) -> float:
+    """How often the central `level` interval of each distribution (its (1-level)/2 and
+    (1+level)/2 quantiles over integer ages) contains the true age."""
+    lo, hi = quantile_interval(probs, level)
+    true = np.asarray(true, float)
+    return float(np.mean((true >= lo) & (true <= hi)))
+
+
+def quantile_interval(probs, level: float = 0.8):
+    """Per row: the smallest ages whose cumulative probability reaches (1-level)/2 and
+    (1+level)/2. The server computes the same (src/.../math.ts)."""
+    cdf = np.cumsum(np.asarray(probs, float), axis=1)
+    lo = np.argmax(cdf >= (1 - level) / 2, axis=1)
+    hi = np.argmax(cdf >= (1 + level) / 2 - 1e-9, axis=1)
+    return lo.astype(float), hi.astype(float)
+
+
+def band_of(age: float) -> str:
+    for lo, hi in AGE_BANDS:
+        if lo <= age <= hi:
+            return f"{lo}-{hi}" if hi < 200 else f"{lo}+"
+    return "?"
+
+
+def grouped_mae(pred, true, groups) -> dict[str, dict]:
+    """MAE per group label (None labels are left out): {label: {"n", "mae"}}."""
+    pred, true = np.asarray(pred, float), np.asarray(true, float)
+    out = {}
+    for g in sorted({g for g in groups if g is not None}, key=str):
+        m = np.array([x == g for x in groups])
+        out[str(g)] = {"n": int(m.sum()), "mae": mae(pred[m], true[m])}
+    return out
+
+
+def age_report(pred, true, std=None) -> dict:
+    """The headline numbers for a 101-class age model. std: per-face label std; NaN entries
+    (unknown) use 3 years, as the model card explains."""
+    true = np.asarray(true, float)
+    sigma = np.full_like(true, 3.0) if std is None else np.where(np.isnan(std), 3.0, std)
+    return {
+        "n": int(len(true)),
+        "mae": mae(pred, true),
+        "median_ae": median_ae(pred, true),
+        "cs5": cumulative_score(pred, true, 5),
+        "eps_error": epsilon_error(pred, true, sigma),
+    }
+
+
+def paired_bootstrap(err_a, err_b, n_boot: int = 2000, seed: int = 0) -> dict:
+    """95% interval of mean(err_a) - mean(err_b) over resampled faces (the same faces for
+    both models): an interval below zero means A is really better, not lucky."""
+    a, b = np.asarray(err_a, float), np.asarray(err_b, float)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(a), size=(n_boot, len(a)))
+    diffs = a[idx].mean(axis=1) - b[idx].mean(axis=1)
+    return {"mean_diff": float(a.mean() - b.mean()),
+            "ci95": [float(np.quantile(diffs, 0.025)), float(np.quantile(diffs, 0.975))]}

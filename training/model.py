@@ -1,0 +1,329 @@
+"""AL-ResNet / AL-RoR: a ResNet (or RoR) backbone for global features, an attention LSTM that
+proposes an age-sensitive box on the last feature map, a differentiable crop of that box for
+local features, and the fusion P_final = w_g * P_global + w_l * P_local with a DEX expectation.
+
+Reads top to bottom: config -> registry -> backbone -> attention branch -> the whole network.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torchvision.models.resnet import BasicBlock, Bottleneck
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "al_resnet34"
+    block: str = "basic"                    # 'basic' (ResNet-18/34) or 'bottleneck' (ResNet-152)
+    layers: tuple[int, ...] = (3, 4, 6, 3)  # residual blocks per group
+    widths: tuple[int, ...] = (64, 128, 256, 512)
+    ror: bool = False                       # add RoR's root- and middle-level shortcuts
+    stem_pool: bool = True                  # the stem's max-pool; off for small inputs so the map stays >= 4x4
+    input_size: int = 224
+    num_classes: int = 101                  # ages 0..100, or 8 Adience groups
+    class_ages: tuple[float, ...] | None = None  # age of each class for the DEX expectation; None = 0..M-1
+    lstm_hidden: int = 128
+    min_box: float = 0.25                   # smallest attention box side, as a fraction of the map
+    crop_size: int = 0                      # side of the sampled crop; 0 = same as the feature map
+    fusion_global: float = 1.0
+    fusion_local: float = 0.5
+    state_momentum: float = 0.01            # EMA rate of the LSTM state kept for stateless inference
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    @property
+    def feature_size(self) -> int:
+        stride = 32 if self.stem_pool else 16
+        return -(-self.input_size // stride)
+
+    @property
+    def feature_dim(self) -> int:
+        return self.widths[-1] * (4 if self.block == "bottleneck" else 1)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        d = dict(d)
+        for k in ("layers", "widths", "class_ages", "mean", "std"):
+            if d.get(k) is not None:
+                d[k] = tuple(d[k])
+        return cls(**d)
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry of named architectures, timm style: create_model('al_resnet34', num_classes=8)
+# ---------------------------------------------------------------------------------------------
+MODEL_CONFIGS: dict[str, ModelConfig] = {
+    "al_resnet34": ModelConfig(arch="al_resnet34"),
+    "al_resnet152": ModelConfig(arch="al_resnet152", block="bottleneck", layers=(3, 8, 36, 3)),
+    "al_ror34": ModelConfig(arch="al_ror34", ror=True),
+    "al_resnet18": ModelConfig(arch="al_resnet18", layers=(2, 2, 2, 2)),
+    # Half-width ResNet-18 without the stem pool: what two CPU cores can train, and small enough
+    # for the edge; at 64 px its feature map is 4x4 (at 96 px, 6x6).
+    "al_resnet18_edge": ModelConfig(arch="al_resnet18_edge", layers=(2, 2, 2, 2),
+                                    widths=(32, 64, 128, 256), stem_pool=False, input_size=64),
+    "al_ror18_edge": ModelConfig(arch="al_ror18_edge", layers=(2, 2, 2, 2), ror=True,
+                                 widths=(32, 64, 128, 256), stem_pool=False, input_size=64),
+    # For tests and the serving fixture: seconds on a laptop CPU, a few hundred KB as ONNX.
+    "al_resnet_tiny": ModelConfig(arch="al_resnet_tiny", layers=(1, 1, 1, 1),
+                                  widths=(16, 32, 48, 64), stem_pool=False, input_size=64,
+                                  lstm_hidden=32),
+}
+
+
+def list_models() -> list[str]:
+    return sorted(MODEL_CONFIGS)
+
+
+def create_model(name: str, **overrides) -> "ALNet":
+    if name not in MODEL_CONFIGS:
+        raise ValueError(f"unknown model {name!r}; registered: {', '.join(list_models())}")
+    return ALNet(replace(MODEL_CONFIGS[name], **overrides))
+
+
+# ---------------------------------------------------------------------------------------------
+# Backbone: torchvision's residual blocks, optionally wrapped in RoR's extra shortcut levels
+# ---------------------------------------------------------------------------------------------
+def _projection(in_ch: int, out_ch: int, stride: int) -> nn.Module:
+    """1x1 strided projection where a shortcut changes shape, identity otherwise."""
+    if in_ch == out_ch and stride == 1:
+        return nn.Identity()
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), nn.BatchNorm2d(out_ch))
+
+
+class Backbone(nn.Module):
+    """ResNet, or RoR (paper eq. 2) when cfg.ror: a root-level shortcut from the stem output to
+    the end of the last group, a middle-level shortcut around each group, and the ordinary block
+    shortcuts as the final level."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        block = Bottleneck if cfg.block == "bottleneck" else BasicBlock
+        stem_ch = cfg.widths[0]
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, stem_ch, 7, stride=2, padding=3, bias=False),
+            nn.BatchNorm2d(stem_ch),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2, padding=1) if cfg.stem_pool else nn.Identity(),
+        )
+        groups, group_io = [], []
+        in_ch = stem_ch
+        for i, (n_blocks, width) in enumerate(zip(cfg.layers, cfg.widths)):
+            stride = 1 if i == 0 else 2
+            out_ch = width * block.expansion
+            blocks = [block(in_ch, width, stride, downsample=_projection(in_ch, out_ch, stride)
+                            if (stride != 1 or in_ch != out_ch) else None)]
+            blocks += [block(out_ch, width) for _ in range(n_blocks - 1)]
+            groups.append(nn.Sequential(*blocks))
+            group_io.append((in_ch, out_ch, stride))
+            in_ch = out_ch
+        self.groups = nn.ModuleList(groups)
+        self.ror = cfg.ror
+        if cfg.ror:
+            self.middle_shortcuts = nn.ModuleList(_projection(i, o, s) for i, o, s in group_io)
+            total_stride = 2 ** (len(cfg.layers) - 1)
+            self.root_shortcut = _projection(stem_ch, in_ch, total_stride)
+        self._zero_init_last_bn()
+
+    def _zero_init_last_bn(self):
+        # Residual branches start as identity (Goyal et al.); from-scratch training is steadier.
+        for m in self.modules():
+            if isinstance(m, Bottleneck):
+                nn.init.zeros_(m.bn3.weight)
+            elif isinstance(m, BasicBlock):
+                nn.init.zeros_(m.bn2.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        stem = self.stem(x)                                   # [N, C0, S/4, S/4] (S/2 without pool)
+        h = stem
+        for i, group in enumerate(self.groups):
+            out = group(h)
+            if self.ror:
+                out = out + self.middle_shortcuts[i](h)
+                if i == len(self.groups) - 1:
+                    out = out + self.root_shortcut(stem)
+            h = out
+        return h                                              # [N, C, H, W], H = W = cfg.feature_size
+
+
+# ---------------------------------------------------------------------------------------------
+# Attention branch: LSTM -> box -> differentiable crop -> local features
+# ---------------------------------------------------------------------------------------------
+def crop_matrices(lo: torch.Tensor, hi: torch.Tensor, size: int, out: int) -> torch.Tensor:
+    """Bilinear sampling weights for cropping [lo, hi] (fractions of a side of `size` cells) to
+    `out` samples: [N, out, size]. A triangle kernel gives gradients w.r.t. lo and hi, so the
+    location layer learns from the local loss; plain matmuls export cleanly to ONNX."""
+    steps = (torch.arange(out, dtype=lo.dtype, device=lo.device) + 0.5) / out           # [out]
+    pos = (lo[:, None] + (hi - lo)[:, None] * steps[None, :]) * size - 0.5               # [N, out]
+    cells = torch.arange(size, dtype=lo.dtype, device=lo.device)                         # [size]
+    return torch.relu(1 - (pos[:, :, None] - cells[None, None, :]).abs())                # [N, out, size]
+
+
+class AttentionLSTM(nn.Module):
+    """Proposes the age-sensitive box from the pooled global feature (paper III-C).
+
+    Training: the mini-batch is one sequence; the state carries from image to image and across
+    batches (detached), so the box proposal can use what earlier faces looked like.
+    Inference is stateless: every image starts from (h_run, c_run), an exponential moving average
+    of the carried state over training, like BatchNorm's running statistics. The exported graph
+    therefore answers the same for an image whatever else is in the batch."""
+
+    def __init__(self, feature_dim: int, hidden: int, min_box: float, momentum: float):
+        super().__init__()
+        self.cell = nn.LSTMCell(feature_dim, hidden)
+        self.location = nn.Linear(2 * hidden, 4)
+        self.min_box = min_box
+        self.momentum = momentum
+        self.register_buffer("h_run", torch.zeros(hidden))
+        self.register_buffer("c_run", torch.zeros(hidden))
+        self._carry: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def reset_state(self):
+        self._carry = None
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        """pooled [N, C] -> box [N, 4] as (x0, y0, x1, y1) in [0, 1] of the feature map."""
+        n = pooled.shape[0]
+        if self.training:
+            h, c = self._carry if self._carry is not None else (self.h_run[None].clone(), self.c_run[None].clone())
+            states = []
+            for i in range(n):
+                h, c = self.cell(pooled[i:i + 1], (h, c))                       # [1, hidden] each
+                states.append(torch.cat([h, c], dim=1))
+            s = torch.cat(states, dim=0)                                         # [N, 2*hidden]
+            with torch.no_grad():
+                self._carry = (h.detach(), c.detach())
+                self.h_run.lerp_(h[0].detach(), self.momentum)
+                self.c_run.lerp_(c[0].detach(), self.momentum)
+        else:
+            h0 = self.h_run[None].expand(n, -1)
+            c0 = self.c_run[None].expand(n, -1)
+            h, c = self.cell(pooled, (h0, c0))
+            s = torch.cat([h, c], dim=1)                                         # [N, 2*hidden]
+        t = torch.sigmoid(self.location(s))                                      # [N, 4]
+        # (tx, ty) place the box, (tw, th) size it; x0 = tx * (1 - w) keeps it inside the map
+        # without clamping, so gradients never vanish at the border.
+        w = self.min_box + (1 - self.min_box) * t[:, 2]
+        hgt = self.min_box + (1 - self.min_box) * t[:, 3]
+        x0 = t[:, 0] * (1 - w)
+        y0 = t[:, 1] * (1 - hgt)
+        return torch.stack([x0, y0, x0 + w, y0 + hgt], dim=1)
+
+
+def dex(probs: torch.Tensor, class_ages: torch.Tensor) -> torch.Tensor:
+    """DEX: the expected age under the distribution. probs [N, M] -> [N]."""
+    return probs @ class_ages
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole network
+# ---------------------------------------------------------------------------------------------
+class ALNet(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = Backbone(cfg)
+        dim = cfg.feature_dim
+        self.global_head = nn.Linear(dim, cfg.num_classes)
+        self.attention = AttentionLSTM(dim, cfg.lstm_hidden, cfg.min_box, cfg.state_momentum)
+        self.local_head = nn.Linear(dim, cfg.num_classes)
+        ages = cfg.class_ages if cfg.class_ages is not None else range(cfg.num_classes)
+        self.register_buffer("class_ages", torch.tensor(list(ages), dtype=torch.float32))
+        self.register_buffer("mean", torch.tensor(cfg.mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(cfg.std).view(1, 3, 1, 1))
+        # Calibration temperature, fitted on validation data after training (1 = none).
+        self.register_buffer("temperature", torch.ones(()))
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """float [N, 3, S, S] in [0, 1] -> the backbone's input."""
+        return (x - self.mean) / self.std
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 [N, S, S, 3] RGB -> normalized float [N, 3, S, S]. Part of the exported graph,
+        so callers hand over raw pixels."""
+        return self.normalize(images.permute(0, 3, 1, 2).float() / 255.0)       # [N, 3, S, S]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)                                                 # [N, C, H, W]
+
+    def forward_local(self, fmap: torch.Tensor, pooled: torch.Tensor):
+        box = self.attention(pooled)                                            # [N, 4]
+        n, c, h, w = fmap.shape
+        k = self.cfg.crop_size or h
+        rows = crop_matrices(box[:, 1], box[:, 3], h, k)                        # [N, k, H]
+        cols = crop_matrices(box[:, 0], box[:, 2], w, k)                        # [N, k, W]
+        crop = rows[:, None] @ fmap @ cols[:, None].transpose(2, 3)             # [N, C, k, k]
+        local = crop.mean(dim=(2, 3))                                           # [N, C]
+        return self.local_head(local), box
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """x: normalized float [N, 3, S, S] -> logits of both branches and the box."""
+        fmap = self.forward_features(x)                                         # [N, C, H, W]
+        pooled = fmap.mean(dim=(2, 3))                                          # [N, C]
+        global_logits = self.global_head(pooled)                                # [N, M]
+        local_logits, box = self.forward_local(fmap, pooled)                    # [N, M], [N, 4]
+        return {"global": global_logits, "local": local_logits, "box": box}
+
+    def predict(self, out: dict[str, torch.Tensor], temperature: torch.Tensor | None = None):
+        """Logits -> the contract's outputs: fused probs and DEX ages of each branch."""
+        t = self.temperature if temperature is None else temperature
+        p_global = F.softmax(out["global"].float() / t, dim=1)
+        p_local = F.softmax(out["local"].float() / t, dim=1)
+        wg, wl = self.cfg.fusion_global, self.cfg.fusion_local
+        probs = (wg * p_global + wl * p_local) / (wg + wl)
+        return {
+            "age": dex(probs, self.class_ages),
+            "probs": probs,
+            "p_global": p_global,
+            "p_local": p_local,
+            "global_age": dex(p_global, self.class_ages),
+            "local_age": dex(p_local, self.class_ages),
+            "box": out["box"].float(),
+        }
+
+    def stage_parameters(self, stage: str) -> list[nn.Parameter]:
+        """What each training stage updates: 'global' = backbone + global head; 'local' = the
+        attention LSTM, location layer and local head on a frozen backbone."""
+        if stage == "global":
+            modules = [self.backbone, self.global_head]
+        elif stage == "local":
+            modules = [self.attention, self.local_head]
+        elif stage == "all":
+            modules = [self]
+        else:
+            raise ValueError(f"unknown stage {stage!r}")
+        return [p for m in modules for p in m.parameters()]
+
+
+class ExportWrapper(nn.Module):
+    """The serving graph: uint8 NHWC pixels in, the contract's five outputs out."""
+
+    output_names = ("age", "probs", "global_age", "local_age", "box")
+
+    def __init__(self, model: ALNet):
+        super().__init__()
+        self.model = model.eval()
+
+    def forward(self, image: torch.Tensor):
+        pred = self.model.predict(self.model(self.model.preprocess(image)))
+        return tuple(pred[k] for k in self.output_names)
+
+
+def checkpoint_dict(model: ALNet, **extra) -> dict:
+    """A checkpoint carries its config, so load_checkpoint needs nothing else."""
+    return {"config": model.cfg.to_dict(), "state_dict": model.state_dict(), **extra}
+
+
+def load_checkpoint(path, map_location="cpu") -> tuple[ALNet, dict]:
+    ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    model = ALNet(ModelConfig.from_dict(ckpt["config"]))
+    model.load_state_dict(ckpt["state_dict"])
+    return model, ckpt

@@ -1,0 +1,137 @@
+"""From a trained checkpoint to a model directory the server can load:
+calibrate on val -> export fp32 -> parity -> int8 -> evaluate (val, then test) -> manifest."""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import load_packed
+from .evaluate import detailed_report, fit_temperature, predict_onnx, predict_packed, summarize_predictions
+from .export import export_onnx, parity, quantize_int8, write_manifest
+from .model import create_model, load_checkpoint
+
+UTKFACE_LICENSE = ("UTKFace: non-commercial research purposes only; image copyright stays with "
+                   "the owners. A model trained on it inherits that restriction.")
+
+
+def _data_args(ckpt: dict, data_root: str | None = None) -> dict:
+    tc = ckpt.get("train_config", {})
+    return {"dataset": tc.get("dataset", "utkface"),
+            "root": data_root or tc.get("data_root", "../shared/data/utkface"),
+            "margin": tc.get("face_margin", 0.0),
+            "options": tc.get("dataset_options", {})}
+
+
+def _split(ckpt, split, size, data_root=None, limit=None):
+    a = _data_args(ckpt, data_root)
+    return load_packed(a["dataset"], a["root"], split, size, a["margin"], limit=limit, **a["options"])
+
+
+def evaluate_checkpoint(checkpoint: str, split: str = "val", tta: str = "single",
+                        data_root: str | None = None, limit: int | None = None) -> dict:
+    model, ckpt = load_checkpoint(checkpoint)
+    data = _split(ckpt, split, model.cfg.input_size, data_root, limit)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device)
+    return detailed_report(predict_packed(model, data, device=device, tta=tta), data)
+
+
+def release(checkpoint: str, out: str, *, name: str, version: str, face_margin: float = 0.4,
+            calib: int = 512, external_data: bool = False, keep_fp32: bool = False,
+            limit_eval: int | None = None) -> dict:
+    model, ckpt = load_checkpoint(checkpoint)
+    model.eval()
+    size = model.cfg.input_size
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    val = _split(ckpt, "val", size, limit=limit_eval)
+    test = _split(ckpt, "test", size, limit=limit_eval)
+    calib_faces = _split(ckpt, "train", size, limit=calib).images.numpy()
+
+    calibration = fit_temperature(model, val)
+    model.temperature.fill_(calibration["temperature"])
+
+    work = Path(tempfile.mkdtemp(prefix="release-"))
+    try:
+        fp32 = export_onnx(model, work / "model.fp32.onnx", external_data=external_data)
+        par = parity(model, fp32, val.images[:32].numpy())
+        int8 = quantize_int8(fp32, out / "model.int8.onnx", calib_faces, external_data=external_data)
+        if keep_fp32:
+            for f in work.glob("model.fp32.onnx*"):
+                shutil.copy(f, out / f.name)
+        val_torch = summarize_predictions(predict_packed(model, val), val)
+        val_fp32 = summarize_predictions(predict_onnx(fp32, val), val)
+        val_int8 = summarize_predictions(predict_onnx(int8, val), val)
+        test_fp32_onnx = predict_onnx(fp32, test)
+        fp32_bytes = sum(f.stat().st_size for f in work.glob("model.fp32.onnx*"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    test_int8 = predict_onnx(int8, test)
+    test_single = predict_packed(model, test)
+    test_ten = predict_packed(model, test, tta="ten")
+
+    report = {
+        "checkpoint": str(checkpoint),
+        "arch": model.cfg.arch,
+        "input_size": size,
+        "train_config": ckpt.get("train_config", {}),
+        "calibration": calibration,
+        "parity_fp32": par,
+        "sizes_bytes": {"fp32": fp32_bytes,
+                        "int8": sum(f.stat().st_size for f in out.glob("model.int8.onnx*"))},
+        "val": {"torch": val_torch, "onnx_fp32": val_fp32, "onnx_int8": val_int8},
+        "test": {
+            "int8": detailed_report(test_int8, test),
+            "fp32_single": detailed_report(test_single, test),
+            "fp32_ten_crop": detailed_report(test_ten, test),
+            "onnx_fp32": summarize_predictions(test_fp32_onnx, test),
+        },
+        "test_errors": {  # per-face absolute errors, for paired comparisons between models
+            b: np.abs(test_single[b]["age"] - test.ages.numpy()).round(3).tolist()
+            for b in ("global", "local", "fused")},
+    }
+    metrics = {
+        "dataset": _data_args(ckpt)["dataset"], "split": "test", "n": len(test),
+        "mae_fp32": round(report["test"]["fp32_single"]["branches"]["fused"]["mae"], 3),
+        "mae_int8": round(report["test"]["int8"]["branches"]["fused"]["mae"], 3),
+        "mae_global_only_fp32": round(report["test"]["fp32_single"]["branches"]["global"]["mae"], 3),
+        "cs5_int8": round(report["test"]["int8"]["branches"]["fused"]["cs5"], 4),
+        "range80_coverage_int8": round(report["test"]["int8"]["range80_coverage"], 4),
+        "val_mae_fp32": round(val_fp32["fused"]["mae"], 3),
+        "val_mae_int8": round(val_int8["fused"]["mae"], 3),
+    }
+    write_manifest(out, model, "model.int8.onnx", name=name, version=version,
+                   face_margin=face_margin, metrics=metrics,
+                   training_data={"dataset": "UTKFace (train split, 17,267 faces)",
+                                  "license": UTKFACE_LICENSE})
+    (out / "report.json").write_text(json.dumps(report) + "\n")
+    report["summary"] = {"metrics": metrics, "parity_fp32": par, "sizes_bytes": report["sizes_bytes"],
+                         "calibration": calibration}
+    return report
+
+
+def make_fixture(out: str = "test/fixtures/model") -> dict:
+    """A random-weight al_resnet_tiny at 64 px that follows the contract exactly: the serving
+    tests' model. Deterministic (seed 0), fp32, a few hundred KB. It knows nothing about age."""
+    torch.manual_seed(0)
+    model = create_model("al_resnet_tiny").eval()
+    # A non-zero stored LSTM state, so the exported graph really carries one.
+    model.attention.h_run.normal_(0, 0.1)
+    model.attention.c_run.normal_(0, 0.1)
+    root = Path(out)
+    directory = root / "al-fixture" / "1"
+    directory.mkdir(parents=True, exist_ok=True)
+    export_onnx(model, directory / "model.onnx")
+    manifest = write_manifest(
+        directory, model, "model.onnx", name="al-fixture", version="1", face_margin=0.4,
+        metrics={"note": "random weights: a contract fixture for tests, not an age model"},
+        training_data={"dataset": "none", "license": "none"})
+    manifest["created"] = "fixture"
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (root / "active.json").write_text(json.dumps({"name": "al-fixture", "version": "1"}) + "\n")
+    return manifest

@@ -1,0 +1,245 @@
+"""Staged training, as in the paper: stage 'global' trains the backbone and the global head;
+stage 'local' freezes them and trains the attention LSTM, location layer and local head.
+`--init` starts from a checkpoint, so ImageNet -> IMDB-WIKI -> target is a chain of runs.
+
+Single process:   python -m training train --model al_resnet34 --stage global ...
+Several GPUs:     torchrun --nproc_per_node 8 -m training train ...
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from .data import AugmentConfig, Packed, augment, load_packed
+from .evaluate import predict_packed, summarize_predictions
+from .model import ALNet, checkpoint_dict, create_model, load_checkpoint
+
+
+@dataclass
+class TrainConfig:
+    model: str = "al_resnet34"
+    stage: str = "global"                    # 'global' or 'local'
+    dataset: str = "utkface"
+    data_root: str = "../shared/data/utkface"
+    dataset_options: dict = field(default_factory=dict)
+    input_size: int | None = None            # None = the architecture's default
+    face_margin: float = 0.0                 # margin around a dataset's face box when it has one
+    init: str | None = None                  # checkpoint to start from (weights only)
+    out: str = "runs/default"
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    lr_steps: tuple[int, ...] | None = None  # epochs where lr *= lr_gamma; None = at 50% and 75%
+    lr_gamma: float = 0.1
+    warmup_epochs: float = 1.0
+    label_sigma: float = 0.0                 # 0 = one-hot cross-entropy (paper); >0 Gaussian soft label
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    limit_train: int | None = None           # random subset sizes, for quick runs and tests
+    limit_val: int | None = None
+    max_steps: int | None = None             # stop early (tests)
+    seed: int = 0
+    device: str = "auto"
+    bf16: bool = True                        # autocast on CUDA only
+    channels_last: bool = True
+    progress: bool = True
+
+
+def soft_targets(labels: torch.Tensor, num_classes: int, sigma: float) -> torch.Tensor:
+    """Gaussian label distribution over neighbouring ages; sigma=0 gives one-hot."""
+    if sigma <= 0:
+        return F.one_hot(labels, num_classes).float()
+    classes = torch.arange(num_classes, device=labels.device, dtype=torch.float32)
+    d = torch.exp(-0.5 * ((classes[None] - labels[:, None].float()) / sigma) ** 2)   # [N, M]
+    return d / d.sum(dim=1, keepdim=True)
+
+
+def lr_at(cfg: TrainConfig, epoch_float: float) -> float:
+    steps = cfg.lr_steps if cfg.lr_steps is not None else (int(cfg.epochs * 0.5), int(cfg.epochs * 0.75))
+    lr = cfg.lr * cfg.lr_gamma ** sum(epoch_float >= s for s in steps)
+    if epoch_float < cfg.warmup_epochs:
+        lr *= (epoch_float + 1e-3) / cfg.warmup_epochs
+    return lr
+
+
+def set_stage(model: ALNet, stage: str) -> list[torch.nn.Parameter]:
+    """Freeze everything the stage does not train; returns what it trains."""
+    trainable = model.stage_parameters(stage)
+    ids = {id(p) for p in trainable}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in ids)
+    return trainable
+
+
+def stage_modes(model: ALNet, stage: str):
+    model.train()
+    if stage == "local":
+        # A frozen backbone keeps its BatchNorm statistics too.
+        model.backbone.eval()
+
+
+def stage_loss(model: ALNet, x: torch.Tensor, labels: torch.Tensor, stage: str, sigma: float):
+    """Only what the stage trains is computed: the global stage never runs the (sequential)
+    LSTM, and the local stage runs the frozen backbone without autograd."""
+    m = model.cfg.num_classes
+    if stage == "global":
+        fmap = model.forward_features(x)                                 # [N, C, H, W]
+        logits = model.global_head(fmap.mean(dim=(2, 3)))                 # [N, M]
+    else:
+        with torch.no_grad():
+            fmap = model.forward_features(x)                             # [N, C, H, W]
+        logits, _ = model.forward_local(fmap, fmap.mean(dim=(2, 3)))     # [N, M]
+    target = soft_targets(labels, m, sigma)
+    return torch.sum(-target * F.log_softmax(logits.float(), dim=1), dim=1).mean()
+
+
+class StageLoss(torch.nn.Module):
+    """The stage's loss as a module, so DistributedDataParallel can wrap it: DDP only syncs
+    the gradients of what runs through its forward."""
+
+    def __init__(self, model: ALNet, stage: str, sigma: float):
+        super().__init__()
+        self.model, self.stage, self.sigma = model, stage, sigma
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return stage_loss(self.model, x, labels, self.stage, self.sigma)
+
+
+def _setup_distributed(cfg: TrainConfig):
+    if "WORLD_SIZE" not in os.environ:
+        device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(device), 0, 1
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        torch.cuda.set_device(local)
+        return torch.device("cuda", local), rank, world
+    return torch.device("cpu"), rank, world
+
+
+def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed | None = None) -> dict:
+    device, rank, world = _setup_distributed(cfg)
+    main_process = rank == 0
+    torch.manual_seed(cfg.seed + rank)
+    out = Path(cfg.out)
+    if main_process:
+        out.mkdir(parents=True, exist_ok=True)
+
+    if cfg.init:
+        model, init_ckpt = load_checkpoint(cfg.init)
+        if model.cfg.arch != cfg.model:
+            raise ValueError(f"--init holds {model.cfg.arch}, not {cfg.model}")
+        if cfg.input_size:
+            model.cfg.input_size = cfg.input_size
+    else:
+        overrides = {"input_size": cfg.input_size} if cfg.input_size else {}
+        model = create_model(cfg.model, **overrides)
+    size = model.cfg.input_size
+
+    if train_data is None:
+        train_data = load_packed(cfg.dataset, cfg.data_root, "train", size, cfg.face_margin,
+                                 limit=cfg.limit_train, seed=cfg.seed, **cfg.dataset_options)
+    if val_data is None:
+        val_data = load_packed(cfg.dataset, cfg.data_root, "val", size, cfg.face_margin,
+                               limit=cfg.limit_val, seed=cfg.seed, **cfg.dataset_options)
+
+    model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    params = set_stage(model, cfg.stage)
+    # No weight decay on BatchNorm and biases: it only fights the normalization.
+    decay = [p for p in params if p.ndim > 1]
+    no_decay = [p for p in params if p.ndim <= 1]
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay},
+                           {"params": no_decay, "weight_decay": 0.0}],
+                          lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+    net = StageLoss(model, cfg.stage, cfg.label_sigma)
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == "cuda" else None)
+
+    images = train_data.images.to(device)
+    labels = train_data.labels.to(device)
+    n = len(train_data)
+    per_rank = cfg.batch_size
+    steps_per_epoch = max(1, n // (per_rank * world))
+    gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and device.type == "cuda")
+    best, best_epoch, step, history = math.inf, -1, 0, []
+    log = open(out / "metrics.jsonl", "a") if main_process else None
+    model.attention.reset_state()
+    t_start = time.time()
+
+    for epoch in range(cfg.epochs):
+        stage_modes(model, cfg.stage)
+        perm = torch.randperm(n, generator=gen)[rank::world]
+        seen, loss_sum, t0 = 0, 0.0, time.time()
+        batches = range(steps_per_epoch)
+        if cfg.progress and main_process:
+            from tqdm import tqdm
+            batches = tqdm(batches, desc=f"{cfg.stage} epoch {epoch + 1}/{cfg.epochs}", leave=False)
+        for b in batches:
+            idx = perm[b * per_rank:(b + 1) * per_rank].to(device)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(cfg, epoch + b / steps_per_epoch)
+            x = model.normalize(augment(images[idx], size, cfg.augment, gen))   # [B, 3, S, S]
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast:
+                loss = net(x, labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            seen += len(idx)
+            loss_sum += loss.item() * len(idx)
+            step += 1
+            if cfg.progress and main_process:
+                batches.set_postfix(loss=f"{loss.item():.3f}", lr=f"{opt.param_groups[0]['lr']:.4f}")
+            if cfg.max_steps and step >= cfg.max_steps:
+                break
+        train_time = time.time() - t0
+        if not main_process:
+            if cfg.max_steps and step >= cfg.max_steps:
+                break
+            continue
+        preds = predict_packed(model, val_data, device=device)
+        val = summarize_predictions(preds, val_data)
+        key = "global" if cfg.stage == "global" else "fused"
+        record = {"epoch": epoch + 1, "stage": cfg.stage, "step": step,
+                  "train_loss": loss_sum / max(seen, 1), "lr": opt.param_groups[0]["lr"],
+                  "images_per_s": seen * world / max(train_time, 1e-9),
+                  "val_mae": {k: v["mae"] for k, v in val.items()}, "elapsed_s": time.time() - t_start}
+        history.append(record)
+        log.write(json.dumps(record) + "\n")
+        log.flush()
+        print(f"[{cfg.stage}] epoch {epoch + 1}: loss {record['train_loss']:.3f} "
+              f"val MAE global {val['global']['mae']:.3f} local {val['local']['mae']:.3f} "
+              f"fused {val['fused']['mae']:.3f} ({record['images_per_s']:.0f} img/s)", flush=True)
+        meta = {"train_config": _jsonable(asdict(cfg)), "epoch": epoch + 1, "val": val}
+        torch.save(checkpoint_dict(model, **meta), out / "last.pt")
+        if val[key]["mae"] < best:
+            best, best_epoch = val[key]["mae"], epoch + 1
+            torch.save(checkpoint_dict(model, **meta), out / "best.pt")
+        if cfg.max_steps and step >= cfg.max_steps:
+            break
+
+    if log:
+        log.close()
+    if world > 1:
+        dist.destroy_process_group()
+    return {"best_val_mae": best, "best_epoch": best_epoch, "history": history,
+            "checkpoint": str(out / "best.pt"), "train_seconds": time.time() - t_start}
+
+
+def _jsonable(d):
+    return json.loads(json.dumps(d, default=lambda o: asdict(o) if hasattr(o, "__dataclass_fields__") else str(o)))
