@@ -1,0 +1,29 @@
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+
+/** Machine-readable error codes of the API, one per kind of failure a client can act on. */
+export type ErrorCode =
+  | 'bad_request'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'undecodable_image'
+  | 'model_unavailable'
+  | 'internal';
+
+/** A request error that maps to `{ "error": { "code", "message" } }` with its status. */
+export class ApiError extends HTTPException {
+  readonly code: ErrorCode;
+  constructor(status: ContentfulStatusCode, code: ErrorCode, message: string, cause?: unknown) {
+    super(status, { message, cause });
+    this.code = code;
+    this.name = 'ApiError';
+  }
+}
+
+export const badRequest = (message: string) => new ApiError(400, 'bad_request', message);
+export const tooLarge = (message: string) => new ApiError(413, 'payload_too_large', message);
+export const unsupportedType = (message: string) => new ApiError(415, 'unsupported_media_type', message);
+export const undecodable = (message: string) => new ApiError(422, 'undecodable_image', message);
+export const modelUnavailable = (message: string, cause?: unknown) => new ApiError(503, 'model_unavailable', message, cause);

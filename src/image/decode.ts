@@ -1,0 +1,51 @@
+import decodeJpeg from 'jpeg-js/lib/decoder.js';
+import { tooLarge, undecodable, unsupportedType } from '../errors';
+import { readJpegHeader, sniffOtherFormat } from './jpeg-header';
+import type { Orientation, RgbImage } from './types';
+
+export type DecodeLimits = {
+  /** Largest width * height accepted. */
+  maxPixels: number;
+  /** jpeg-js's own cap on what it allocates for one decode, in MiB. */
+  maxMemoryMB: number;
+};
+
+export type DecodedImage = RgbImage & { orientation: Orientation };
+
+/**
+ * Decodes a JPEG to RGB with the size checked from the header first, so an oversized image
+ * is refused before jpeg-js allocates anything for it.
+ */
+export function decodeImage(bytes: Uint8Array, limits: DecodeLimits): DecodedImage {
+  const other = sniffOtherFormat(bytes);
+  if (other) throw unsupportedType(`The body looks like ${other}; only image/jpeg is supported.`);
+  const header = readJpegHeader(bytes);
+  if (!header) throw undecodable('The body is not a readable JPEG image.');
+  const pixels = header.width * header.height;
+  if (pixels > limits.maxPixels) {
+    throw tooLarge(
+      `The image is ${header.width}x${header.height} (${pixels} pixels); at most ${limits.maxPixels} pixels are accepted. Downscale it before sending.`,
+    );
+  }
+  let decoded: { width: number; height: number; data: Uint8Array };
+  try {
+    decoded = decodeJpeg(bytes, {
+      useTArray: true,
+      formatAsRGBA: false,
+      tolerantDecoding: true,
+      maxResolutionInMP: limits.maxPixels / 1e6,
+      maxMemoryUsageInMB: limits.maxMemoryMB,
+    });
+  } catch (err) {
+    // jpeg-js throws Errors and plain strings alike.
+    const message = err instanceof Error ? err.message : String(err);
+    if (/maxMemoryUsageInMB|maxResolutionInMP|allocate enough memory/.test(message)) {
+      throw tooLarge('Decoding this image needs more memory than allowed; send a smaller image.');
+    }
+    throw undecodable(`The JPEG could not be decoded: ${message.slice(0, 200)}`);
+  }
+  if (decoded.width !== header.width || decoded.height !== header.height || decoded.data.length !== decoded.width * decoded.height * 3) {
+    throw undecodable('The JPEG decoded to an unexpected size.');
+  }
+  return { width: decoded.width, height: decoded.height, data: decoded.data, orientation: header.orientation };
+}

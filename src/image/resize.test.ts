@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { makeRgb, orientReference } from '../../test/helpers/images';
+import { rectToStored, orientedSize } from './orientation';
+import { axisWeights, resizeCrop } from './resize';
+import type { Orientation, Rect, RgbImage } from './types';
+
+/** Straightforward area average: integrates each output cell over the source pixels it covers. */
+function referenceResize(img: RgbImage, crop: Rect, size: number): Float64Array {
+  const out = new Float64Array(size * size * 3);
+  const sx = crop.w / size, sy = crop.h / size;
+  for (let oy = 0; oy < size; oy++)
+    for (let ox = 0; ox < size; ox++) {
+      const x0 = crop.x + ox * sx, x1 = x0 + sx, y0 = crop.y + oy * sy, y1 = y0 + sy;
+      let area = 0;
+      const sum = [0, 0, 0];
+      for (let y = Math.floor(y0); y < y1; y++)
+        for (let x = Math.floor(x0); x < x1; x++) {
+          const a = (Math.min(x1, x + 1) - Math.max(x0, x)) * (Math.min(y1, y + 1) - Math.max(y0, y));
+          if (a <= 0) continue;
+          const p = (y * img.width + x) * 3;
+          for (let c = 0; c < 3; c++) sum[c]! += img.data[p + c]! * a;
+          area += a;
+        }
+      for (let c = 0; c < 3; c++) out[(oy * size + ox) * 3 + c] = sum[c]! / area;
+    }
+  return out;
+}
+
+const noise = (seed: number) => (x: number, y: number): [number, number, number] => {
+  const h = (n: number) => ((Math.sin(n * 12.9898 + seed) * 43758.5453) % 1 + 1) % 1;
+  return [Math.floor(h(x * 7 + y * 131) * 256), Math.floor(h(x * 17 + y * 7 + 3) * 256), Math.floor(h(x * 3 + y * 29 + 11) * 256)];
+};
+
+describe('axisWeights', () => {
+  it('gives each output sample weights that sum to one', () => {
+    const w = axisWeights(3.25, 97.5, 13, 120);
+    for (let i = 0; i < 13; i++) {
+      let s = 0;
+      for (let k = w.offsets[i]!; k < w.offsets[i + 1]!; k++) s += w.weight[k]!;
+      expect(s).toBeCloseTo(1, 5);
+    }
+  });
+
+  it('averages exact pixel blocks when the scale is an integer', () => {
+    const w = axisWeights(0, 8, 2, 8);
+    expect(Array.from(w.index.subarray(0, w.offsets[2]))).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(Array.from(w.weight.subarray(0, 8))).toEqual(Array(8).fill(0.25));
+  });
+});
+
+describe('resizeCrop', () => {
+  it('keeps a flat colour flat', () => {
+    const img = makeRgb(50, 30, () => [10, 200, 77]);
+    const out = resizeCrop(img, { x: 0, y: 0, w: 50, h: 30 }, 16, 1);
+    for (let i = 0; i < out.length; i += 3) expect([out[i], out[i + 1], out[i + 2]]).toEqual([10, 200, 77]);
+  });
+
+  it('averages 2x2 blocks for an exact halving', () => {
+    const img = makeRgb(4, 4, (x, y) => [x * 10 + y, 100, (x + y) * 20]);
+    const out = resizeCrop(img, { x: 0, y: 0, w: 4, h: 4 }, 2, 1);
+    // top-left block: x,y in {0,1}: r = (0+1+10+11)/4 = 5.5 -> 6 (round half up)
+    expect(Array.from(out.subarray(0, 3))).toEqual([6, 100, 20]);
+  });
+
+  it('matches a direct area integration on fractional crops, down- and upscaling', () => {
+    const img = makeRgb(97, 61, noise(1));
+    for (const [crop, size] of [
+      [{ x: 3.3, y: 2.7, w: 80.2, h: 50.9 }, 17],
+      [{ x: 0, y: 0, w: 97, h: 61 }, 32],
+      [{ x: 10.5, y: 20.25, w: 9.5, h: 7.75 }, 24], // upscaling
+    ] as const) {
+      const ref = referenceResize(img, crop, size);
+      const out = resizeCrop(img, crop, size, 1);
+      let worst = 0;
+      for (let i = 0; i < out.length; i++) worst = Math.max(worst, Math.abs(out[i]! - ref[i]!));
+      expect(worst).toBeLessThanOrEqual(0.51);
+    }
+  });
+
+  it.each([1, 2, 3, 4, 5, 6, 7, 8] as Orientation[])('equals rotating the whole image first, orientation %i', (o) => {
+    const stored = makeRgb(41, 23, noise(o));
+    const shown = orientReference(stored, o);
+    const size = orientedSize(41, 23, o);
+    expect(size).toEqual({ width: shown.width, height: shown.height });
+    const crop: Rect = { x: 2.5, y: 1.25, w: shown.width - 6, h: shown.height - 3.5 };
+    const expected = resizeCrop(shown, crop, 12, 1);
+    const fast = resizeCrop(stored, rectToStored(crop, 41, 23, o), 12, o);
+    let worst = 0;
+    for (let i = 0; i < fast.length; i++) worst = Math.max(worst, Math.abs(fast[i]! - expected[i]!));
+    expect(worst).toBeLessThanOrEqual(1); // float summation order differs, rounding may flip by one
+  });
+
+  it('refuses a wrong output buffer and an empty crop', () => {
+    const img = makeRgb(4, 4, () => [0, 0, 0]);
+    expect(() => resizeCrop(img, { x: 0, y: 0, w: 4, h: 4 }, 2, 1, new Uint8Array(5))).toThrow(RangeError);
+    expect(() => resizeCrop(img, { x: 0, y: 0, w: 0, h: 4 }, 2, 1)).toThrow(RangeError);
+  });
+});

@@ -1,0 +1,86 @@
+import { orientIndex } from './orientation';
+import type { Orientation, Rect, RgbImage } from './types';
+
+/**
+ * Source pixels (and their weights) that make up each output sample along one axis.
+ * Contributions of output i are `index/weight[offsets[i] .. offsets[i+1])`.
+ */
+type AxisWeights = { offsets: Int32Array; index: Int32Array; weight: Float32Array };
+
+/**
+ * Area averaging: output sample i covers [start + i·scale, start + (i+1)·scale) of the source
+ * axis and averages the pixels under it, weighted by how much of each pixel it covers.
+ * Fractional edges are honoured, so a crop need not fall on pixel boundaries.
+ */
+export function axisWeights(start: number, length: number, size: number, limit: number): AxisWeights {
+  const scale = length / size;
+  const cap = size * (Math.ceil(scale) + 2);
+  const offsets = new Int32Array(size + 1);
+  const index = new Int32Array(cap);
+  const weight = new Float32Array(cap);
+  let n = 0;
+  for (let i = 0; i < size; i++) {
+    offsets[i] = n;
+    const a = start + i * scale;
+    const b = a + scale;
+    let total = 0;
+    const first = n;
+    for (let p = Math.floor(a); p < b; p++) {
+      const cover = Math.min(b, p + 1) - Math.max(a, p);
+      if (cover <= 0) continue;
+      index[n] = Math.min(Math.max(p, 0), limit - 1);
+      weight[n] = cover;
+      total += cover;
+      n++;
+    }
+    for (let k = first; k < n; k++) weight[k] = weight[k]! / total;
+  }
+  offsets[size] = n;
+  return { offsets, index, weight };
+}
+
+/**
+ * Resizes the `crop` of `image` (stored coordinates) to size×size by area averaging and writes
+ * it, turned to the displayed orientation, as uint8 RGB (NHWC without N) into `out`.
+ * Work is O(crop pixels); the only allocations are O(size).
+ */
+export function resizeCrop(image: RgbImage, crop: Rect, size: number, orientation: Orientation, out: Uint8Array = new Uint8Array(size * size * 3)): Uint8Array {
+  if (out.length !== size * size * 3) throw new RangeError('output buffer has the wrong size');
+  if (!(crop.w > 0 && crop.h > 0)) throw new RangeError('empty crop');
+  const xs = axisWeights(crop.x, crop.w, size, image.width);
+  const ys = axisWeights(crop.y, crop.h, size, image.height);
+  const row = new Float32Array(size * 3); // one source row resampled horizontally
+  const acc = new Float32Array(size * 3); // weighted sum of such rows for one output row
+  const src = image.data;
+  const stride = image.width * 3;
+  for (let oy = 0; oy < size; oy++) {
+    acc.fill(0);
+    for (let ky = ys.offsets[oy]!; ky < ys.offsets[oy + 1]!; ky++) {
+      const base = ys.index[ky]! * stride;
+      const wy = ys.weight[ky]!;
+      for (let ox = 0; ox < size; ox++) {
+        let r = 0, g = 0, b = 0;
+        for (let kx = xs.offsets[ox]!; kx < xs.offsets[ox + 1]!; kx++) {
+          const p = base + xs.index[kx]! * 3;
+          const w = xs.weight[kx]!;
+          r += src[p]! * w;
+          g += src[p + 1]! * w;
+          b += src[p + 2]! * w;
+        }
+        const o = ox * 3;
+        row[o] = r;
+        row[o + 1] = g;
+        row[o + 2] = b;
+      }
+      for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! + row[i]! * wy;
+    }
+    for (let ox = 0; ox < size; ox++) {
+      const d = orientIndex(ox, oy, size, orientation) * 3;
+      const s = ox * 3;
+      out[d] = Math.min(255, Math.max(0, Math.round(acc[s]!)));
+      out[d + 1] = Math.min(255, Math.max(0, Math.round(acc[s + 1]!)));
+      out[d + 2] = Math.min(255, Math.max(0, Math.round(acc[s + 2]!)));
+    }
+  }
+  return out;
+}
