@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { parseActive, parseManifest } from './manifest';
+
+const valid = {
+  schema: 1, name: 'al-resnet18-utkface', version: '2026.11.27-1', arch: 'al_resnet18',
+  input: { name: 'image', size: 64, dtype: 'uint8', layout: 'NHWC', color: 'RGB' },
+  outputs: ['age', 'probs', 'global_age', 'local_age', 'box'],
+  face_margin: 0.4, ages: { min: 0, max: 100 }, fusion: { global: 1, local: 0.5 }, temperature: 1,
+  model: 'model.int8.onnx',
+  files: [
+    { path: 'model.int8.onnx', role: 'model', sha256: 'a'.repeat(64), bytes: 123 },
+    { path: 'model.int8.onnx.data', role: 'external_data', sha256: 'b'.repeat(64), bytes: 456 },
+  ],
+  metrics: { mae_int8: 5.2 },
+};
+
+describe('parseManifest', () => {
+  it('accepts the example of the model contract', () => {
+    expect(parseManifest(JSON.stringify(valid)).input.size).toBe(64);
+    expect(parseManifest(JSON.stringify(valid), { name: 'al-resnet18-utkface', version: '2026.11.27-1' }).model).toBe('model.int8.onnx');
+  });
+
+  it.each([
+    ['schema', { schema: 2 }, /schema/],
+    ['layout', { input: { ...valid.input, layout: 'NCHW' } }, /uint8 NHWC RGB/],
+    ['size', { input: { ...valid.input, size: 0 } }, /input.size/],
+    ['outputs', { outputs: ['age'] }, /outputs must include/],
+    ['margin', { face_margin: -1 }, /face_margin/],
+    ['ages', { ages: { min: 0, max: 0 } }, /ages/],
+    ['model not in files', { model: 'other.onnx' }, /not listed/],
+    ['sha', { files: [{ ...valid.files[0], sha256: 'ABC' }] }, /sha256/],
+    ['path traversal', { files: [{ ...valid.files[0], path: '../x.onnx' }] }, /invalid file path/],
+    ['name', { name: 'a/b' }, /invalid name/],
+  ])('rejects a bad %s', (_, patch, why) => {
+    expect(() => parseManifest(JSON.stringify({ ...valid, ...patch }))).toThrow(why);
+  });
+
+  it('rejects a manifest of another version and non-JSON', () => {
+    expect(() => parseManifest(JSON.stringify(valid), { name: 'al-resnet18-utkface', version: '2' })).toThrow(/expected/);
+    expect(() => parseManifest('{')).toThrow(/not valid JSON/);
+  });
+});
+
+describe('parseActive', () => {
+  it('reads name and version', () => {
+    expect(parseActive('{"name":"m","version":"1"}')).toEqual({ name: 'm', version: '1' });
+    expect(() => parseActive('{"name":"m"}')).toThrow();
+    expect(() => parseActive('[]')).toThrow();
+    expect(() => parseActive('{"name":"m","version":"../../etc"}')).toThrow(/invalid/);
+  });
+});

@@ -1,0 +1,97 @@
+/** The model manifest (docs/model-contract.md), validated so a bad upload fails at load time, not mid-request. */
+
+export type ManifestFile = { path: string; role: 'model' | 'external_data' | string; sha256: string; bytes: number };
+
+export type Manifest = {
+  schema: 1;
+  name: string;
+  version: string;
+  arch?: string;
+  input: { name: string; size: number; dtype: 'uint8'; layout: 'NHWC'; color: 'RGB' };
+  outputs: string[];
+  face_margin: number;
+  ages: { min: number; max: number };
+  fusion?: Record<string, number>;
+  temperature?: number;
+  model: string;
+  files: ManifestFile[];
+  metrics?: Record<string, unknown>;
+  training_data?: Record<string, unknown>;
+  created?: string;
+};
+
+export type ActivePointer = { name: string; version: string };
+
+export const REQUIRED_OUTPUTS = ['age', 'probs', 'global_age', 'local_age', 'box'] as const;
+
+export class ManifestError extends Error {
+  override name = 'ManifestError';
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+// Names and versions become R2 key segments: keep them to one safe path segment each.
+const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+// File paths may not climb out of the version directory.
+const FILE_PATH = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/;
+
+export function parseActive(text: string): ActivePointer {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new ManifestError('active.json is not valid JSON');
+  }
+  if (!isObject(raw) || typeof raw.name !== 'string' || typeof raw.version !== 'string') {
+    throw new ManifestError('active.json must be {"name": "...", "version": "..."}');
+  }
+  if (!SEGMENT.test(raw.name) || !SEGMENT.test(raw.version)) throw new ManifestError('active.json names an invalid name or version');
+  return { name: raw.name, version: raw.version };
+}
+
+export function parseManifest(text: string, expected?: ActivePointer): Manifest {
+  let m: unknown;
+  try {
+    m = JSON.parse(text);
+  } catch {
+    throw new ManifestError('manifest.json is not valid JSON');
+  }
+  const fail = (why: string): never => {
+    throw new ManifestError(`manifest.json: ${why}`);
+  };
+  if (!isObject(m)) return fail('not an object');
+  if (m.schema !== 1) fail(`unsupported schema ${JSON.stringify(m.schema)}`);
+  if (typeof m.name !== 'string' || !SEGMENT.test(m.name)) fail('invalid name');
+  if (typeof m.version !== 'string' || !SEGMENT.test(m.version)) fail('invalid version');
+  if (expected && (m.name !== expected.name || m.version !== expected.version)) {
+    fail(`describes ${String(m.name)}/${String(m.version)}, expected ${expected.name}/${expected.version}`);
+  }
+  const input = m.input;
+  if (!isObject(input)) return fail('missing input');
+  if (typeof input.name !== 'string' || input.name === '') fail('input.name missing');
+  if (!Number.isInteger(input.size) || (input.size as number) < 8 || (input.size as number) > 1024) fail('input.size must be an integer in 8..1024');
+  if (input.dtype !== 'uint8' || input.layout !== 'NHWC' || input.color !== 'RGB') fail('input must be uint8 NHWC RGB');
+  if (!Array.isArray(m.outputs) || !REQUIRED_OUTPUTS.every((o) => (m.outputs as unknown[]).includes(o))) {
+    fail(`outputs must include ${REQUIRED_OUTPUTS.join(', ')}`);
+  }
+  if (typeof m.face_margin !== 'number' || !(m.face_margin >= 0 && m.face_margin <= 2)) fail('face_margin must be a number in 0..2');
+  const ages = m.ages;
+  if (!isObject(ages) || !Number.isInteger(ages.min) || !Number.isInteger(ages.max) || (ages.max as number) <= (ages.min as number)) {
+    fail('ages must be {min, max} integers with max > min');
+  }
+  if (typeof m.model !== 'string') fail('model must name a file');
+  if (!Array.isArray(m.files) || m.files.length === 0) return fail('files must list the model files');
+  const seen = new Set<string>();
+  for (const f of m.files as unknown[]) {
+    if (!isObject(f)) return fail('files entries must be objects');
+    if (typeof f.path !== 'string' || !FILE_PATH.test(f.path)) fail(`invalid file path ${JSON.stringify(f.path)}`);
+    if (typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256)) fail(`${String(f.path)}: sha256 must be 64 lower-case hex digits`);
+    if (!Number.isInteger(f.bytes) || (f.bytes as number) <= 0) fail(`${String(f.path)}: bytes must be a positive integer`);
+    if (typeof f.role !== 'string') fail(`${String(f.path)}: role missing`);
+    if (seen.has(f.path as string)) fail(`${String(f.path)} listed twice`);
+    seen.add(f.path as string);
+  }
+  const files = m.files as ManifestFile[];
+  const model = files.find((f) => f.path === m.model);
+  if (!model || model.role !== 'model') fail(`model ${String(m.model)} is not listed in files with role "model"`);
+  return m as unknown as Manifest;
+}
