@@ -1,5 +1,3 @@
-export default {
-  async fetch(): Promise<Response> {
-    return new Response('ok');
-  },
-} satisfies ExportedHandler<Env>;
+import { createApp } from './app';
+
+export default createApp() satisfies ExportedHandler<Env>;

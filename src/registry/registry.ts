@@ -64,7 +64,7 @@ export class ModelRegistry {
   private readonly failedRetryMs: number;
 
   constructor(
-    private readonly bucket: ModelStore,
+    private bucket: ModelStore,
     private readonly options: RegistryOptions,
   ) {
     this.now = options.now ?? Date.now;
@@ -96,6 +96,11 @@ export class ModelRegistry {
         if (loaded.users === 0) loaded.idle?.();
       },
     };
+  }
+
+  /** Reads through `store` from now on (the same bucket, as handed to the current request). */
+  useStore(store: ModelStore): void {
+    this.bucket = store;
   }
 
   /** Whether a model is in memory, without touching R2. */

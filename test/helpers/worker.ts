@@ -1,0 +1,70 @@
+import { expect } from "vitest";
+import { env, SELF } from 'cloudflare:test';
+import { sha256Hex } from '../../src/registry/sha256';
+
+export const FIXTURE = { name: 'al-fixture', version: '1' } as const;
+
+/** A file from test/fixtures or ../shared/data (served by vitest.config.mjs), or undefined if absent. */
+export async function fixtureFile(path: string): Promise<Uint8Array | undefined> {
+  const res = await env.FIXTURES.fetch(`http://fixtures/${path}`);
+  if (res.status === 404) return undefined;
+  if (!res.ok) throw new Error(`fixture ${path}: ${res.status} ${await res.text()}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+type ManifestJson = { name: string; version: string; model: string; files: { path: string; sha256: string; bytes: number }[] } & Record<string, unknown>;
+
+/** The contract fixture model (test/fixtures/model), as committed by the training side. */
+export async function fixtureModel(): Promise<{ manifest: ManifestJson; model: Uint8Array }> {
+  const manifestBytes = await fixtureFile(`fixtures/model/${FIXTURE.name}/${FIXTURE.version}/manifest.json`);
+  if (!manifestBytes) throw new Error('test/fixtures/model/al-fixture/1/manifest.json is missing');
+  const manifest = JSON.parse(new TextDecoder().decode(manifestBytes)) as ManifestJson;
+  const model = await fixtureFile(`fixtures/model/${FIXTURE.name}/${FIXTURE.version}/${manifest.model}`);
+  if (!model) throw new Error(`fixture model file ${manifest.model} is missing`);
+  return { manifest, model };
+}
+
+/**
+ * Puts the fixture into the test bucket as `name/version` (the manifest rewritten to match),
+ * optionally with other model bytes (the manifest's sha256 is recomputed unless `staleSha`).
+ */
+export async function publishFixture(
+  version: string,
+  opts: { name?: string; activate?: boolean; modelBytes?: Uint8Array; staleSha?: boolean } = {},
+): Promise<void> {
+  const { manifest, model } = await fixtureModel();
+  const name = opts.name ?? FIXTURE.name;
+  const bytes = opts.modelBytes ?? model;
+  const files = manifest.files.map((f) =>
+    f.path === manifest.model && !opts.staleSha ? { ...f, bytes: bytes.byteLength } : f,
+  );
+  for (const f of files) if (f.path === manifest.model && !opts.staleSha) f.sha256 = await sha256Hex(bytes);
+  const prefix = `models/${name}/${version}/`;
+  await env.MODELS.put(prefix + manifest.model, bytes);
+  await env.MODELS.put(prefix + 'manifest.json', JSON.stringify({ ...manifest, name, version, files }));
+  if (opts.activate !== false) await activate(name, version);
+}
+
+export async function activate(name: string, version: string): Promise<void> {
+  await env.MODELS.put('models/active.json', JSON.stringify({ name, version }));
+}
+
+export function post(body: BodyInit | null, init: { type?: string | null; query?: string; headers?: Record<string, string> } = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (init.type !== null) headers.set('content-type', init.type ?? 'image/jpeg');
+  return SELF.fetch(`http://localhost/v1/age${init.query ? `?${init.query}` : ''}`, { method: 'POST', body, headers });
+}
+
+export async function json<T = Record<string, any>>(res: Response): Promise<T> {
+  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+  return (await res.json()) as T;
+}
+
+export async function expectError(res: Response, status: number, code: string): Promise<string> {
+  const body = await json<{ error: { code: string; message: string } }>(res);
+  expect({ status: res.status, code: body.error?.code }).toEqual({ status, code });
+  expect(typeof body.error.message).toBe('string');
+  expect(body.error.message.length).toBeGreaterThan(10);
+  expect(Object.keys(body)).toEqual(['error']);
+  return body.error.message;
+}

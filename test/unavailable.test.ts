@@ -1,0 +1,24 @@
+import { SELF } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { encodeJpeg, makeRgb, pattern } from './helpers/images';
+import { expectError, json, post } from './helpers/worker';
+
+// Nothing is published in this file's bucket.
+describe('without any model in R2', () => {
+  it('answers 503 for a valid request, after validating the input first', async () => {
+    const photo = encodeJpeg(makeRgb(64, 64, pattern));
+    expect(await expectError(await post(photo), 503, 'model_unavailable')).toMatch(/active.json not found/);
+    // Bad input is still reported as bad input, not as a missing model.
+    await expectError(await post('garbage'), 422, 'undecodable_image');
+  });
+
+  it('reports 503 on /v1/models and stays live on /healthz', async () => {
+    const res = await SELF.fetch('http://localhost/v1/models');
+    expect(res.status).toBe(503);
+    const body = await json(res);
+    expect(body).toMatchObject({ active: null, error: { code: 'model_unavailable' } });
+    const health = await SELF.fetch('http://localhost/healthz');
+    expect(health.status).toBe(200);
+    expect(await json(health)).toEqual({ status: 'ok', model_loaded: false });
+  });
+});
