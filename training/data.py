@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,7 +72,9 @@ def pack(samples: list[Sample], size: int, margin: float = 0.0, cache: bool = Tr
             images[i] = torch.from_numpy(load_face(s, size, margin))
         if cache:
             CACHE_DIR.mkdir(parents=True, exist_ok=True)
-            torch.save(images, cache_file)
+            tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+            torch.save(images, tmp)
+            tmp.replace(cache_file)  # atomic: parallel runs never read a half-written cache
     nan = float("nan")
     return Packed(
         images=images,
@@ -85,13 +88,14 @@ def pack(samples: list[Sample], size: int, margin: float = 0.0, cache: bool = Tr
 
 
 def load_packed(dataset: str, root: str, split: str, size: int, margin: float = 0.0,
-                limit: int | None = None, seed: int = 0, **options) -> Packed:
+                limit: int | None = None, seed: int = 0, progress: bool = True,
+                **options) -> Packed:
     samples = load_dataset(dataset, root, split, **options)
     if limit is not None and limit < len(samples):
         # A fixed random subset, so small runs still see every age.
         rng = np.random.default_rng(seed)
         samples = [samples[i] for i in sorted(rng.choice(len(samples), limit, replace=False))]
-    return pack(samples, size, margin)
+    return pack(samples, size, margin, progress=progress)
 
 
 @dataclass

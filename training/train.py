@@ -19,6 +19,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from .data import AugmentConfig, Packed, augment, load_packed
+from .datasets import ADIENCE_GROUPS
 from .evaluate import predict_packed, summarize_predictions
 from .model import ALNet, checkpoint_dict, create_model, load_checkpoint
 
@@ -52,6 +53,15 @@ class TrainConfig:
     bf16: bool = True                        # autocast on CUDA only
     channels_last: bool = True
     progress: bool = True
+
+
+def head_for(dataset: str) -> dict:
+    """Adience is labelled with 8 age groups; everything else with ages 0..100. DEX over groups
+    uses each group's midpoint."""
+    if dataset == "adience":
+        return {"num_classes": len(ADIENCE_GROUPS),
+                "class_ages": tuple((lo + hi) / 2 for lo, hi in ADIENCE_GROUPS)}
+    return {}
 
 
 def soft_targets(labels: torch.Tensor, num_classes: int, sigma: float) -> torch.Tensor:
@@ -143,15 +153,17 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
             model.cfg.input_size = cfg.input_size
     else:
         overrides = {"input_size": cfg.input_size} if cfg.input_size else {}
-        model = create_model(cfg.model, **overrides)
+        model = create_model(cfg.model, **overrides, **head_for(cfg.dataset))
     size = model.cfg.input_size
 
     if train_data is None:
         train_data = load_packed(cfg.dataset, cfg.data_root, "train", size, cfg.face_margin,
-                                 limit=cfg.limit_train, seed=cfg.seed, **cfg.dataset_options)
+                                 limit=cfg.limit_train, seed=cfg.seed, progress=cfg.progress,
+                                 **cfg.dataset_options)
     if val_data is None:
         val_data = load_packed(cfg.dataset, cfg.data_root, "val", size, cfg.face_margin,
-                               limit=cfg.limit_val, seed=cfg.seed, **cfg.dataset_options)
+                               limit=cfg.limit_val, seed=cfg.seed, progress=cfg.progress,
+                               **cfg.dataset_options)
 
     model.to(device)
     if cfg.channels_last:

@@ -1,0 +1,76 @@
+"""Metrics and label maths against values computed by hand."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from training import metrics
+from training.model import dex
+from training.train import lr_at, soft_targets, TrainConfig
+
+
+def test_dex_is_the_expected_age():
+    probs = torch.zeros(2, 101)
+    probs[0, 20], probs[0, 30] = 0.5, 0.5          # 25
+    probs[1, 10], probs[1, 40] = 0.25, 0.75        # 2.5 + 30 = 32.5
+    assert dex(probs, torch.arange(101.0)).tolist() == pytest.approx([25.0, 32.5])
+
+
+def test_epsilon_error_matches_eq_7():
+    # x = mu -> 0; one sigma away -> 1 - e^-0.5; two sigmas -> 1 - e^-2
+    e = metrics.epsilon_error([30, 33, 24], [30, 30, 30], [3, 3, 3])
+    assert e == pytest.approx(((1 - math.exp(-0.5)) + (1 - math.exp(-2))) / 3)
+
+
+def test_mae_median_cs():
+    pred, true = [10, 12, 30, 50], [11, 12, 37, 50]
+    assert metrics.mae(pred, true) == pytest.approx(2.0)
+    assert metrics.median_ae(pred, true) == pytest.approx(0.5)
+    assert metrics.cumulative_score(pred, true, 5) == pytest.approx(0.75)
+
+
+def test_adience_accuracy_and_one_off():
+    assert metrics.accuracy([0, 3, 5, 7], [0, 2, 5, 5]) == 0.5
+    assert metrics.one_off_accuracy([0, 3, 5, 7], [0, 2, 5, 5]) == 0.75
+
+
+def test_quantile_interval_and_coverage():
+    probs = np.zeros((2, 101))
+    probs[0, 18:23] = 0.2                  # cdf: .2 .4 .6 .8 1.0 at ages 18..22
+    probs[1, 50] = 1.0
+    lo, hi = metrics.quantile_interval(probs, 0.8)
+    assert lo.tolist() == [18, 50] and hi.tolist() == [22, 50]
+    assert metrics.interval_coverage(probs, [23, 50]) == 0.5
+
+
+def test_grouped_mae_and_bands():
+    g = metrics.grouped_mae([1, 2, 10], [2, 2, 20], ["a", "a", "b"])
+    assert g == {"a": {"n": 2, "mae": 0.5}, "b": {"n": 1, "mae": 10.0}}
+    assert [metrics.band_of(a) for a in (5, 15, 20, 30, 45, 70)] == \
+        ["0-12", "13-17", "18-24", "25-39", "40-59", "60+"]
+
+
+def test_paired_bootstrap_sees_a_real_difference():
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0, 10, 500)
+    res = metrics.paired_bootstrap(a, a + 1.0)
+    assert res["mean_diff"] == pytest.approx(-1.0)
+    assert res["ci95"][1] < 0
+
+
+def test_soft_targets():
+    one_hot = soft_targets(torch.tensor([5]), 101, 0.0)
+    assert one_hot[0, 5] == 1 and one_hot.sum() == 1
+    soft = soft_targets(torch.tensor([50]), 101, 2.0)[0]
+    assert soft.sum().item() == pytest.approx(1.0)
+    assert soft.argmax().item() == 50
+    assert soft[48].item() == pytest.approx(soft[50].item() * math.exp(-0.5), rel=1e-5)
+
+
+def test_step_schedule_with_warmup():
+    cfg = TrainConfig(lr=0.1, epochs=20, warmup_epochs=1.0)
+    assert lr_at(cfg, 0.5) == pytest.approx(0.1 * (0.5 + 1e-3))
+    assert lr_at(cfg, 5) == pytest.approx(0.1)
+    assert lr_at(cfg, 10) == pytest.approx(0.01)
+    assert lr_at(cfg, 15) == pytest.approx(0.001)

@@ -1,0 +1,173 @@
+"""Every registered architecture: shapes, stages, gradients, RoR shortcuts, statelessness."""
+import pytest
+import torch
+
+from training.model import (ALNet, ExportWrapper, ModelConfig, checkpoint_dict, create_model,
+                            crop_matrices, list_models, load_checkpoint)
+from training.train import set_stage, stage_loss, stage_modes
+
+# Full-size architectures at a small input keep CPU tests quick; the layer structure is the same.
+SMALL_INPUT = 64
+
+
+def small(name: str, **kw) -> ALNet:
+    torch.manual_seed(0)
+    return create_model(name, input_size=SMALL_INPUT, **kw)
+
+
+def test_registry_has_the_papers_models():
+    assert {"al_resnet34", "al_resnet152", "al_ror34"} <= set(list_models())
+    with pytest.raises(ValueError, match="unknown model"):
+        create_model("al_vgg16")
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_shapes_and_finite(name):
+    model = small(name).eval()
+    x = torch.randn(3, 3, SMALL_INPUT, SMALL_INPUT)
+    out = model(x)
+    assert out["global"].shape == (3, 101) and out["local"].shape == (3, 101)
+    pred = model.predict(out)
+    assert pred["probs"].shape == (3, 101) and pred["age"].shape == (3,)
+    assert torch.allclose(pred["probs"].sum(1), torch.ones(3), atol=1e-5)
+    box = pred["box"]
+    assert box.shape == (3, 4)
+    assert ((box >= 0) & (box <= 1)).all()
+    assert (box[:, 2] > box[:, 0]).all() and (box[:, 3] > box[:, 1]).all()
+    for v in pred.values():
+        assert torch.isfinite(v).all()
+    assert ((pred["age"] >= 0) & (pred["age"] <= 100)).all()
+
+
+@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("stage", ["global", "local"])
+def test_stage_gradients_reach_trainable_and_spare_frozen(name, stage):
+    model = small(name)
+    # Residual branches start silenced (zero-init last BN), which zeroes their gradients on the
+    # very first step; give every BN a scale so the test sees the paths a trained model has.
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            torch.nn.init.ones_(m.weight)
+    trainable = set_stage(model, stage)
+    stage_modes(model, stage)
+    x = torch.randn(4, 3, SMALL_INPUT, SMALL_INPUT)
+    loss = stage_loss(model, x, torch.tensor([3, 30, 60, 90]), stage, sigma=2.0)
+    loss.backward()
+    ids = {id(p) for p in trainable}
+    for pname, p in model.named_parameters():
+        if id(p) in ids:
+            assert p.grad is not None and p.grad.abs().sum() > 0, f"{stage}: no gradient at {pname}"
+        else:
+            assert p.grad is None, f"{stage}: frozen {pname} got a gradient"
+    if stage == "local":
+        assert any(n.startswith("attention.location") for n, p in model.named_parameters() if id(p) in ids)
+
+
+def test_local_stage_keeps_backbone_batchnorm_statistics():
+    model = small("al_resnet_tiny")
+    set_stage(model, "local")
+    stage_modes(model, "local")
+    before = model.backbone.stem[1].running_mean.clone()
+    stage_loss(model, torch.randn(4, 3, SMALL_INPUT, SMALL_INPUT), torch.tensor([1, 2, 3, 4]),
+               "local", 0.0).backward()
+    assert torch.equal(before, model.backbone.stem[1].running_mean)
+
+
+def test_crop_gradient_reaches_the_location_layer():
+    model = small("al_resnet_tiny")
+    model.train()
+    fmap = torch.randn(2, model.cfg.feature_dim, 4, 4, requires_grad=True)
+    logits, box = model.forward_local(fmap, fmap.mean(dim=(2, 3)))
+    logits.sum().backward()
+    grad = model.attention.location.weight.grad
+    assert grad is not None and grad.abs().sum() > 0
+
+
+def test_crop_matrices_sample_the_box():
+    # A box covering cells 1..3 of 4 cells, sampled at 2 points: centres at 1.25 and 2.75 cells
+    # from the left edge, i.e. positions 0.75 and 2.25 -> weights (0.25, 0.75) and (0.75, 0.25).
+    lo, hi = torch.tensor([0.125]), torch.tensor([0.875])
+    w = crop_matrices(lo, hi, size=4, out=2)[0]
+    expected = torch.tensor([[0.25, 0.75, 0.0, 0.0], [0.0, 0.0, 0.75, 0.25]])
+    assert torch.allclose(w, expected, atol=1e-6)
+    full = crop_matrices(torch.tensor([0.0]), torch.tensor([1.0]), size=4, out=4)[0]
+    assert torch.allclose(full, torch.eye(4), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", [n for n in list_models() if create_model(n).cfg.ror])
+def test_ror_shortcut_levels_all_contribute(name):
+    """RoR = root level (stem -> end of the last group), middle level (around each of the four
+    groups) and final level (the blocks' own shortcuts). Silencing any one changes the output;
+    removing a level from the model makes this fail."""
+    model = small(name).eval()
+    bb = model.backbone
+    assert len(bb.middle_shortcuts) == len(bb.groups) == 4
+    x = torch.randn(2, 3, SMALL_INPUT, SMALL_INPUT)
+    with torch.no_grad():
+        ref = bb(x)
+
+    def changes_output_when_zeroed(module):
+        handle = module.register_forward_hook(lambda m, i, o: torch.zeros_like(o))
+        with torch.no_grad():
+            out = bb(x)
+        handle.remove()
+        return not torch.allclose(out, ref)
+
+    assert changes_output_when_zeroed(bb.root_shortcut)
+    for shortcut in bb.middle_shortcuts:
+        assert changes_output_when_zeroed(shortcut)
+    # Final level: every block keeps its identity/projection shortcut (torchvision's blocks).
+    # With every residual branch silenced the signal must still flow through the shortcuts.
+    for block in (b for g in bb.groups for b in g):
+        assert hasattr(block, "downsample")
+    # The middle shortcut around group 1 is a strided projection where the shape changes.
+    assert isinstance(bb.middle_shortcuts[1][0], torch.nn.Conv2d) and bb.middle_shortcuts[1][0].stride == (2, 2)
+
+
+def test_plain_resnet_has_no_ror_shortcuts():
+    bb = small("al_resnet34").backbone
+    assert not hasattr(bb, "root_shortcut") and not hasattr(bb, "middle_shortcuts")
+
+
+def test_lstm_state_carries_in_training_and_is_stateless_in_eval():
+    model = small("al_resnet_tiny")
+    att = model.attention
+    pooled = torch.randn(5, model.cfg.feature_dim)
+    att.train()
+    att.reset_state()
+    first = att(pooled)
+    second = att(pooled)  # same images, but the carried state differs now
+    assert not torch.allclose(first, second)
+    assert att.h_run.abs().sum() > 0, "the running state must learn from training batches"
+    att.eval()
+    together = att(pooled)
+    alone = torch.cat([att(pooled[i:i + 1]) for i in range(5)])
+    assert torch.allclose(together, alone, atol=1e-6)
+    assert torch.allclose(att(pooled), together)  # no state leaks between eval calls
+
+
+def test_export_wrapper_takes_uint8_nhwc():
+    model = small("al_resnet_tiny").eval()
+    img = torch.randint(0, 256, (2, SMALL_INPUT, SMALL_INPUT, 3), dtype=torch.uint8)
+    age, probs, g, l, box = ExportWrapper(model)(img)
+    assert age.shape == (2,) and probs.shape == (2, 101) and box.shape == (2, 4)
+    ref = model.predict(model(model.normalize(img.permute(0, 3, 1, 2).float() / 255)))
+    assert torch.allclose(age, ref["age"])
+
+
+def test_adience_head_uses_group_midpoints():
+    from training.train import head_for
+    model = small("al_resnet_tiny", **head_for("adience")).eval()
+    pred = model.predict(model(torch.randn(2, 3, SMALL_INPUT, SMALL_INPUT)))
+    assert pred["probs"].shape == (2, 8)
+    assert model.class_ages.tolist() == [1.0, 5.0, 10.0, 17.5, 28.5, 40.5, 50.5, 80.0]
+
+
+def test_checkpoint_carries_config(tmp_path):
+    model = small("al_ror18_edge")
+    model.temperature.fill_(1.7)
+    torch.save(checkpoint_dict(model, epoch=3), tmp_path / "c.pt")
+    loaded, ckpt = load_checkpoint(tmp_path / "c.pt")
+    assert loaded.cfg == model.cfg and ckpt["epoch"] == 3
+    assert float(loaded.temperature) == pytest.approx(1.7)
+    assert ModelConfig.from_dict(model.cfg.to_dict()) == model.cfg
