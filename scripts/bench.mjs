@@ -1,0 +1,166 @@
+#!/usr/bin/env node
+// `npm run bench`: client-timed latency of the API in workerd (wrangler dev, local), for the
+// test fixture and for the default model in models/ when there is one.
+//
+//   npm run bench                       # fixture + default model, 100 requests each
+//   npm run bench -- --n 200 --only default
+//
+// For each model: a fresh local R2 is seeded, `wrangler dev` starts on the bench entry
+// (scripts/bench/worker.ts = the app + GET /_bench/infer), then
+//   cold    first POST /v1/age after start (includes reading and verifying the model from R2
+//           and creating the ORT session);
+//   e2e     POST /v1/age with a 640x480 JPEG (decode + crop + resize + inference + JSON);
+//   infer   GET /_bench/infer (one model run on a fixed crop, no image work);
+//   heap    ORT's wasm memory after all requests (GET /v1/models).
+// Requests are sequential (one isolate, one request at a time, as in production).
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { ROOT, UsageError, WRANGLER, fail, readVersionDir } from './lib.mjs';
+import { seed } from './models.mjs';
+
+const require = createRequire(import.meta.url);
+const jpeg = require('jpeg-js');
+
+function parseArgs(argv) {
+  const opts = { n: 100, only: undefined };
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--n') opts.n = Number(argv[++i]);
+    else if (argv[i] === '--only') opts.only = argv[++i];
+    else throw new UsageError(`unknown option ${argv[i]}`);
+  }
+  if (!(opts.n >= 10)) throw new UsageError('--n must be at least 10');
+  return opts;
+}
+
+/** A 640x480 test photo: UTKFace faces tiled (when ../shared/data is there), else a synthetic scene. */
+function testJpeg() {
+  const W = 640, H = 480;
+  const rgba = Buffer.alloc(W * H * 4);
+  const dir = join(ROOT, '..', 'shared', 'data', 'utkface', 'images');
+  const faces = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.jpg')).slice(0, 12).map((f) => jpeg.decode(readFileSync(join(dir, f)), { useTArray: true })) : [];
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) {
+      const o = (y * W + x) * 4;
+      if (faces.length) {
+        const f = faces[(Math.floor(y / 200) * 4 + Math.floor(x / 200)) % faces.length];
+        const i = ((y % 200) * f.width + (x % 200)) * 4;
+        rgba[o] = f.data[i]; rgba[o + 1] = f.data[i + 1]; rgba[o + 2] = f.data[i + 2];
+      } else {
+        const n = (Math.sin(x * 0.37 + y * 0.11) * 43758.5453) % 1;
+        rgba[o] = (x + 40 * n) & 255; rgba[o + 1] = (y * 0.5 + 60 * n) & 255; rgba[o + 2] = ((x + y) * 0.3) & 255;
+      }
+      rgba[o + 3] = 255;
+    }
+  return { bytes: jpeg.encode({ width: W, height: H, data: rgba }, 90).data, source: faces.length ? 'UTKFace faces tiled' : 'synthetic' };
+}
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+    s.on('error', rej);
+  });
+}
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+};
+const ms = (v) => `${v.toFixed(1)} ms`;
+
+async function timed(fn) {
+  const t0 = performance.now();
+  const res = await fn();
+  const body = await res.text();
+  const t = performance.now() - t0;
+  if (!res.ok) throw new Error(`HTTP ${res.status}: ${body.slice(0, 300)}`);
+  return { t, body };
+}
+
+async function benchModel(label, modelsDir, n, photo) {
+  const persist = mkdtempSync(join(tmpdir(), 'age-edge-bench-'));
+  const port = await freePort();
+  console.log(`\n## ${label}: seeding ${modelsDir}`);
+  const active = await seed(modelsDir, persist, () => {});
+  const { manifest } = readVersionDir(join(modelsDir, active.name, active.version));
+  const child = spawn(
+    WRANGLER,
+    ['dev', 'scripts/bench/worker.ts', '--local', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist,
+      '--var', 'ACTIVE_REFRESH_SECONDS:3600', '--show-interactive-dev-session=false', '--log-level', 'warn'],
+    { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+  let log = '';
+  child.stdout.on('data', (d) => (log += d));
+  child.stderr.on('data', (d) => (log += d));
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    const started = performance.now();
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${log}`);
+      if (performance.now() - started > 120_000) throw new Error(`wrangler dev did not answer within 120 s:\n${log}`);
+      try {
+        if ((await fetch(`${base}/healthz`)).ok) break;
+      } catch {}
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const post = () => fetch(`${base}/v1/age`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: photo });
+    const cold = await timed(post);
+    for (let i = 0; i < 5; i++) await timed(post);
+    const e2e = [];
+    for (let i = 0; i < n; i++) e2e.push((await timed(post)).t);
+    const infer = [];
+    for (let i = 0; i < n; i++) infer.push((await timed(() => fetch(`${base}/_bench/infer`))).t);
+    const health = [];
+    for (let i = 0; i < n; i++) health.push((await timed(() => fetch(`${base}/healthz`))).t);
+    const models = JSON.parse((await timed(() => fetch(`${base}/v1/models`))).body);
+    const result = {
+      model: `${active.name}/${active.version}`,
+      input: manifest.input.size,
+      bytes: manifest.files.reduce((s, f) => s + f.bytes, 0),
+      cold: cold.t,
+      e2e50: pct(e2e, 50), e2e95: pct(e2e, 95),
+      inf50: pct(infer, 50), inf95: pct(infer, 95),
+      rt50: pct(health, 50),
+      heapMiB: models.wasm_heap_bytes / 2 ** 20,
+      requests: 6 + 3 * n,
+    };
+    result.overhead50 = result.e2e50 - result.inf50;
+    console.log(JSON.stringify(result));
+    return result;
+  } finally {
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {}
+    await new Promise((r) => setTimeout(r, 500));
+    rmSync(persist, { recursive: true, force: true });
+  }
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const { bytes: photo, source } = testJpeg();
+  const targets = [];
+  if (!opts.only || opts.only === 'fixture') targets.push(['fixture', join(ROOT, 'test', 'fixtures', 'model')]);
+  if (!opts.only || opts.only === 'default') {
+    if (existsSync(join(ROOT, 'models', 'active.json'))) targets.push(['default', join(ROOT, 'models')]);
+    else console.log('(no models/active.json: the default model is not benchmarked)');
+  }
+  const rows = [];
+  for (const [label, dir] of targets) rows.push({ label, ...(await benchModel(label, dir, opts.n, photo)) });
+  console.log(`\nworkerd via wrangler dev (local), ${opts.n} sequential requests per series, client-timed; ` +
+    `photo: 640x480 JPEG (${source}, ${(photo.length / 1024).toFixed(0)} KiB), whole image as the crop; loopback round trip (GET /healthz) p50 shown for reference.\n`);
+  console.log('| model | S | files | cold start | e2e p50 | e2e p95 | inference p50 | inference p95 | overhead p50 (e2e − inference) | /healthz p50 | wasm heap after requests |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    console.log(`| ${r.label}: ${r.model} | ${r.input} | ${(r.bytes / 1e6).toFixed(2)} MB | ${ms(r.cold)} | ${ms(r.e2e50)} | ${ms(r.e2e95)} | ${ms(r.inf50)} | ${ms(r.inf95)} | ${ms(r.overhead50)} | ${ms(r.rt50)} | ${r.heapMiB.toFixed(1)} MiB (${r.requests} req) |`);
+  }
+}
+
+main().catch((err) => fail(err instanceof UsageError ? err.message : err.stack ?? String(err)));

@@ -1,0 +1,134 @@
+// Helpers shared by the serving scripts (start, models, bench). Plain Node, no dependencies.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const WRANGLER = join(ROOT, 'node_modules', '.bin', 'wrangler');
+export const LOCAL_STATE = join(ROOT, '.wrangler', 'state');
+
+// Telemetry off everywhere, for every wrangler these scripts start.
+process.env.WRANGLER_SEND_METRICS = 'false';
+// wrangler needs Node >= 22.12; the `node` devDependency provides it in node_modules/.bin,
+// which npm scripts put first on PATH. Do the same when a script is run directly.
+process.env.PATH = `${join(ROOT, 'node_modules', '.bin')}:${process.env.PATH ?? ''}`;
+
+export class UsageError extends Error {}
+
+export function fail(message) {
+  console.error(`\n✖ ${message}\n`);
+  process.exit(1);
+}
+
+/** The R2 bucket bound as MODELS in wrangler.toml. */
+export function modelsBucket() {
+  const toml = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8');
+  for (const block of toml.split('[[r2_buckets]]').slice(1)) {
+    const section = block.split(/\n\[/)[0];
+    if (/binding\s*=\s*"MODELS"/.test(section)) {
+      const m = section.match(/^\s*bucket_name\s*=\s*"([^"]+)"/m);
+      if (m) return m[1];
+    }
+  }
+  throw new Error('wrangler.toml has no [[r2_buckets]] entry with binding = "MODELS"');
+}
+
+/** The key prefix of the registry (MODELS_PREFIX in wrangler.toml [vars]). */
+export function modelsPrefix() {
+  const toml = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8');
+  return toml.match(/^\s*MODELS_PREFIX\s*=\s*"([^"]*)"/m)?.[1] ?? 'models/';
+}
+
+export function sha256File(path) {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/**
+ * Reads and checks a model version directory against docs/model-contract.md before anything
+ * is uploaded: the server would refuse a mismatch anyway, but far from the mistake.
+ */
+export function readVersionDir(dir) {
+  const manifestPath = join(dir, 'manifest.json');
+  if (!existsSync(manifestPath)) throw new UsageError(`${dir} has no manifest.json`);
+  let manifest;
+  try {
+    manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`${manifestPath} is not valid JSON: ${err.message}`);
+  }
+  const { name, version, files, model } = manifest;
+  const segment = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+  if (!segment.test(name ?? '') || !segment.test(version ?? '')) throw new UsageError(`${manifestPath}: name and version must be simple path segments`);
+  if (!Array.isArray(files) || !files.some((f) => f.path === model && f.role === 'model')) {
+    throw new UsageError(`${manifestPath}: "model" (${model}) must be listed in "files" with role "model"`);
+  }
+  for (const f of files) {
+    const p = join(dir, f.path);
+    if (!existsSync(p)) throw new UsageError(`${dir}: ${f.path} is listed in the manifest but missing`);
+    const bytes = statSync(p).size;
+    if (bytes !== f.bytes) throw new UsageError(`${p}: ${bytes} bytes, the manifest says ${f.bytes}`);
+    const sha = sha256File(p);
+    if (sha !== f.sha256) throw new UsageError(`${p}: sha256 ${sha} does not match the manifest (${f.sha256})`);
+  }
+  return { manifest, files: files.map((f) => ({ ...f, local: join(dir, f.path) })) };
+}
+
+/** All version directories under a models/ tree: models/<name>/<version>/manifest.json. */
+export function listVersionDirs(modelsDir) {
+  const out = [];
+  if (!existsSync(modelsDir)) return out;
+  for (const name of readdirSync(modelsDir)) {
+    const nameDir = join(modelsDir, name);
+    if (!statSync(nameDir).isDirectory()) continue;
+    for (const version of readdirSync(nameDir)) {
+      const dir = join(nameDir, version);
+      if (statSync(dir).isDirectory() && existsSync(join(dir, 'manifest.json'))) out.push(dir);
+    }
+  }
+  return out;
+}
+
+/** Runs wrangler; resolves with stdout, rejects with its output on failure. */
+export function wrangler(args, { input, quiet = true } = {}) {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(WRANGLER, args, { cwd: ROOT, env: process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out = [];
+    const err = [];
+    child.stdout.on('data', (d) => (quiet ? out.push(d) : process.stdout.write(d)));
+    child.stderr.on('data', (d) => (quiet ? err.push(d) : process.stderr.write(d)));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const stdout = Buffer.concat(out);
+      if (code === 0) resolveRun(stdout);
+      else reject(new Error(`wrangler ${args.join(' ')} failed (${code}):\n${Buffer.concat(err).toString()}${stdout.toString()}`));
+    });
+    if (input !== undefined) child.stdin.end(input);
+    else child.stdin.end();
+  });
+}
+
+/** Where an R2 command acts: the local state wrangler dev uses, or the real bucket. */
+export function targetFlags(target) {
+  if (target.remote) return ['--remote'];
+  return ['--local', '--persist-to', target.persistTo ?? LOCAL_STATE];
+}
+
+export async function r2Put(target, key, { file, text, contentType }) {
+  const args = ['r2', 'object', 'put', `${modelsBucket()}/${key}`, ...targetFlags(target), '--force'];
+  if (contentType) args.push('--content-type', contentType);
+  if (file) return wrangler([...args, '--file', file]);
+  return wrangler([...args, '--pipe'], { input: text });
+}
+
+/** The object's text, or undefined when it does not exist. */
+export async function r2GetText(target, key) {
+  try {
+    const out = await wrangler(['r2', 'object', 'get', `${modelsBucket()}/${key}`, ...targetFlags(target), '--pipe']);
+    return out.toString('utf8');
+  } catch (err) {
+    if (/not found|does not exist|NoSuchKey|404/i.test(err.message)) return undefined;
+    throw err;
+  }
+}

@@ -1,0 +1,187 @@
+#!/usr/bin/env node
+// Model registry operations on the R2 bucket bound as MODELS (docs/serving.md, "Models").
+//
+//   publish <dir>  upload models/<name>/<version>/ and make it active      [--remote] [--no-activate]
+//   rollback       make the previously active version active again          [--remote] [--to name/version]
+//   status         print active.json and history.json                       [--remote]
+//   seed [dir]     copy a models/ tree (default: ./models) into local R2, as `npm start` does
+//
+// Without --remote everything goes to the local R2 that `wrangler dev` serves (.wrangler/state,
+// or --persist-to DIR), so it works offline. Deployed isolates pick up a new active.json within
+// ACTIVE_REFRESH_SECONDS; no redeploy is needed.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { LOCAL_STATE, ROOT, UsageError, fail, listVersionDirs, modelsBucket, modelsPrefix, r2GetText, r2Put, readVersionDir } from './lib.mjs';
+
+const USAGE = `usage:
+  npm run models:publish -- <models/<name>/<version>> [--remote] [--no-activate] [--persist-to DIR]
+  npm run models:rollback -- [--to <name>/<version>] [--remote] [--persist-to DIR]
+  npm run models:status -- [--remote] [--persist-to DIR]
+  node scripts/models.mjs seed [models-dir] [--persist-to DIR]`;
+
+function parseArgs(argv) {
+  const opts = { remote: false, activate: true, positional: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--remote') opts.remote = true;
+    else if (a === '--local') opts.remote = false;
+    else if (a === '--no-activate') opts.activate = false;
+    else if (a === '--persist-to') opts.persistTo = resolve(argv[++i] ?? '');
+    else if (a === '--to') opts.to = argv[++i];
+    else if (a === '-h' || a === '--help') opts.help = true;
+    else if (a.startsWith('--')) throw new UsageError(`unknown option ${a}`);
+    else opts.positional.push(a);
+  }
+  return opts;
+}
+
+const pointer = (p) => (p ? `${p.name}/${p.version}` : '(none)');
+const sameVersion = (a, b) => !!a && !!b && a.name === b.name && a.version === b.version;
+
+async function readJson(target, key) {
+  const text = await r2GetText(target, key);
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`${key} in R2 is not valid JSON`);
+  }
+}
+
+async function readHistory(target) {
+  const h = await readJson(target, `${modelsPrefix()}history.json`);
+  return Array.isArray(h?.entries) ? h.entries : [];
+}
+
+async function writePointer(target, p, history) {
+  const prefix = modelsPrefix();
+  // history first: a reader that sees the new active.json can always find the way back.
+  await r2Put(target, `${prefix}history.json`, { text: JSON.stringify({ entries: history.slice(-50) }, null, 2), contentType: 'application/json' });
+  await r2Put(target, `${prefix}active.json`, { text: JSON.stringify({ name: p.name, version: p.version }), contentType: 'application/json' });
+}
+
+async function uploadVersion(target, dir, log = console.log) {
+  const { manifest, files } = readVersionDir(dir);
+  const base = `${modelsPrefix()}${manifest.name}/${manifest.version}/`;
+  // Data files first and the manifest last, so a version never looks complete before it is.
+  const ordered = [...files.filter((f) => f.role !== 'model'), ...files.filter((f) => f.role === 'model')];
+  for (const f of ordered) {
+    log(`  put ${base}${f.path} (${(f.bytes / 1e6).toFixed(2)} MB)`);
+    await r2Put(target, base + f.path, { file: f.local, contentType: 'application/octet-stream' });
+  }
+  const card = join(dir, 'MODEL_CARD.md');
+  if (existsSync(card)) await r2Put(target, `${base}MODEL_CARD.md`, { file: card, contentType: 'text/markdown' });
+  log(`  put ${base}manifest.json`);
+  await r2Put(target, `${base}manifest.json`, { file: join(dir, 'manifest.json'), contentType: 'application/json' });
+  return manifest;
+}
+
+function where(target) {
+  return target.remote ? `remote bucket ${modelsBucket()}` : `local R2 (${relative(ROOT, target.persistTo ?? LOCAL_STATE) || '.'})`;
+}
+
+async function publish(opts) {
+  const dir = opts.positional[0];
+  if (!dir) throw new UsageError('publish needs a version directory, e.g. models/al-resnet18-utkface/2026.11.27-1');
+  console.log(`Publishing ${dir} to ${where(opts)}`);
+  const manifest = await uploadVersion(opts, resolve(dir));
+  const next = { name: manifest.name, version: manifest.version };
+  if (!opts.activate) {
+    console.log(`✔ uploaded ${pointer(next)} (not activated)`);
+    return;
+  }
+  const current = await readJson(opts, `${modelsPrefix()}active.json`);
+  const history = await readHistory(opts);
+  if (current && !sameVersion(current, next)) history.push({ name: current.name, version: current.version, until: new Date().toISOString() });
+  await writePointer(opts, next, history);
+  console.log(`✔ active: ${pointer(next)} (was ${pointer(current)}); undo with: npm run models:rollback${opts.remote ? ' -- --remote' : ''}`);
+}
+
+async function rollback(opts) {
+  const prefix = modelsPrefix();
+  const current = await readJson(opts, `${prefix}active.json`);
+  const history = await readHistory(opts);
+  let target;
+  if (opts.to) {
+    const [name, version, extra] = opts.to.split('/');
+    if (!name || !version || extra) throw new UsageError('--to takes <name>/<version>');
+    target = { name, version };
+    if (current && !sameVersion(current, target)) history.push({ ...current, until: new Date().toISOString() });
+  } else {
+    while (history.length && sameVersion(history.at(-1), current)) history.pop();
+    target = history.pop();
+    if (!target) throw new UsageError(`no earlier version recorded in ${prefix}history.json; use --to <name>/<version>`);
+  }
+  const manifest = await r2GetText(opts, `${prefix}${target.name}/${target.version}/manifest.json`);
+  if (manifest === undefined) throw new UsageError(`${pointer(target)} is not in ${where(opts)} (no manifest.json)`);
+  await writePointer(opts, target, history);
+  console.log(`✔ active: ${pointer(target)} (was ${pointer(current)}) in ${where(opts)}`);
+}
+
+async function status(opts) {
+  const current = await readJson(opts, `${modelsPrefix()}active.json`);
+  const history = await readHistory(opts);
+  console.log(`${where(opts)}\n  active:  ${pointer(current)}\n  history: ${history.map(pointer).join(' <- ') || '(empty)'}`);
+}
+
+/**
+ * Copies every version under `modelsDir` plus its active.json into local R2. A stamp file
+ * remembers what was uploaded (by sha256), so restarts only upload what changed.
+ */
+export async function seed(modelsDir, persistTo = LOCAL_STATE, log = console.log) {
+  const dirs = listVersionDirs(modelsDir);
+  const activePath = join(modelsDir, 'active.json');
+  if (!dirs.length || !existsSync(activePath)) {
+    throw new UsageError(
+      `No model to serve: ${relative(ROOT, modelsDir) || modelsDir}/ needs active.json and at least one <name>/<version>/manifest.json ` +
+        `(layout: docs/model-contract.md). The training workspace writes it (training/); for a quick try use the test fixture:\n` +
+        `  npm start -- --models test/fixtures/model`,
+    );
+  }
+  const active = JSON.parse(readFileSync(activePath, 'utf8'));
+  const target = { remote: false, persistTo };
+  mkdirSync(persistTo, { recursive: true });
+  const stampPath = join(persistTo, 'age-edge-seed.json');
+  const stamp = existsSync(stampPath) ? JSON.parse(readFileSync(stampPath, 'utf8')) : {};
+  let found = false;
+  for (const dir of dirs) {
+    const { manifest } = readVersionDir(dir);
+    found ||= sameVersion(manifest, active);
+    const key = `${manifest.name}/${manifest.version}`;
+    const fingerprint = manifest.files.map((f) => f.sha256).join(',');
+    if (stamp[key] === fingerprint) {
+      log(`  ${key}: already in local R2`);
+      continue;
+    }
+    log(`  ${key}: uploading`);
+    await uploadVersion(target, dir, () => {});
+    stamp[key] = fingerprint;
+    writeFileSync(stampPath, JSON.stringify(stamp, null, 2));
+  }
+  if (!found) throw new UsageError(`${activePath} names ${pointer(active)}, which is not under ${modelsDir}`);
+  await r2Put(target, `${modelsPrefix()}active.json`, { text: JSON.stringify({ name: active.name, version: active.version }), contentType: 'application/json' });
+  log(`  active: ${pointer(active)}`);
+  return active;
+}
+
+async function main() {
+  const [command, ...rest] = process.argv.slice(2);
+  const opts = parseArgs(rest);
+  if (!command || opts.help) {
+    console.log(USAGE);
+    return;
+  }
+  if (command === 'publish') return publish(opts);
+  if (command === 'rollback') return rollback(opts);
+  if (command === 'status') return status(opts);
+  if (command === 'seed') {
+    if (opts.remote) throw new UsageError('seed is for local R2 only; use publish --remote for the real bucket');
+    await seed(resolve(opts.positional[0] ?? join(ROOT, 'models')), opts.persistTo);
+    return;
+  }
+  throw new UsageError(`unknown command ${command}\n${USAGE}`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((err) => fail(err instanceof UsageError ? err.message : err.stack ?? String(err)));
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// `npm start`: seed the local R2 from models/ (or --models DIR) and serve the API with
+// `wrangler dev`, entirely offline. Extra arguments after `--` go to wrangler dev.
+//
+//   npm start                                  # models/ (the default model)
+//   npm start -- --models test/fixtures/model  # the small contract fixture
+//   npm start -- --port 9000
+import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { LOCAL_STATE, ROOT, UsageError, WRANGLER, fail } from './lib.mjs';
+import { seed } from './models.mjs';
+
+function parseArgs(argv) {
+  const opts = { models: join(ROOT, 'models'), port: '8787', ip: '127.0.0.1', persistTo: LOCAL_STATE, rest: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--models') opts.models = resolve(argv[++i] ?? '');
+    else if (a === '--port') opts.port = argv[++i];
+    else if (a === '--ip') opts.ip = argv[++i];
+    else if (a === '--persist-to') opts.persistTo = resolve(argv[++i] ?? '');
+    else opts.rest.push(a);
+  }
+  return opts;
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  console.log(`Seeding local R2 from ${opts.models}`);
+  const active = await seed(opts.models, opts.persistTo);
+  console.log(`\nServing ${active.name}/${active.version} on http://${opts.ip === '0.0.0.0' ? 'localhost' : opts.ip}:${opts.port}`);
+  console.log(`  curl -s http://localhost:${opts.port}/healthz`);
+  console.log(`  curl -s -H 'content-type: image/jpeg' --data-binary @face.jpg http://localhost:${opts.port}/v1/age\n`);
+  const child = spawn(
+    WRANGLER,
+    ['dev', '--local', '--ip', opts.ip, '--port', opts.port, '--persist-to', opts.persistTo, '--show-interactive-dev-session=false', ...opts.rest],
+    { cwd: ROOT, stdio: 'inherit', env: process.env },
+  );
+  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 0 : 1)));
+}
+
+main().catch((err) => fail(err instanceof UsageError ? err.message : err.stack ?? String(err)));

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# `npm test`: the TypeScript tests in workerd, then the training tests. Both always run;
+# the exit status fails if either failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export WRANGLER_SEND_METRICS=false
+# npm puts node_modules/.bin (Node 22 from the `node` package) first on PATH; keep it so when run directly.
+export PATH="$PWD/node_modules/.bin:$PATH"
+[ -x node_modules/.bin/vitest ] || node scripts/ensure-install.mjs || exit 1
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+ts=0
+echo "== TypeScript: types"
+tsc --noEmit || ts=1
+echo "== TypeScript: vitest in workerd"
+vitest run --reporter=default --reporter=json --outputFile.json="$tmp/vitest.json" || ts=1
+
+py=0
+if [ -f training/setup.sh ]; then
+  echo "== Python: training tests"
+  if bash training/setup.sh; then
+    training/.venv/bin/python -m pytest training/tests -q 2>&1 | tee "$tmp/pytest.log"
+    py=${PIPESTATUS[0]}
+  else
+    echo "training/setup.sh failed" >&2
+    py=1
+  fi
+else
+  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
+  echo "!! SKIPPED the training tests: training/setup.sh does not exist yet      !!" >&2
+  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
+fi
+
+echo "== typescript: $([ $ts -eq 0 ] && echo passed || echo FAILED), training: $([ $py -eq 0 ] && echo passed || echo "FAILED ($py)")"
+# One closing line over both suites.
+node -e '
+  const fs = require("fs");
+  let p = 0, f = 0, s = 0;
+  try { const v = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); p += v.numPassedTests; f += v.numFailedTests; s += v.numPendingTests + (v.numTodoTests || 0); } catch { f += 1; }
+  try {
+    const log = fs.readFileSync(process.argv[2], "utf8").trim().split("\n").pop();
+    const n = (w) => Number((log.match(new RegExp("(\\d+) " + w)) || [0, 0])[1]);
+    p += n("passed"); f += n("failed") + n("error"); s += n("skipped");
+  } catch {}
+  console.log(`total: ${p} passed, ${f} failed, ${s} skipped`);
+' "$tmp/vitest.json" "$tmp/pytest.log"
+[ $ts -eq 0 ] && [ $py -eq 0 ]
