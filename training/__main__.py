@@ -4,6 +4,7 @@
   python -m training train    --model M --stage global|local [...]
   python -m training evaluate --checkpoint C [--split test] [--tta ten]
   python -m training release  --checkpoint C --out models/NAME/VERSION [...]
+  python -m training card     --model-dir models/NAME/VERSION [--compare R] [--bench B]
   python -m training fixture  [--out test/fixtures/model]
 
 `python -m training train --help` lists every training option.
@@ -71,6 +72,12 @@ def main(argv=None):
     rel.add_argument("--external-data", action=argparse.BooleanOptionalAction, default=False)
     rel.add_argument("--keep-fp32", action=argparse.BooleanOptionalAction, default=False)
 
+    cd = sub.add_parser("card", help="write MODEL_CARD.md from a released model's report.json")
+    cd.add_argument("--model-dir", required=True)
+    cd.add_argument("--compare", default=None, help="report.json of the comparison model (e.g. AL-RoR)")
+    cd.add_argument("--bench", default=None, help="bench.json from `npm run bench`")
+    cd.add_argument("--training-note", default="", help="where and how long it trained")
+
     fx = sub.add_parser("fixture", help="the serving tests' random-weight contract fixture")
     fx.add_argument("--out", default="test/fixtures/model")
 
@@ -100,6 +107,10 @@ def main(argv=None):
                          face_margin=args.face_margin, calib=args.calib,
                          external_data=args.external_data, keep_fp32=args.keep_fp32)
         print(json.dumps(report["summary"], indent=2))
+    elif args.command == "card":
+        from .card import headline, write_card
+        print(write_card(args.model_dir, args.compare, args.bench, args.training_note))
+        print(json.dumps(headline(args.model_dir), indent=2))
     elif args.command == "fixture":
         from .release import make_fixture
         print(json.dumps(make_fixture(args.out), indent=2))
