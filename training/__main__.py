@@ -4,6 +4,7 @@
   python -m training train    --model M --stage global|local [...]
   python -m training evaluate --checkpoint C [--split test] [--tta ten]
   python -m training release  --checkpoint C --out models/NAME/VERSION [...]
+  python -m training export   --checkpoint C | --model M --out DIR
   python -m training card     --model-dir models/NAME/VERSION [--compare R] [--bench B]
   python -m training fixture  [--out test/fixtures/model]
 
@@ -72,6 +73,17 @@ def main(argv=None):
     rel.add_argument("--external-data", action=argparse.BooleanOptionalAction, default=False)
     rel.add_argument("--keep-fp32", action=argparse.BooleanOptionalAction, default=False)
 
+    ex = sub.add_parser("export", help="fp32 + int8 ONNX of a checkpoint or an untrained registered "
+                        "model (sizes, parity, latency checks); no manifest")
+    src = ex.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint")
+    src.add_argument("--model", help="registered architecture, random weights")
+    ex.add_argument("--input-size", type=int, default=None)
+    ex.add_argument("--out", required=True, help="folder for model.fp32.onnx and model.int8.onnx")
+    ex.add_argument("--data-root", default="../shared/data/utkface", help="UTKFace, for int8 calibration")
+    ex.add_argument("--calib", type=int, default=256)
+    ex.add_argument("--external-data", action=argparse.BooleanOptionalAction, default=False)
+
     cd = sub.add_parser("card", help="write MODEL_CARD.md from a released model's report.json")
     cd.add_argument("--model-dir", required=True)
     cd.add_argument("--compare", default=None, help="report.json of the comparison model (e.g. AL-RoR)")
@@ -107,6 +119,10 @@ def main(argv=None):
                          face_margin=args.face_margin, calib=args.calib,
                          external_data=args.external_data, keep_fp32=args.keep_fp32)
         print(json.dumps(report["summary"], indent=2))
+    elif args.command == "export":
+        from .release import export_only
+        print(json.dumps(export_only(args.checkpoint, args.model, args.input_size, args.out,
+                                     args.data_root, args.calib, args.external_data), indent=2))
     elif args.command == "card":
         from .card import headline, write_card
         print(write_card(args.model_dir, args.compare, args.bench, args.training_note))

@@ -75,7 +75,12 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calib_images: np
 
     int8_path = Path(int8_path)
     pre = int8_path.with_suffix(".pre.onnx")
-    quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+    inline = int8_path.with_suffix(".inline.onnx")
+    # The pre-processor copies the graph to a temp folder and loses an external-data file
+    # beside it; hand it a self-contained copy (fine below protobuf's 2 GB).
+    onnx.save(onnx.load(str(fp32_path)), str(inline))
+    quant_pre_process(str(inline), str(pre), skip_symbolic_shape=True)
+    inline.unlink()
     for f in (int8_path, Path(str(int8_path) + ".data")):
         f.unlink(missing_ok=True)
     quantize_static(
@@ -88,6 +93,9 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calib_images: np
         extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
     pre.unlink(missing_ok=True)
     Path(str(pre) + ".data").unlink(missing_ok=True)
+    for f in (int8_path, Path(str(int8_path) + ".data")):
+        if f.exists():
+            f.chmod(0o644)  # the quantizer writes external data owner-only
     return int8_path
 
 

@@ -115,6 +115,26 @@ def release(checkpoint: str, out: str, *, name: str, version: str, face_margin: 
     return report
 
 
+def export_only(checkpoint: str | None, model_name: str | None, input_size: int | None, out: str,
+                data_root: str, calib: int = 256, external_data: bool = False) -> dict:
+    """fp32 and int8 graphs of a checkpoint, or of an untrained registered model (their size and
+    speed do not depend on the weights), with parity figures. Calibrates on real faces."""
+    if checkpoint:
+        model, _ = load_checkpoint(checkpoint)
+    else:
+        torch.manual_seed(0)
+        model = create_model(model_name, **({"input_size": input_size} if input_size else {}))
+    model.eval()
+    size = model.cfg.input_size
+    faces = load_packed("utkface", data_root, "train", size, limit=calib).images.numpy()
+    out = Path(out)
+    fp32 = export_onnx(model, out / "model.fp32.onnx", external_data=external_data)
+    par = parity(model, fp32, faces[:16])
+    int8 = quantize_int8(fp32, out / "model.int8.onnx", faces, external_data=external_data)
+    sizes = {p.name: p.stat().st_size for p in sorted(out.glob("model.*.onnx*"))}
+    return {"arch": model.cfg.arch, "input_size": size, "bytes": sizes, "parity_fp32": par}
+
+
 def make_fixture(out: str = "test/fixtures/model") -> dict:
     """A random-weight al_resnet_tiny at 64 px that follows the contract exactly: the serving
     tests' model. Deterministic (seed 0), fp32, a few hundred KB. It knows nothing about age."""
