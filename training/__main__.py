@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import typing
 
@@ -108,7 +109,8 @@ def main(argv=None):
         values["dataset_options"] = dict(
             (kv.split("=", 1)[0], _option_value(kv.split("=", 1)[1])) for kv in args.dataset_option)
         result = train(TrainConfig(**values))
-        print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2))
+        if int(os.environ.get("RANK", 0)) == 0:  # torchrun: one summary, from the main process
+            print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2))
     elif args.command == "evaluate":
         from .release import evaluate_checkpoint
         print(json.dumps(evaluate_checkpoint(args.checkpoint, args.split, args.tta,

@@ -65,3 +65,22 @@ def check_contract(path, size):
         assert np.allclose(probs.sum(1), 1, atol=1e-4)
         assert np.allclose(age, probs @ np.arange(101), atol=1e-3)
         assert ((box >= 0) & (box <= 1)).all() and (box[:, 2] > box[:, 0]).all()
+
+
+def test_distributed_data_parallel_with_torchrun(utkface_root, tmp_path):
+    """Two CPU processes (gloo) stand in for GPUs: the same code path torchrun takes on a
+    multi-GPU host, gradients all-reduced by DDP."""
+    import os
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "training",
+           "train", "--model", "al_resnet_tiny", "--stage", "global", "--limit-train", "64",
+           "--limit-val", "32", "--epochs", "1", "--batch-size", "16", "--no-progress",
+           "--data-root", str(utkface_root), "--out", str(tmp_path)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.count('"best_epoch"') == 1
+    assert (tmp_path / "best.pt").exists()
