@@ -9,8 +9,8 @@ cd "$(dirname "$0")/../.."
 PY=${PY:-training/.venv/bin/python}
 ARCHS=${ARCHS:-"al_resnet18_edge al_ror18_edge"}   # the first ships; the second is the paper's RoR comparison
 SIZE=${SIZE:-64}
-EPOCHS=${EPOCHS:-30}
-LOCAL_EPOCHS=${LOCAL_EPOCHS:-8}
+EPOCHS=${EPOCHS:-18}
+LOCAL_EPOCHS=${LOCAL_EPOCHS:-6}
 THREADS=${THREADS:-1}
 NAME=${NAME:-al-resnet18-edge-utkface}
 VERSION=${VERSION:-1}
