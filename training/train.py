@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from .data import AugmentConfig, Packed, augment, load_packed
 from .datasets import ADIENCE_GROUPS
 from .evaluate import predict_packed, summarize_predictions
-from .model import ALNet, checkpoint_dict, create_model, load_checkpoint
+from .model import ALNet, checkpoint_dict, create_model
 
 
 @dataclass
@@ -53,6 +53,35 @@ class TrainConfig:
     bf16: bool = True                        # autocast on CUDA only
     channels_last: bool = True
     progress: bool = True
+
+
+def _torchvision_to_ours(key: str) -> str:
+    """torchvision ResNet names -> this backbone's (ImageNet weights as a starting point)."""
+    key = key.replace("conv1.", "backbone.stem.0.", 1) if key.startswith("conv1.") else key
+    key = key.replace("bn1.", "backbone.stem.1.", 1) if key.startswith("bn1.") else key
+    if key.startswith("layer"):
+        group, rest = key[5:].split(".", 1)
+        key = f"backbone.groups.{int(group) - 1}.{rest}"
+    return key
+
+
+def init_from(model: ALNet, path: str) -> list[str]:
+    """Start from another run's weights: one of our checkpoints (any dataset: a head whose
+    class count differs, e.g. IMDB-WIKI's 101 ages -> Adience's 8 groups, stays fresh) or a
+    torchvision ResNet state dict (ImageNet). Returns the names left at their fresh values."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(ckpt, dict) and "state_dict" in ckpt:
+        src = ckpt["state_dict"]
+        if "config" in ckpt and ckpt["config"].get("arch") not in (None, model.cfg.arch):
+            raise ValueError(f"--init holds {ckpt['config']['arch']}, not {model.cfg.arch}")
+    else:
+        src = {_torchvision_to_ours(k): v for k, v in ckpt.items()}
+    own = model.state_dict()
+    loadable = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+    if not any(k.startswith("backbone.") for k in loadable):
+        raise ValueError(f"--init {path}: no backbone weights fit {model.cfg.arch}")
+    model.load_state_dict(loadable, strict=False)
+    return sorted(k for k in own if k not in loadable)
 
 
 def head_for(dataset: str) -> dict:
@@ -145,15 +174,12 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
     if main_process:
         out.mkdir(parents=True, exist_ok=True)
 
+    overrides = {"input_size": cfg.input_size} if cfg.input_size else {}
+    model = create_model(cfg.model, **overrides, **head_for(cfg.dataset))
     if cfg.init:
-        model, init_ckpt = load_checkpoint(cfg.init)
-        if model.cfg.arch != cfg.model:
-            raise ValueError(f"--init holds {model.cfg.arch}, not {cfg.model}")
-        if cfg.input_size:
-            model.cfg.input_size = cfg.input_size
-    else:
-        overrides = {"input_size": cfg.input_size} if cfg.input_size else {}
-        model = create_model(cfg.model, **overrides, **head_for(cfg.dataset))
+        skipped = init_from(model, cfg.init)
+        if skipped and main_process:
+            print(f"--init {cfg.init}: kept fresh {', '.join(skipped)}", flush=True)
     size = model.cfg.input_size
 
     if train_data is None:

@@ -171,3 +171,31 @@ def test_checkpoint_carries_config(tmp_path):
     assert loaded.cfg == model.cfg and ckpt["epoch"] == 3
     assert float(loaded.temperature) == pytest.approx(1.7)
     assert ModelConfig.from_dict(model.cfg.to_dict()) == model.cfg
+
+
+def test_init_from_torchvision_imagenet_layout(tmp_path):
+    """ImageNet -> ... chains start from a torchvision ResNet state dict."""
+    import torchvision
+    from training.train import init_from
+    tv = torchvision.models.resnet34(num_classes=1000)
+    torch.save(tv.state_dict(), tmp_path / "imagenet.pt")
+    model = small("al_resnet34")
+    fresh = init_from(model, str(tmp_path / "imagenet.pt"))
+    assert torch.equal(model.backbone.stem[0].weight, tv.conv1.weight)
+    assert torch.equal(model.backbone.groups[3][2].conv2.weight, tv.layer4[2].conv2.weight)
+    assert torch.equal(model.backbone.groups[1][0].downsample[1].running_var, tv.layer2[0].downsample[1].running_var)
+    assert "global_head.weight" in fresh and "attention.cell.weight_ih" in fresh
+    assert not any(k.startswith("backbone.") for k in fresh)
+
+
+def test_init_from_a_101_age_run_into_8_adience_groups(tmp_path):
+    from training.train import head_for, init_from
+    src = small("al_resnet_tiny")
+    torch.save(checkpoint_dict(src), tmp_path / "imdb.pt")
+    dst = small("al_resnet_tiny", **head_for("adience"))
+    fresh = init_from(dst, str(tmp_path / "imdb.pt"))
+    assert torch.equal(dst.backbone.stem[0].weight, src.backbone.stem[0].weight)
+    assert torch.equal(dst.attention.location.weight, src.attention.location.weight)
+    assert {"global_head.weight", "local_head.weight", "class_ages"} <= set(fresh)
+    with pytest.raises(ValueError, match="al_resnet_tiny"):
+        init_from(small("al_ror18_edge"), str(tmp_path / "imdb.pt"))
