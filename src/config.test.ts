@@ -1,0 +1,15 @@
+import { describe, expect, it } from 'vitest';
+import { readConfig } from './config';
+
+describe('readConfig', () => {
+  it('parses the vars of wrangler.toml', () => {
+    expect(readConfig({ MAX_BODY_BYTES: '1000', MAX_PIXELS: '2000000', TOP_K: '3', MAX_TOP_K: '10', ACTIVE_REFRESH_SECONDS: '5', CORS_ORIGIN: 'https://a.example' })).toMatchObject({
+      maxBodyBytes: 1000, maxPixels: 2_000_000, topK: 3, maxTopK: 10, activeRefreshMs: 5000, corsOrigin: 'https://a.example',
+    });
+  });
+
+  it('falls back to safe defaults instead of lifting a limit on a typo', () => {
+    const c = readConfig({ MAX_BODY_BYTES: '8MB', MAX_PIXELS: '-1', TOP_K: '50', MAX_TOP_K: '20', ACTIVE_REFRESH_SECONDS: '' });
+    expect(c).toMatchObject({ maxBodyBytes: 8 * 1024 * 1024, maxPixels: 4_000_000, topK: 20, activeRefreshMs: 30_000, corsOrigin: '*' });
+  });
+});
