@@ -5,6 +5,7 @@
   python -m training evaluate --checkpoint C [--split test] [--tta ten]
   python -m training release  --checkpoint C --out models/NAME/VERSION [...]
   python -m training export   --checkpoint C | --model M --out DIR
+  python -m training carry    --size 112 --out .cache/utkface-112.carry.pt
   python -m training card     --model-dir models/NAME/VERSION [--compare R] [--bench B]
   python -m training fixture  [--out test/fixtures/model]
 
@@ -85,6 +86,14 @@ def main(argv=None):
     ex.add_argument("--calib", type=int, default=256)
     ex.add_argument("--external-data", action=argparse.BooleanOptionalAction, default=False)
 
+    pk = sub.add_parser("carry", help="pack a dataset's splits as small JPEGs in one file "
+                        "(to upload to a GPU host); pass the file as --data-root")
+    pk.add_argument("--dataset", default="utkface")
+    pk.add_argument("--data-root", default="../shared/data/utkface")
+    pk.add_argument("--size", type=int, required=True)
+    pk.add_argument("--quality", type=int, default=75)
+    pk.add_argument("--out", required=True, help="a path ending in .carry.pt (keep it out of git)")
+
     cd = sub.add_parser("card", help="write MODEL_CARD.md from a released model's report.json")
     cd.add_argument("--model-dir", required=True)
     cd.add_argument("--compare", default=None, help="report.json of the comparison model (e.g. AL-RoR)")
@@ -125,6 +134,10 @@ def main(argv=None):
         from .release import export_only
         print(json.dumps(export_only(args.checkpoint, args.model, args.input_size, args.out,
                                      args.data_root, args.calib, args.external_data), indent=2))
+    elif args.command == "carry":
+        from .data import write_carry
+        print(json.dumps(write_carry(args.dataset, args.data_root, args.out, args.size,
+                                     args.quality), indent=2))
     elif args.command == "card":
         from .card import headline, write_card
         print(write_card(args.model_dir, args.compare, args.bench, args.training_note))

@@ -90,12 +90,68 @@ def pack(samples: list[Sample], size: int, margin: float = 0.0, cache: bool = Tr
 def load_packed(dataset: str, root: str, split: str, size: int, margin: float = 0.0,
                 limit: int | None = None, seed: int = 0, progress: bool = True,
                 **options) -> Packed:
+    """A split in memory. `root` is the dataset's folder, or a carry file from write_carry."""
+    if str(root).endswith(CARRY_SUFFIX):
+        return _read_carry(root, split, size, limit, seed)
     samples = load_dataset(dataset, root, split, **options)
     if limit is not None and limit < len(samples):
-        # A fixed random subset, so small runs still see every age.
-        rng = np.random.default_rng(seed)
-        samples = [samples[i] for i in sorted(rng.choice(len(samples), limit, replace=False))]
+        samples = [samples[i] for i in _subset(len(samples), limit, seed)]
     return pack(samples, size, margin, progress=progress)
+
+
+def _subset(n: int, limit: int, seed: int) -> list[int]:
+    # A fixed random subset, so small runs still see every age.
+    return sorted(np.random.default_rng(seed).choice(n, limit, replace=False).tolist())
+
+
+# ---------------------------------------------------------------------------------------------
+# Carry files: every split re-encoded as small JPEGs in one file, to take a dataset to a GPU
+# host whose upload is capped (UTKFace at 112 px, quality 75: ~55 MB for all three splits).
+# ---------------------------------------------------------------------------------------------
+CARRY_SUFFIX = ".carry.pt"
+
+
+def write_carry(dataset: str, root: str, out: str, size: int, quality: int = 75,
+                margin: float = 0.0, **options) -> dict:
+    import io
+    content = {"dataset": dataset, "size": size, "quality": quality, "splits": {}}
+    for split in ("train", "val", "test"):
+        samples = load_dataset(dataset, root, split, **options)
+        blobs = []
+        for s in samples:
+            buf = io.BytesIO()
+            Image.fromarray(load_face(s, size, margin)).save(buf, "JPEG", quality=quality)
+            blobs.append(buf.getvalue())
+        content["splits"][split] = {
+            "jpeg": blobs, "age": [s.age for s in samples], "label": [s.label for s in samples],
+            "age_std": [s.age_std for s in samples], "gender": [s.gender for s in samples],
+            "race": [s.race for s in samples]}
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(content, out)
+    return {"file": out, "bytes": Path(out).stat().st_size,
+            **{k: len(v["jpeg"]) for k, v in content["splits"].items()}}
+
+
+def _read_carry(path: str, split: str, size: int, limit: int | None, seed: int) -> Packed:
+    import io
+    content = torch.load(path, weights_only=False)
+    if content["size"] != size:
+        raise ValueError(f"{path} holds {content['size']} px faces, the model wants {size}")
+    d = content["splits"][split]
+    idx = list(range(len(d["jpeg"])))
+    if limit is not None and limit < len(idx):
+        idx = _subset(len(idx), limit, seed)
+    images = torch.empty((len(idx), size, size, 3), dtype=torch.uint8)
+    for j, i in enumerate(idx):
+        with Image.open(io.BytesIO(d["jpeg"][i])) as im:
+            images[j] = torch.from_numpy(np.array(im.convert("RGB"), dtype=np.uint8))
+    nan = float("nan")
+    return Packed(images=images,
+                  ages=torch.tensor([d["age"][i] for i in idx], dtype=torch.float32),
+                  labels=torch.tensor([d["label"][i] for i in idx], dtype=torch.long),
+                  age_std=torch.tensor([nan if d["age_std"][i] is None else d["age_std"][i]
+                                        for i in idx], dtype=torch.float32),
+                  gender=[d["gender"][i] for i in idx], race=[d["race"][i] for i in idx])
 
 
 @dataclass

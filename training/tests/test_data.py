@@ -34,3 +34,24 @@ def test_ten_crop_views():
     assert len(views) == 10
     assert all(v.shape == (3, 3, 64, 64) for v in views)
     assert torch.allclose(views[1], views[0].flip(-1))
+
+
+def test_carry_file_round_trip(utkface_root, tmp_path, monkeypatch):
+    """A carry file holds every split as JPEGs and loads like the dataset itself."""
+    import training.data as data
+    from training.datasets import load_dataset
+
+    real = load_dataset
+
+    def few(name, root, split, **kw):  # 20 faces per split keep the test quick
+        return real(name, root, split, **kw)[:20]
+
+    monkeypatch.setattr(data, "load_dataset", few)
+    out = tmp_path / "u.carry.pt"
+    info = data.write_carry("utkface", str(utkface_root), str(out), size=32)
+    assert info["train"] == info["val"] == info["test"] == 20
+    carried = data.load_packed("utkface", str(out), "val", 32)
+    direct = data.load_packed("utkface", str(utkface_root), "val", 32)
+    assert torch.equal(carried.labels, direct.labels) and carried.race == direct.race
+    # JPEG at quality 75 is lossy, but close.
+    assert (carried.images.float() - direct.images.float()).abs().mean() < 6
