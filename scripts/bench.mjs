@@ -4,6 +4,8 @@
 //
 //   npm run bench                       # fixture + default model, 100 requests each
 //   npm run bench -- --n 200 --only default
+//   npm run bench -- --models DIR       # any models/ tree (active.json + <name>/<version>/)
+//   npm run bench -- --only default --json bench.json   # flat {measure: value} for the model card
 //
 // For each model: a fresh local R2 is seeded, `wrangler dev` starts on the bench entry
 // (scripts/bench/worker.ts = the app + GET /_bench/infer), then
@@ -14,10 +16,10 @@
 //   heap    ORT's wasm memory after all requests (GET /v1/models).
 // Requests are sequential (one isolate, one request at a time, as in production).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { ROOT, UsageError, WRANGLER, fail, readVersionDir } from './lib.mjs';
 import { seed } from './models.mjs';
@@ -26,13 +28,16 @@ const require = createRequire(import.meta.url);
 const jpeg = require('jpeg-js');
 
 function parseArgs(argv) {
-  const opts = { n: 100, only: undefined };
+  const opts = { n: 100, only: undefined, models: [], json: undefined };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--n') opts.n = Number(argv[++i]);
     else if (argv[i] === '--only') opts.only = argv[++i];
+    else if (argv[i] === '--models') opts.models.push(argv[++i]);
+    else if (argv[i] === '--json') opts.json = argv[++i];
     else throw new UsageError(`unknown option ${argv[i]}`);
   }
   if (!(opts.n >= 10)) throw new UsageError('--n must be at least 10');
+  if (opts.only && !['fixture', 'default'].includes(opts.only)) throw new UsageError('--only takes fixture or default');
   return opts;
 }
 
@@ -165,8 +170,11 @@ async function main() {
     if (existsSync(join(ROOT, 'models', 'active.json'))) targets.push(['default', join(ROOT, 'models')]);
     else console.log('(no models/active.json: the default model is not benchmarked)');
   }
+  if (opts.models.length) targets.splice(0, targets.length, ...opts.models.map((d) => [d, resolve(d)]));
+  if (opts.json && targets.length !== 1) throw new UsageError('--json needs exactly one model: add --only default (or one --models DIR)');
   const rows = [];
   for (const [label, dir] of targets) rows.push({ label, ...(await benchModel(label, dir, opts.n, photo)) });
+  if (opts.json) writeJson(opts.json, rows[0], opts.n, source);
   console.log(`\nworkerd via wrangler dev (local), ${opts.n} sequential requests per series, client-timed; ` +
     `photo: 640x480 JPEG (${source}, ${(photo.length / 1024).toFixed(0)} KiB), whole image as the crop.\n` +
     `overhead = e2e − inference; image work = overhead − (upload − round trip), i.e. decode + crop + resize + read-out + JSON, where ` +
@@ -176,6 +184,22 @@ async function main() {
   for (const r of rows) {
     console.log(`| ${r.label}: ${r.model} | ${r.input} | ${(r.bytes / 1e6).toFixed(2)} MB | ${ms(r.cold)} | ${ms(r.e2e50)} | ${ms(r.e2e95)} | ${ms(r.inf50)} | ${ms(r.inf95)} | ${ms(r.overhead50)} | ${ms(r.image50)} | ${ms(r.rt50)} | ${ms(r.up50)} | ${r.heapMiB.toFixed(1)} MiB (${r.requests} req) |`);
   }
+}
+
+function writeJson(path, r, n, source) {
+  const flat = {
+    model: r.model,
+    'input size': `${r.input}x${r.input}`,
+    'model files': `${(r.bytes / 1e6).toFixed(2)} MB`,
+    'cold start (first request, model from R2)': ms(r.cold),
+    'end-to-end p50 / p95 (640x480 JPEG)': `${ms(r.e2e50)} / ${ms(r.e2e95)}`,
+    'inference p50 / p95': `${ms(r.inf50)} / ${ms(r.inf95)}`,
+    'image work p50 (decode + crop + resize + JSON)': ms(r.image50),
+    [`wasm heap after ${r.requests} requests`]: `${r.heapMiB.toFixed(1)} MiB`,
+    setup: `wrangler dev (local workerd), ${n} sequential client-timed requests per series, photo: ${source}`,
+  };
+  writeFileSync(path, JSON.stringify(flat, null, 2) + '\n');
+  console.log(`\nwrote ${path}`);
 }
 
 main().catch((err) => fail(err instanceof UsageError ? err.message : err.stack ?? String(err)));
