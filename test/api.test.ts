@@ -1,8 +1,7 @@
-import { SELF } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AGE_GROUPS } from '../src/model/distribution';
 import { encodeJpeg, makeRgb, orientReference, pattern } from './helpers/images';
-import { expectError, FIXTURE, fixtureFile, json, post, publishFixture } from './helpers/worker';
+import { expectError, FIXTURE, fixtureFile, json, post, publishFixture, worker } from './helpers/worker';
 
 type Rect = { x: number; y: number; w: number; h: number };
 type AgeBody = {
@@ -55,7 +54,7 @@ beforeAll(async () => {
 
 describe('GET /healthz', () => {
   it('answers ok', async () => {
-    const res = await SELF.fetch('http://localhost/healthz');
+    const res = await worker.fetch('http://localhost/healthz');
     expect(res.status).toBe(200);
     expect(await json(res)).toMatchObject({ status: 'ok' });
   });
@@ -99,7 +98,7 @@ describe('POST /v1/age', () => {
     const form = new FormData();
     form.append('image', new File([photo], 'face.jpg', { type: 'image/jpeg' }));
     form.append('box', '200,100,100,150');
-    const res = await SELF.fetch('http://localhost/v1/age', { method: 'POST', body: form });
+    const res = await worker.fetch('http://localhost/v1/age', { method: 'POST', body: form });
     expect(res.status).toBe(200);
     const body = await json<AgeBody>(res);
     expectValidAge(body, 640, 480);
@@ -146,7 +145,7 @@ describe('POST /v1/age', () => {
   });
 
   it('sends CORS headers for browser clients', async () => {
-    const pre = await SELF.fetch('http://localhost/v1/age', {
+    const pre = await worker.fetch('http://localhost/v1/age', {
       method: 'OPTIONS',
       headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
     });
@@ -167,10 +166,10 @@ describe('errors', () => {
     await expectError(await post(new Uint8Array(0)), 400, 'bad_request');
     const form = new FormData();
     form.append('picture', new File([photo], 'face.jpg', { type: 'image/jpeg' }));
-    expect(await expectError(await SELF.fetch('http://localhost/v1/age', { method: 'POST', body: form }), 400, 'bad_request')).toMatch(/"image"/);
+    expect(await expectError(await worker.fetch('http://localhost/v1/age', { method: 'POST', body: form }), 400, 'bad_request')).toMatch(/"image"/);
     const text = new FormData();
     text.append('image', 'not a file');
-    await expectError(await SELF.fetch('http://localhost/v1/age', { method: 'POST', body: text }), 400, 'bad_request');
+    await expectError(await worker.fetch('http://localhost/v1/age', { method: 'POST', body: text }), 400, 'bad_request');
     await expectError(await post('--x\r\nbroken', { type: 'multipart/form-data; boundary=zzz' }), 400, 'bad_request');
   });
 
@@ -203,7 +202,7 @@ describe('errors', () => {
     await expectError(await post(png), 415, 'unsupported_media_type');
     const form = new FormData();
     form.append('image', new File([png], 'face.png', { type: 'image/png' }));
-    await expectError(await SELF.fetch('http://localhost/v1/age', { method: 'POST', body: form }), 415, 'unsupported_media_type');
+    await expectError(await worker.fetch('http://localhost/v1/age', { method: 'POST', body: form }), 415, 'unsupported_media_type');
   });
 
   it('422: bytes that are not a decodable JPEG', async () => {
@@ -213,17 +212,17 @@ describe('errors', () => {
   });
 
   it('404 and 405 in the same shape', async () => {
-    await expectError(await SELF.fetch('http://localhost/v2/age'), 404, 'not_found');
-    const res = await SELF.fetch('http://localhost/v1/age');
+    await expectError(await worker.fetch('http://localhost/v2/age'), 404, 'not_found');
+    const res = await worker.fetch('http://localhost/v1/age');
     await expectError(res, 405, 'method_not_allowed');
     expect(res.headers.get('allow')).toContain('POST');
-    await expectError(await SELF.fetch('http://localhost/v1/models', { method: 'DELETE' }), 405, 'method_not_allowed');
+    await expectError(await worker.fetch('http://localhost/v1/models', { method: 'DELETE' }), 405, 'method_not_allowed');
   });
 });
 
 describe('GET /v1/models', () => {
   it('describes the active model and its metrics', async () => {
-    const res = await SELF.fetch('http://localhost/v1/models');
+    const res = await worker.fetch('http://localhost/v1/models');
     expect(res.status).toBe(200);
     const body = await json(res);
     expect(body.active).toMatchObject({ name: FIXTURE.name, version: FIXTURE.version, manifest: { input: { size: expect.any(Number) } } });

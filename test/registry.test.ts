@@ -1,7 +1,7 @@
-import { env, SELF } from 'cloudflare:test';
+import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { encodeJpeg, makeRgb, pattern } from './helpers/images';
-import { activate, expectError, FIXTURE, fixtureModel, json, post, publishFixture } from './helpers/worker';
+import { activate, expectError, FIXTURE, fixtureModel, json, post, publishFixture, worker } from './helpers/worker';
 
 const photo = encodeJpeg(makeRgb(160, 120, pattern));
 
@@ -13,7 +13,7 @@ async function served(): Promise<{ version: string; fallback: boolean }> {
 }
 
 async function models() {
-  return json(await SELF.fetch('http://localhost/v1/models'));
+  return json(await worker.fetch('http://localhost/v1/models'));
 }
 
 // One isolate, one bucket: these steps build on each other, in order.
@@ -24,7 +24,7 @@ describe('model registry in R2 (through the worker)', () => {
     tampered[tampered.length - 1] = tampered.at(-1)! ^ 0xff;
     await publishFixture('bad-sha', { modelBytes: tampered, staleSha: true });
     expect(await expectError(await post(photo), 503, 'model_unavailable')).toMatch(/sha256 mismatch/);
-    const status = await SELF.fetch('http://localhost/v1/models');
+    const status = await worker.fetch('http://localhost/v1/models');
     expect(status.status).toBe(503);
   });
 

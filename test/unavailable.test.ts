@@ -1,7 +1,6 @@
-import { SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { encodeJpeg, makeRgb, pattern } from './helpers/images';
-import { expectError, json, post } from './helpers/worker';
+import { expectError, json, post, worker } from './helpers/worker';
 
 // Nothing is published in this file's bucket.
 describe('without any model in R2', () => {
@@ -13,11 +12,11 @@ describe('without any model in R2', () => {
   });
 
   it('reports 503 on /v1/models and stays live on /healthz', async () => {
-    const res = await SELF.fetch('http://localhost/v1/models');
+    const res = await worker.fetch('http://localhost/v1/models');
     expect(res.status).toBe(503);
     const body = await json(res);
     expect(body).toMatchObject({ active: null, error: { code: 'model_unavailable' } });
-    const health = await SELF.fetch('http://localhost/healthz');
+    const health = await worker.fetch('http://localhost/healthz');
     expect(health.status).toBe(200);
     expect(await json(health)).toEqual({ status: 'ok', model_loaded: false });
   });

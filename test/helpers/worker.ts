@@ -1,5 +1,6 @@
 import { expect } from "vitest";
-import { env, SELF } from 'cloudflare:test';
+import { env } from 'cloudflare:test';
+import { exports } from 'cloudflare:workers';
 import { sha256Hex } from '../../src/registry/sha256';
 
 export const FIXTURE = { name: 'al-fixture', version: '1' } as const;
@@ -49,10 +50,13 @@ export async function activate(name: string, version: string): Promise<void> {
   await env.MODELS.put('models/active.json', JSON.stringify({ name, version }));
 }
 
+/** The worker under test, called through its own fetch handler inside workerd. */
+export const worker = exports.default;
+
 export function post(body: BodyInit | null, init: { type?: string | null; query?: string; headers?: Record<string, string> } = {}): Promise<Response> {
   const headers = new Headers(init.headers);
   if (init.type !== null) headers.set('content-type', init.type ?? 'image/jpeg');
-  return SELF.fetch(`http://localhost/v1/age${init.query ? `?${init.query}` : ''}`, { method: 'POST', body, headers });
+  return worker.fetch(`http://localhost/v1/age${init.query ? `?${init.query}` : ''}`, { method: 'POST', body, headers });
 }
 
 export async function json<T = Record<string, any>>(res: Response): Promise<T> {
