@@ -5,19 +5,23 @@
 //   rollback       make the previously active version active again          [--remote] [--to name/version]
 //   status         print active.json and history.json                       [--remote]
 //   seed [dir]     copy a models/ tree (default: ./models) into local R2, as `npm start` does
+//   wrap <onnx> --out models-dir --name N --version V --size S
+//                  make a models/ tree (manifest with sha256 + active.json) around a bare ONNX
+//                  export, e.g. an untrained architecture to measure serving cost (npm run bench -- --models DIR)
 //
 // Without --remote everything goes to the local R2 that `wrangler dev` serves (.wrangler/state,
 // or --persist-to DIR), so it works offline. Deployed isolates pick up a new active.json within
 // ACTIVE_REFRESH_SECONDS; no redeploy is needed.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { LOCAL_STATE, ROOT, UsageError, fail, listVersionDirs, modelsBucket, modelsPrefix, r2GetText, r2Put, readVersionDir } from './lib.mjs';
+import { LOCAL_STATE, ROOT, UsageError, fail, listVersionDirs, modelsBucket, modelsPrefix, r2GetText, r2Put, readVersionDir, sha256File } from './lib.mjs';
 
 const USAGE = `usage:
   npm run models:publish -- <models/<name>/<version>> [--remote] [--no-activate] [--persist-to DIR]
   npm run models:rollback -- [--to <name>/<version>] [--remote] [--persist-to DIR]
   npm run models:status -- [--remote] [--persist-to DIR]
-  node scripts/models.mjs seed [models-dir] [--persist-to DIR]`;
+  node scripts/models.mjs seed [models-dir] [--persist-to DIR]
+  node scripts/models.mjs wrap <model.onnx> --out <models-dir> --name N --version V --size S [--margin 0.4]`;
 
 function parseArgs(argv) {
   const opts = { remote: false, activate: true, positional: [] };
@@ -28,6 +32,7 @@ function parseArgs(argv) {
     else if (a === '--no-activate') opts.activate = false;
     else if (a === '--persist-to') opts.persistTo = resolve(argv[++i] ?? '');
     else if (a === '--to') opts.to = argv[++i];
+    else if (['--out', '--name', '--version', '--size', '--margin'].includes(a)) opts[a.slice(2)] = argv[++i];
     else if (a === '-h' || a === '--help') opts.help = true;
     else if (a.startsWith('--')) throw new UsageError(`unknown option ${a}`);
     else opts.positional.push(a);
@@ -164,6 +169,34 @@ export async function seed(modelsDir, persistTo = LOCAL_STATE, log = console.log
   return active;
 }
 
+/** A contract manifest around a bare .onnx (and its .onnx.data, if any): for ad-hoc serving tests. */
+function wrap(opts) {
+  const onnx = opts.positional[0];
+  if (!onnx || !opts.out || !opts.name || !opts.version || !opts.size) throw new UsageError(`wrap needs a model and --out, --name, --version, --size\n${USAGE}`);
+  const dir = join(resolve(opts.out), opts.name, opts.version);
+  mkdirSync(dir, { recursive: true });
+  const files = [];
+  for (const [src, role] of [[resolve(onnx), 'model'], [`${resolve(onnx)}.data`, 'external_data']]) {
+    if (!existsSync(src)) continue;
+    const path = src.split('/').pop();
+    copyFileSync(src, join(dir, path));
+    files.push({ path, role, sha256: sha256File(src), bytes: statSync(src).size });
+  }
+  const manifest = {
+    schema: 1, name: opts.name, version: opts.version, arch: 'unknown',
+    input: { name: 'image', size: Number(opts.size), dtype: 'uint8', layout: 'NHWC', color: 'RGB' },
+    outputs: ['age', 'probs', 'global_age', 'local_age', 'box'],
+    face_margin: Number(opts.margin ?? 0.4), ages: { min: 0, max: 100 },
+    model: files[0].path, files,
+    metrics: { note: `wrapped from ${onnx} by scripts/models.mjs wrap` },
+    created: new Date().toISOString(),
+  };
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  writeFileSync(join(resolve(opts.out), 'active.json'), JSON.stringify({ name: opts.name, version: opts.version }) + '\n');
+  readVersionDir(dir);
+  console.log(`✔ ${relative(process.cwd(), dir)} (active in ${opts.out}/active.json)`);
+}
+
 async function main() {
   const [command, ...rest] = process.argv.slice(2);
   const opts = parseArgs(rest);
@@ -174,6 +207,7 @@ async function main() {
   if (command === 'publish') return publish(opts);
   if (command === 'rollback') return rollback(opts);
   if (command === 'status') return status(opts);
+  if (command === 'wrap') return wrap(opts);
   if (command === 'seed') {
     if (opts.remote) throw new UsageError('seed is for local R2 only; use publish --remote for the real bucket');
     await seed(resolve(opts.positional[0] ?? join(ROOT, 'models')), opts.persistTo);
