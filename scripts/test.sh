@@ -14,6 +14,7 @@ trap 'rm -rf "$tmp"' EXIT
 ts=0
 echo "== TypeScript: types"
 tsc --noEmit || ts=1
+wrangler types --check --strict-vars=false >/dev/null || { echo "worker-configuration.d.ts is out of date: run npm run types" >&2; ts=1; }
 echo "== TypeScript: vitest in workerd"
 vitest run --reporter=default --reporter=json --outputFile.json="$tmp/vitest.json" || ts=1
 

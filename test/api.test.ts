@@ -227,7 +227,7 @@ describe('GET /v1/models', () => {
     const body = await json(res);
     expect(body.active).toMatchObject({ name: FIXTURE.name, version: FIXTURE.version, manifest: { input: { size: expect.any(Number) } } });
     expect(body.active.metrics).toEqual(expect.any(Object));
-    expect(body).toMatchObject({ requested: { name: FIXTURE.name, version: FIXTURE.version }, fallback: false, error: null });
+    expect(body).toMatchObject({ requested: { name: FIXTURE.name, version: FIXTURE.version }, fallback: false, load_error: null });
     expect(body.wasm_heap_bytes).toBeGreaterThan(0);
   });
 });

@@ -12,10 +12,7 @@ describe('without any model in R2', () => {
   });
 
   it('reports 503 on /v1/models and stays live on /healthz', async () => {
-    const res = await worker.fetch('http://localhost/v1/models');
-    expect(res.status).toBe(503);
-    const body = await json(res);
-    expect(body).toMatchObject({ active: null, error: { code: 'model_unavailable' } });
+    expect(await expectError(await worker.fetch('http://localhost/v1/models'), 503, 'model_unavailable')).toMatch(/active.json not found/);
     const health = await worker.fetch('http://localhost/healthz');
     expect(health.status).toBe(200);
     expect(await json(health)).toEqual({ status: 'ok', model_loaded: false });

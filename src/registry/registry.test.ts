@@ -87,7 +87,7 @@ describe('ModelRegistry', () => {
     const s = registry.status();
     expect(s.active).toMatchObject({ name: 'm', version: '1' });
     expect(s.active?.manifest.metrics).toEqual({ mae: 5 });
-    expect([s.fallback, s.error]).toEqual([false, null]);
+    expect([s.fallback, s.load_error]).toEqual([false, null]);
   });
 
   it('refuses a file whose sha256 does not match the manifest', async () => {
@@ -96,7 +96,7 @@ describe('ModelRegistry', () => {
     await expect(registry.acquire()).rejects.toThrow(ModelUnavailableError);
     await expect(registry.acquire()).rejects.toThrow(/sha256 mismatch/);
     expect(log).toEqual([]);
-    expect(registry.status().error).toMatchObject({ name: 'm', version: '1' });
+    expect(registry.status().load_error).toMatchObject({ name: 'm', version: '1' });
   });
 
   it('refuses a file whose size does not match, and a manifest for another version', async () => {
@@ -127,7 +127,7 @@ describe('ModelRegistry', () => {
     expect(await use(registry)).toEqual({ id: 'm/1', fallback: true });
     const s = registry.status();
     expect(s).toMatchObject({ active: { name: 'm', version: '1' }, requested: { name: 'm', version: '2' }, fallback: true });
-    expect(s.error?.message).toMatch(/m\/2: model.onnx sha256 mismatch/);
+    expect(s.load_error?.message).toMatch(/m\/2: model.onnx sha256 mismatch/);
     expect(log).toEqual(['load m/1']); // the good session was never released
   });
 
@@ -138,7 +138,7 @@ describe('ModelRegistry', () => {
     await publish(bucket, 'm', '2');
     expect(await use(registry)).toEqual({ id: 'm/1', fallback: true });
     expect(log).toEqual(['load m/1', 'release m/1 (onnx:m/1)', 'fail m/2', 'load m/1']);
-    expect(registry.status().error?.message).toBe('cannot load m/2');
+    expect(registry.status().load_error?.message).toBe('cannot load m/2');
   });
 
   it('does not retry a failed version until active.json is written again', async () => {
@@ -163,7 +163,7 @@ describe('ModelRegistry', () => {
     await use(registry);
     bucket.put('models/active.json', JSON.stringify({ name: 'm', version: '1' }));
     expect(await use(registry)).toEqual({ id: 'm/1', fallback: false });
-    expect(registry.status().error).toBeNull();
+    expect(registry.status().load_error).toBeNull();
   });
 
   it('falls back to history.json in a fresh isolate whose active version is broken', async () => {
@@ -172,7 +172,7 @@ describe('ModelRegistry', () => {
     await publish(bucket, 'm', '2', 'y', { tamper: true });
     bucket.put('models/history.json', JSON.stringify({ entries: [{ name: 'm', version: '1' }, { name: 'm', version: '2' }] }));
     expect(await use(registry)).toEqual({ id: 'm/1', fallback: true });
-    expect(registry.status()).toMatchObject({ requested: { version: '2' }, fallback: true, error: { version: '2' } });
+    expect(registry.status()).toMatchObject({ requested: { version: '2' }, fallback: true, load_error: { version: '2' } });
   });
 
   it('keeps the model when active.json disappears or is garbage, and reports it', async () => {
@@ -181,10 +181,10 @@ describe('ModelRegistry', () => {
     await use(registry);
     bucket.delete('models/active.json');
     expect((await use(registry)).id).toBe('m/1');
-    expect(registry.status().error?.message).toMatch(/active.json not found/);
+    expect(registry.status().load_error?.message).toMatch(/active.json not found/);
     bucket.put('models/active.json', '{"name": "../x", "version": "1"}');
     expect((await use(registry)).id).toBe('m/1');
-    expect(registry.status().error?.message).toMatch(/invalid name/);
+    expect(registry.status().load_error?.message).toMatch(/invalid name/);
   });
 
   it('reads active.json at most once per refresh interval', async () => {

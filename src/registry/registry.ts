@@ -37,7 +37,8 @@ export type RegistryStatus = {
   active: { name: string; version: string; loaded_at: string; manifest: Manifest } | null;
   requested: ActivePointer | null;
   fallback: boolean;
-  error: { name?: string; version?: string; message: string; at: string } | null;
+  /** The last failure to load what active.json names (cleared once it loads). */
+  load_error: { name?: string; version?: string; message: string; at: string } | null;
   checked_at: string | null;
 };
 
@@ -116,7 +117,7 @@ export class ModelRegistry {
       active: l ? { ...l.pointer, loaded_at: iso(l.loadedAt), manifest: l.model.manifest } : null,
       requested: this.requested ?? null,
       fallback: !!l && !!this.requested && !same(l.pointer, this.requested),
-      error: f ? { ...(f.pointer ?? {}), message: f.message, at: iso(f.at) } : null,
+      load_error: f ? { ...(f.pointer ?? {}), message: f.message, at: iso(f.at) } : null,
       checked_at: Number.isFinite(this.lastCheck) ? iso(this.lastCheck) : null,
     };
   }

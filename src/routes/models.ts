@@ -9,16 +9,12 @@ export function modelRoutes(registryFor: (env: Env) => ModelRegistry) {
   /** The model being served, what active.json asks for, and the last load failure if any. */
   app.get('/', async (c) => {
     const registry = registryFor(c.env);
-    let unavailable: string | undefined;
-    try {
-      // Loads (or picks up a new active.json) so the answer reflects what a request would get.
-      (await registry.acquire()).release();
-    } catch (err) {
-      unavailable = err instanceof Error ? err.message : String(err);
-    }
+    // Loads (or picks up a new active.json) so the answer reflects what a request would get;
+    // with no loadable model this throws ModelUnavailableError: the usual 503 error shape.
+    (await registry.acquire()).release();
     const status = registry.status();
-    const heap = wasmHeapBytes();
-    const body = {
+    c.header('Cache-Control', 'no-store');
+    return c.json({
       ...status,
       active: status.active && {
         name: status.active.name,
@@ -27,13 +23,8 @@ export function modelRoutes(registryFor: (env: Env) => ModelRegistry) {
         metrics: status.active.manifest.metrics ?? null,
         manifest: status.active.manifest,
       },
-      wasm_heap_bytes: heap ?? null,
-    };
-    c.header('Cache-Control', 'no-store');
-    if (unavailable !== undefined) {
-      return c.json({ ...body, error: { code: 'model_unavailable', message: unavailable, detail: status.error } }, 503);
-    }
-    return c.json(body);
+      wasm_heap_bytes: wasmHeapBytes() ?? null,
+    });
   });
   app.all('/', methodNotAllowed('GET, HEAD, OPTIONS'));
   return app;
