@@ -215,6 +215,19 @@ describe('ModelRegistry', () => {
     expect(log).toEqual(['load m/1', 'release m/1 (onnx:m/1)', 'load m/2']);
   });
 
+  it('without any good model, goes back to R2 at most every few seconds', async () => {
+    const clock = { t: 0 };
+    const { bucket, registry } = setup({ refreshMs: 30_000, clock });
+    await publish(bucket, 'm', '1', 'z', { tamper: true });
+    await expect(registry.acquire()).rejects.toThrow(/sha256 mismatch/);
+    clock.t += 1_000;
+    await expect(registry.acquire()).rejects.toThrow(/sha256 mismatch/);
+    expect(bucket.gets.filter((k) => k === 'models/active.json')).toHaveLength(1);
+    await publish(bucket, 'm', '2');
+    clock.t += 4_000;
+    expect((await use(registry)).id).toBe('m/2');
+  });
+
   it('loads once for concurrent first requests', async () => {
     const { bucket, registry, log } = setup();
     await publish(bucket, 'm', '1');

@@ -54,6 +54,7 @@ type Failure = { pointer?: ActivePointer; message: string; at: number; etag?: st
 const same = (a: ActivePointer | undefined, b: ActivePointer | undefined) => !!a && !!b && a.name === b.name && a.version === b.version;
 const label = (p: ActivePointer) => `${p.name}/${p.version}`;
 const HISTORY_TRIES = 3;
+const NO_MODEL_RETRY_MS = 5_000;
 
 export class ModelRegistry {
   private loaded: Loaded | undefined;
@@ -78,7 +79,7 @@ export class ModelRegistry {
     // when there is none (first load, or the moment of the swap).
     if (this.refreshing) {
       if (!this.loaded) await this.refreshing;
-    } else if (!this.loaded || this.now() - this.lastCheck >= this.options.refreshMs) {
+    } else if (this.isDue()) {
       await this.refresh();
     }
     const loaded = this.loaded;
@@ -97,6 +98,17 @@ export class ModelRegistry {
         if (loaded.users === 0) loaded.idle?.();
       },
     };
+  }
+
+  /**
+   * With a model, active.json is re-read every `refreshMs`. Without one, every request would
+   * otherwise go back to R2 (and possibly download a broken version again): after a failure,
+   * wait a little, but no longer than `refreshMs`.
+   */
+  private isDue(): boolean {
+    const since = this.now() - this.lastCheck;
+    if (this.loaded) return since >= this.options.refreshMs;
+    return !this.failure || since >= Math.min(this.options.refreshMs, NO_MODEL_RETRY_MS);
   }
 
   /** Reads through `store` from now on (the same bucket, as handed to the current request). */
