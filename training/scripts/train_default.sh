@@ -35,7 +35,7 @@ first=${ARCHS%% *}
 for arch in $ARCHS; do
   out="runs/$arch-release"
   [ "$arch" = "$first" ] && out="models/$NAME/$VERSION"
-  "$PY" -m training release --checkpoint "runs/$arch-local/best.pt" --out "$out" --name "$NAME" --version "$VERSION"
+  "$PY" -m training release --checkpoint "runs/$arch-local/best.pt" --out "$out" --name "$NAME" --version "$VERSION" --external-data
 done
 compare=()
 for arch in $ARCHS; do [ "$arch" != "$first" ] && compare=(--compare "runs/$arch-release/report.json"); done
