@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -137,9 +136,3 @@ def write_manifest(directory: str | Path, model: ALNet, model_file: str, *, name
     }
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
-
-
-def timed(fn, *args, **kwargs):
-    t = time.time()
-    out = fn(*args, **kwargs)
-    return out, time.time() - t

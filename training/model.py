@@ -6,7 +6,7 @@ Reads top to bottom: config -> registry -> backbone -> attention branch -> the w
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn as nn

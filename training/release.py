@@ -130,7 +130,7 @@ def export_only(checkpoint: str | None, model_name: str | None, input_size: int 
     out = Path(out)
     fp32 = export_onnx(model, out / "model.fp32.onnx", external_data=external_data)
     par = parity(model, fp32, faces[:16])
-    int8 = quantize_int8(fp32, out / "model.int8.onnx", faces, external_data=external_data)
+    quantize_int8(fp32, out / "model.int8.onnx", faces, external_data=external_data)
     sizes = {p.name: p.stat().st_size for p in sorted(out.glob("model.*.onnx*"))}
     return {"arch": model.cfg.arch, "input_size": size, "bytes": sizes, "parity_fp32": par}
 

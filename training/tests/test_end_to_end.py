@@ -7,7 +7,6 @@ import time
 import numpy as np
 import onnx
 import onnxruntime as ort
-import pytest
 
 from training.release import release
 from training.train import TrainConfig, train
