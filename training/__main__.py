@@ -98,7 +98,7 @@ def main(argv=None):
     cd.add_argument("--model-dir", required=True)
     cd.add_argument("--compare", default=None, help="report.json of the comparison model (e.g. AL-RoR)")
     cd.add_argument("--bench", default=None, help="bench.json from `npm run bench`")
-    cd.add_argument("--training-note", default="", help="where and how long it trained")
+    cd.add_argument("--training-note", default="", help="where and how long it trained; @FILE reads it from a file")
 
     fx = sub.add_parser("fixture", help="the serving tests' random-weight contract fixture")
     fx.add_argument("--out", default="test/fixtures/model")

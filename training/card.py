@@ -32,6 +32,8 @@ def write_card(model_dir: str, compare: str | None = None, bench: str | None = N
     rep = json.loads((model_dir / "report.json").read_text())
     other = json.loads(Path(compare).read_text()) if compare else None
     bench_data = json.loads(Path(bench).read_text()) if bench and Path(bench).exists() else None
+    if training_note.startswith("@"):  # @path: the note lives in a file
+        training_note = Path(training_note[1:]).read_text()
 
     t = rep["test"]
     int8 = t["int8"]
@@ -125,8 +127,8 @@ def write_card(model_dir: str, compare: str | None = None, bench: str | None = N
         "## Training",
         "",
         f"Stage `global` then stage `local` on the frozen backbone, SGD (momentum {tc.get('momentum')}, "
-        f"weight decay {tc.get('weight_decay')}), step schedule, Gaussian soft labels σ = {tc.get('label_sigma')} "
-        "in the global stage, augmentation: random resized crop with scale and aspect jitter, shift, flip, "
+        f"weight decay {tc.get('weight_decay')}), step schedule, Gaussian soft labels (σ = {tc.get('label_sigma')} "
+        "in the released stage), augmentation: random resized crop with scale and aspect jitter, shift, flip, "
         "brightness/contrast. Checkpoints chosen on `val`; `test` read once per candidate by `release`.",
         "",
         "## Intended use and limits",
@@ -134,7 +136,7 @@ def write_card(model_dir: str, compare: str | None = None, bench: str | None = N
         "- Apparent-age estimation on a face crop (one face, roughly frontal, as in UTKFace's aligned crops). "
         "Give the face box when the photo shows more than the face.",
         "- Not an identity check, not a legal-age or age-verification tool, and not for decisions about a "
-        "person. Errors are larger for children's and elderly faces and differ by group (table above).",
+        "person. The error differs by age band, gender and race (table above, worst group named).",
         "- UTKFace's labels are themselves estimates (DEX, checked by a person), so the error is measured "
         "against estimated ages.",
         f"- Training data: {manifest['training_data'].get('dataset')}. License: "

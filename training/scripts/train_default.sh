@@ -32,6 +32,7 @@ done
 wait
 
 first=${ARCHS%% *}
+printf '{"name": "%s", "version": "%s"}\n' "$NAME" "$VERSION" > models/active.json
 for arch in $ARCHS; do
   out="runs/$arch-release"
   [ "$arch" = "$first" ] && out="models/$NAME/$VERSION"
@@ -39,6 +40,10 @@ for arch in $ARCHS; do
 done
 compare=()
 for arch in $ARCHS; do [ "$arch" != "$first" ] && compare=(--compare "runs/$arch-release/report.json"); done
+npm run bench -- --only default --json "models/$NAME/$VERSION/bench.json" || true   # serving cost, when Node is here
+# The card's opening note says where it trained and what the numbers mean: write it by hand in
+# training/notes/; until then a line with the settings stands in.
+note="training/notes/$NAME-$VERSION.md"
+[ -f "$note" ] || echo "${TRAINING_NOTE:-Trained with training/scripts/train_default.sh (SIZE=$SIZE EPOCHS=$EPOCHS LOCAL_EPOCHS=$LOCAL_EPOCHS); times in runs/*/metrics.jsonl.}" > "$note"
 "$PY" -m training card --model-dir "models/$NAME/$VERSION" "${compare[@]}" \
-  --training-note "${TRAINING_NOTE:-Trained with training/scripts/train_default.sh (SIZE=$SIZE EPOCHS=$EPOCHS LOCAL_EPOCHS=$LOCAL_EPOCHS).}"
-printf '{"name": "%s", "version": "%s"}\n' "$NAME" "$VERSION" > models/active.json
+  --bench "models/$NAME/$VERSION/bench.json" --training-note "@$note"
