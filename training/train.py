@@ -221,7 +221,8 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
     for epoch in range(cfg.epochs):
         stage_modes(model, cfg.stage)
         perm = torch.randperm(n, generator=gen)[rank::world]
-        seen, loss_sum, t0 = 0, 0.0, time.time()
+        seen, t0 = 0, time.time()
+        loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync per step
         batches = range(steps_per_epoch)
         if cfg.progress and main_process:
             from tqdm import tqdm
@@ -239,9 +240,9 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
             loss.backward()
             opt.step()
             seen += len(idx)
-            loss_sum += loss.item() * len(idx)
+            loss_sum += loss.detach() * len(idx)
             step += 1
-            if cfg.progress and main_process:
+            if cfg.progress and main_process and step % 20 == 0:
                 batches.set_postfix(loss=f"{loss.item():.3f}", lr=f"{opt.param_groups[0]['lr']:.4f}")
             if cfg.max_steps and step >= cfg.max_steps:
                 break
@@ -254,7 +255,7 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
         val = summarize_predictions(preds, val_data)
         key = "global" if cfg.stage == "global" else "fused"
         record = {"epoch": epoch + 1, "stage": cfg.stage, "step": step,
-                  "train_loss": loss_sum / max(seen, 1), "lr": opt.param_groups[0]["lr"],
+                  "train_loss": loss_sum.item() / max(seen, 1), "lr": opt.param_groups[0]["lr"],
                   "images_per_s": seen * world / max(train_time, 1e-9),
                   "val_mae": {k: v["mae"] for k, v in val.items()}, "elapsed_s": time.time() - t_start}
         history.append(record)
