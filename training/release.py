@@ -53,7 +53,8 @@ def release(checkpoint: str, out: str, *, name: str, version: str, face_margin: 
     test = _split(ckpt, "test", size, limit=limit_eval)
     calib_faces = _split(ckpt, "train", size, limit=calib).images.numpy()
 
-    calibration = fit_temperature(model, val)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    calibration = fit_temperature(model.to(device), val, device=device)
     model.temperature.fill_(calibration["temperature"])
 
     work = Path(tempfile.mkdtemp(prefix="release-"))
@@ -64,7 +65,8 @@ def release(checkpoint: str, out: str, *, name: str, version: str, face_margin: 
         if keep_fp32:
             for f in work.glob("model.fp32.onnx*"):
                 shutil.copy(f, out / f.name)
-        val_torch = summarize_predictions(predict_packed(model, val), val)
+        model.to(device)  # export left it on the CPU
+        val_torch = summarize_predictions(predict_packed(model, val, device=device), val)
         val_fp32 = summarize_predictions(predict_onnx(fp32, val), val)
         val_int8 = summarize_predictions(predict_onnx(int8, val), val)
         test_fp32_onnx = predict_onnx(fp32, test)
@@ -72,8 +74,8 @@ def release(checkpoint: str, out: str, *, name: str, version: str, face_margin: 
     finally:
         shutil.rmtree(work, ignore_errors=True)
     test_int8 = predict_onnx(int8, test)
-    test_single = predict_packed(model, test)
-    test_ten = predict_packed(model, test, tta="ten")
+    test_single = predict_packed(model, test, device=device)
+    test_ten = predict_packed(model, test, device=device, tta="ten")
 
     report = {
         "checkpoint": str(checkpoint),
