@@ -98,6 +98,11 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calib_images: np
     return int8_path
 
 
+def _number(t: torch.Tensor):
+    v = float(t)
+    return int(v) if v.is_integer() else v
+
+
 def file_entry(path: Path, role: str) -> dict:
     data = path.read_bytes()
     return {"path": path.name, "role": role, "sha256": hashlib.sha256(data).hexdigest(),
@@ -124,7 +129,7 @@ def write_manifest(directory: str | Path, model: ALNet, model_file: str, *, name
                   "color": "RGB"},
         "outputs": list(ExportWrapper.output_names),
         "face_margin": face_margin,
-        "ages": {"min": float(ages.min()), "max": float(ages.max())},
+        "ages": {"min": _number(ages.min()), "max": _number(ages.max())},
         "fusion": {"global": cfg.fusion_global, "local": cfg.fusion_local},
         "temperature": float(model.temperature),
         "model": model_file,
