@@ -43,12 +43,21 @@ def interval_coverage(probs, true, level: float = 0.8) -> float:
 
 
 def quantile_interval(probs, level: float = 0.8):
-    """Per row: the smallest ages whose cumulative probability reaches (1-level)/2 and
-    (1+level)/2. The server computes the same (src/.../math.ts)."""
-    cdf = np.cumsum(np.asarray(probs, float), axis=1)
-    lo = np.argmax(cdf >= (1 - level) / 2, axis=1)
-    hi = np.argmax(cdf >= (1 + level) / 2 - 1e-9, axis=1)
-    return lo.astype(float), hi.astype(float)
+    """Per row: the (1-level)/2 and (1+level)/2 quantiles of the distribution read as a
+    histogram (age a's mass spread evenly over [a - 0.5, a + 0.5]), clamped to the age range:
+    exactly the API's `range` (quantile() in src/model/distribution.ts)."""
+    return _quantile(probs, (1 - level) / 2), _quantile(probs, (1 + level) / 2)
+
+
+def _quantile(probs, q: float) -> np.ndarray:
+    p = np.clip(np.asarray(probs, float), 0, None)                       # [N, M]
+    target = q * p.sum(axis=1)                                           # [N]
+    cdf = np.cumsum(p, axis=1)                                           # [N, M]
+    i = np.argmax((cdf >= target[:, None]) & (p > 0), axis=1)            # first bin reaching it
+    rows = np.arange(len(p))
+    before = cdf[rows, i] - p[rows, i]
+    value = i - 0.5 + (target - before) / np.where(p[rows, i] > 0, p[rows, i], 1)
+    return np.clip(value, 0, p.shape[1] - 1)
 
 
 def band_of(age: float) -> str:

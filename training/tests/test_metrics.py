@@ -39,8 +39,10 @@ def test_quantile_interval_and_coverage():
     probs = np.zeros((2, 101))
     probs[0, 18:23] = 0.2                  # cdf: .2 .4 .6 .8 1.0 at ages 18..22
     probs[1, 50] = 1.0
+    # 10%: half-way into age 18's bin [17.5, 18.5]; 90%: half-way into 22's. A single-age
+    # distribution spans its bin: [49.6, 50.4] (as src/model/distribution.ts computes it).
     lo, hi = metrics.quantile_interval(probs, 0.8)
-    assert lo.tolist() == [18, 50] and hi.tolist() == [22, 50]
+    assert lo.tolist() == pytest.approx([18.0, 49.6]) and hi.tolist() == pytest.approx([22.0, 50.4])
     assert metrics.interval_coverage(probs, [23, 50]) == 0.5
 
 
