@@ -181,8 +181,12 @@ def augment(images: torch.Tensor, size: int, cfg: AugmentConfig,
     n, dev = images.shape[0], images.device
     x = to_float(images)                                                         # [N, 3, S0, S0]
 
+    # All random numbers of the batch in one draw and one copy to the device (a training step
+    # runs this once; eight small host-to-device copies would each cost a sync on a GPU).
+    draws = iter(torch.rand(9, n, generator=generator).to(dev))
+
     def uniform(lo, hi):
-        return lo + (hi - lo) * torch.rand(n, generator=generator, device="cpu").to(dev)
+        return lo + (hi - lo) * next(draws)
 
     scale = uniform(*cfg.scale)
     aspect = torch.exp(uniform(math.log(cfg.aspect[0]), math.log(cfg.aspect[1])))
@@ -190,8 +194,9 @@ def augment(images: torch.Tensor, size: int, cfg: AugmentConfig,
     # Shift the window anywhere it fits, plus a little beyond (border pixels fill in).
     tx = (1 - sx).clamp(min=0) * uniform(-1, 1) + cfg.translate * uniform(-1, 1)
     ty = (1 - sy).clamp(min=0) * uniform(-1, 1) + cfg.translate * uniform(-1, 1)
+    flip = uniform(0, 1)
     if cfg.flip:
-        sx = sx * torch.where(uniform(0, 1) < 0.5, -1.0, 1.0)
+        sx = sx * torch.where(flip < 0.5, -1.0, 1.0)
     theta = torch.zeros(n, 2, 3, device=dev)
     theta[:, 0, 0], theta[:, 0, 2] = sx, tx
     theta[:, 1, 1], theta[:, 1, 2] = sy, ty
