@@ -27,7 +27,7 @@ def _train_parser(sub):
     p = sub.add_parser("train", help="train one stage")
     hints = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
-        if f.name in ("augment", "dataset_options"):
+        if f.name in ("augment", "dataset_options", "model_options"):
             continue
         default = f.default if f.default is not dataclasses.MISSING else None
         flag = "--" + f.name.replace("_", "-")
@@ -41,6 +41,8 @@ def _train_parser(sub):
             p.add_argument(flag, type=kind, default=default)
     p.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE",
                    help="adapter option, e.g. test_fold=0 (Adience), year=2016 (ChaLearn)")
+    p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="architecture override, e.g. local_grid=2 (stored in the checkpoint's config)")
     return p
 
 
@@ -96,7 +98,9 @@ def main(argv=None):
 
     cd = sub.add_parser("card", help="write MODEL_CARD.md from a released model's report.json")
     cd.add_argument("--model-dir", required=True)
-    cd.add_argument("--compare", default=None, help="report.json of the comparison model (e.g. AL-RoR)")
+    cd.add_argument("--compare", action="append", default=[],
+                    help="report.json of the AL-RoR arm at this model's setting; give it twice "
+                         "(AL-ResNet arm, AL-RoR arm) for a comparison at a setting of its own")
     cd.add_argument("--bench", default=None, help="bench.json from `npm run bench`")
     cd.add_argument("--training-note", default="", help="where and how long it trained; @FILE reads it from a file")
 
@@ -117,6 +121,8 @@ def main(argv=None):
             values["lr_steps"] = tuple(values["lr_steps"])
         values["dataset_options"] = dict(
             (kv.split("=", 1)[0], _option_value(kv.split("=", 1)[1])) for kv in args.dataset_option)
+        values["model_options"] = dict(
+            (kv.split("=", 1)[0], _option_value(kv.split("=", 1)[1])) for kv in args.model_option)
         result = train(TrainConfig(**values))
         if int(os.environ.get("RANK", 0)) == 0:  # torchrun: one summary, from the main process
             print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2))

@@ -25,12 +25,17 @@ def _row(cells):
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
-def write_card(model_dir: str, compare: str | None = None, bench: str | None = None,
+def write_card(model_dir: str, compare: list[str] | None = None, bench: str | None = None,
                training_note: str = "") -> Path:
+    """compare: the paper's AL-ResNet vs AL-RoR comparison at one shared setting. One report =
+    the other arm of this model's own setting; two = both arms at a setting of their own (e.g.
+    an earlier, smaller one when there was no time to train the RoR arm again)."""
     model_dir = Path(model_dir)
     manifest = json.loads((model_dir / "manifest.json").read_text())
     rep = json.loads((model_dir / "report.json").read_text())
-    other = json.loads(Path(compare).read_text()) if compare else None
+    arms = [json.loads(Path(c).read_text()) for c in compare or []]
+    if len(arms) > 2:
+        raise ValueError("compare takes one report (the other arm) or two (both arms)")
     bench_data = json.loads(Path(bench).read_text()) if bench and Path(bench).exists() else None
     if training_note.startswith("@"):  # @path: the note lives in a file
         training_note = Path(training_note[1:]).read_text()
@@ -90,11 +95,14 @@ def write_card(model_dir: str, compare: str | None = None, bench: str | None = N
         _row(["fused, ten-crop (fp32)", _f(ten["fused"]["mae"]), _f(ten["fused"]["cs5"], 3)]),
         _row(["fused, int8 (shipped)", _f(fused_int8["mae"]), _f(fused_int8["cs5"], 3)]),
     ]
-    if other:
-        o = other["test"]["fp32_single"]["branches"]
-        lines.append(_row([f"{other['arch']} fused, same setting (fp32)", _f(o["fused"]["mae"]),
-                           _f(o["fused"]["cs5"], 3)]))
-        lines.append(_row([f"{other['arch']} global only, same setting (fp32)", _f(o["global"]["mae"]),
+    own_setting = len(arms) == 1        # this model is one arm; its rows are already above
+    if own_setting:
+        arms = [rep] + arms
+    for arm in arms[1:] if own_setting else arms:
+        o = arm["test"]["fp32_single"]["branches"]
+        setting = "same setting" if own_setting else f"{arm['input_size']} px"
+        lines.append(_row([f"{arm['arch']} fused ({setting}, fp32)", _f(o["fused"]["mae"]), _f(o["fused"]["cs5"], 3)]))
+        lines.append(_row([f"{arm['arch']} global only ({setting}, fp32)", _f(o["global"]["mae"]),
                            _f(o["global"]["cs5"], 3)]))
     lines += [
         "",
@@ -102,9 +110,11 @@ def write_card(model_dir: str, compare: str | None = None, bench: str | None = N
         f"{boot['mean_diff']:+.3f} years, 95% interval [{boot['ci95'][0]:+.3f}, {boot['ci95'][1]:+.3f}]"
         + _verdict(boot["ci95"]),
     ]
-    if other:
-        ob = paired_bootstrap(errs["fused"], other["test_errors"]["fused"])
-        lines.append(f"{rep['arch']} minus {other['arch']} (fused): {ob['mean_diff']:+.3f} years, 95% interval "
+    if arms:
+        a, b = arms
+        ob = paired_bootstrap(a["test_errors"]["fused"], b["test_errors"]["fused"])
+        lines.append(f"The paper's comparison at one shared setting ({a['input_size']} px): {a['arch']} minus "
+                     f"{b['arch']} (fused, fp32): {ob['mean_diff']:+.3f} years, 95% interval "
                      f"[{ob['ci95'][0]:+.3f}, {ob['ci95'][1]:+.3f}].")
     v = rep["val"]
     lines += [

@@ -30,7 +30,10 @@ class ModelConfig:
     class_ages: tuple[float, ...] | None = None  # age of each class for the DEX expectation; None = 0..M-1
     lstm_hidden: int = 128
     min_box: float = 0.25                   # smallest attention box side, as a fraction of the map
-    crop_size: int = 0                      # side of the sampled crop; 0 = same as the feature map
+    crop_size: int = 0                      # side of the sampled crop; 0 = the feature map's (rounded up to the grid)
+    local_grid: int = 1                     # the crop is average-pooled to grid x grid cells for the local head;
+                                            # > 1 keeps where in the box a feature fired, which the global mean loses
+    local_hidden: int = 0                   # > 0: the local head is an MLP with this hidden width, not one linear layer
     fusion_global: float = 1.0
     fusion_local: float = 0.5
     state_momentum: float = 0.01            # EMA rate of the LSTM state kept for stateless inference
@@ -234,7 +237,10 @@ class ALNet(nn.Module):
         dim = cfg.feature_dim
         self.global_head = nn.Linear(dim, cfg.num_classes)
         self.attention = AttentionLSTM(dim, cfg.lstm_hidden, cfg.min_box, cfg.state_momentum)
-        self.local_head = nn.Linear(dim, cfg.num_classes)
+        local_in = dim * cfg.local_grid ** 2
+        self.local_head = (nn.Linear(local_in, cfg.num_classes) if not cfg.local_hidden else
+                           nn.Sequential(nn.Linear(local_in, cfg.local_hidden), nn.ReLU(inplace=True),
+                                         nn.Linear(cfg.local_hidden, cfg.num_classes)))
         ages = cfg.class_ages if cfg.class_ages is not None else range(cfg.num_classes)
         self.register_buffer("class_ages", torch.tensor(list(ages), dtype=torch.float32))
         self.register_buffer("mean", torch.tensor(cfg.mean).view(1, 3, 1, 1))
@@ -257,12 +263,13 @@ class ALNet(nn.Module):
     def forward_local(self, fmap: torch.Tensor, pooled: torch.Tensor):
         box = self.attention(pooled)                                            # [N, 4]
         n, c, h, w = fmap.shape
-        k = self.cfg.crop_size or h
+        g = self.cfg.local_grid
+        k = self.cfg.crop_size or g * -(-h // g)
         rows = crop_matrices(box[:, 1], box[:, 3], h, k)                        # [N, k, H]
         cols = crop_matrices(box[:, 0], box[:, 2], w, k)                        # [N, k, W]
         crop = rows[:, None] @ fmap @ cols[:, None].transpose(2, 3)             # [N, C, k, k]
-        local = crop.mean(dim=(2, 3))                                           # [N, C]
-        return self.local_head(local), box
+        cells = crop.reshape(n, c, g, k // g, g, k // g).mean(dim=(3, 5))       # [N, C, g, g]
+        return self.local_head(cells.flatten(1)), box                           # [N, C*g*g] -> [N, M]
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """x: normalized float [N, 3, S, S] -> logits of both branches and the box."""

@@ -7,15 +7,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PYTHONUNBUFFERED=1
-NAME=${NAME:-al-resnet34-utkface} VERSION=${VERSION:-1} \
-ARCHS=${ARCHS:-"al_resnet34 al_ror34"} SIZE=${SIZE:-112} EPOCHS=${EPOCHS:-45} LOCAL_EPOCHS=${LOCAL_EPOCHS:-10} \
+name=${NAME:-al-resnet34-utkface}; version=${VERSION:-1}
+NAME=$name VERSION=$version \
+ARCHS=${ARCHS:-"al_resnet34 al_ror34"} WARM_EPOCHS=${WARM_EPOCHS:-0} SIZE=${SIZE:-112} EPOCHS=${EPOCHS:-45} LOCAL_EPOCHS=${LOCAL_EPOCHS:-10} \
 THREADS=${THREADS:-8} PY=${PY:-python3} DATA=${DATA:-.cache/utkface-112.carry.pt} \
 TRAINING_NOTE=${TRAINING_NOTE:-"Trained on one $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1) with training/scripts/device_run.sh."} \
   bash training/scripts/train_default.sh
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
-name=${NAME:-al-resnet34-utkface}; version=${VERSION:-1}
-# One tarball of the model directory, the comparison report and the logs, in parts under 16 MiB.
-tar czf /tmp/result.tgz "models/$name/$version" runs/*-release/report.json runs/*/metrics.jsonl runs/*.log
+# One tarball of the model directory, the reports, metrics and logs (no checkpoints), in parts under 16 MiB.
+tar czf /tmp/result.tgz --exclude="*.pt" "models/$name/$version" "runs/$name-$version"
 split -b 15M /tmp/result.tgz "$out/result.tgz.part-"
 # here: cat /work/.device/.../result.tgz.part-* | tar xzf -

@@ -63,6 +63,40 @@ def test_stage_gradients_reach_trainable_and_spare_frozen(name, stage):
         assert any(n.startswith("attention.location") for n, p in model.named_parameters() if id(p) in ids)
 
 
+@pytest.mark.parametrize("local", [dict(local_grid=2), dict(local_grid=2, local_hidden=32),
+                                   dict(local_grid=3, crop_size=6)])
+def test_local_head_variants(local):
+    model = small("al_resnet_tiny", **local).eval()
+    g = local["local_grid"]
+    first = model.local_head if isinstance(model.local_head, torch.nn.Linear) else model.local_head[0]
+    assert first.in_features == model.cfg.feature_dim * g * g
+    out = model(torch.randn(2, 3, SMALL_INPUT, SMALL_INPUT))
+    assert out["local"].shape == (2, 101) and torch.isfinite(out["local"]).all()
+    # The grid keeps the layout: mirroring the feature map changes the local answer, not the global.
+    fmap = torch.randn(1, model.cfg.feature_dim, 4, 4)
+    pooled = fmap.mean(dim=(2, 3))
+    a, _ = model.forward_local(fmap, pooled)
+    b, _ = model.forward_local(fmap.flip(3), pooled)
+    assert not torch.allclose(a, b)
+
+
+def test_fused_local_loss_trains_only_the_local_branch():
+    model = small("al_resnet_tiny", local_grid=2)
+    trainable = set_stage(model, "local")
+    stage_modes(model, "local")
+    x, labels = torch.randn(4, 3, SMALL_INPUT, SMALL_INPUT), torch.tensor([3, 30, 60, 90])
+    fused = stage_loss(model, x, labels, "local", 2.0, local_loss="fused")
+    fused.backward()
+    assert model.global_head.weight.grad is None
+    assert model.local_head.weight.grad.abs().sum() > 0
+    assert all(p.requires_grad for p in trainable)
+    model.attention.reset_state()
+    local = stage_loss(model, x, labels, "local", 2.0, local_loss="local")
+    assert not torch.isclose(fused, local)
+    with pytest.raises(ValueError, match="local_loss"):
+        stage_loss(model, x, labels, "local", 2.0, local_loss="global")
+
+
 def test_local_stage_keeps_backbone_batchnorm_statistics():
     model = small("al_resnet_tiny")
     set_stage(model, "local")
