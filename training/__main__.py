@@ -63,7 +63,7 @@ def main(argv=None):
     ev = sub.add_parser("evaluate", help="metrics of a checkpoint on a split")
     ev.add_argument("--checkpoint", required=True)
     ev.add_argument("--split", default="val")
-    ev.add_argument("--tta", choices=["single", "ten"], default="single")
+    ev.add_argument("--tta", choices=["single", "flip", "ten"], default="single")
     ev.add_argument("--data-root", default=None, help="default: the checkpoint's training data")
     ev.add_argument("--limit", type=int, default=None)
 
@@ -76,6 +76,8 @@ def main(argv=None):
     rel.add_argument("--calib", type=int, default=512, help="train faces for int8 calibration")
     rel.add_argument("--external-data", action=argparse.BooleanOptionalAction, default=False)
     rel.add_argument("--keep-fp32", action=argparse.BooleanOptionalAction, default=False)
+    rel.add_argument("--flip", action=argparse.BooleanOptionalAction, default=False,
+                     help="the served graph averages the face and its mirror (2x inference)")
 
     ex = sub.add_parser("export", help="fp32 + int8 ONNX of a checkpoint or an untrained registered "
                         "model (sizes, parity, latency checks); no manifest")
@@ -134,7 +136,7 @@ def main(argv=None):
         from .release import release
         report = release(args.checkpoint, args.out, name=args.name, version=args.version,
                          face_margin=args.face_margin, calib=args.calib,
-                         external_data=args.external_data, keep_fp32=args.keep_fp32)
+                         external_data=args.external_data, keep_fp32=args.keep_fp32, flip=args.flip)
         print(json.dumps(report["summary"], indent=2))
     elif args.command == "export":
         from .release import export_only

@@ -45,6 +45,8 @@ def write_card(model_dir: str, compare: list[str] | None = None, bench: str | No
     fused_int8 = int8["branches"]["fused"]
     single = t["fp32_single"]["branches"]
     ten = t["fp32_ten_crop"]["branches"]
+    flip = t.get("fp32_flip", {}).get("branches")
+    served = "face + mirror averaged" if rep.get("served_views") == "flip" else "single crop"
     errs = rep["test_errors"]
     boot = paired_bootstrap(errs["fused"], errs["global"])
     tc = rep.get("train_config", {})
@@ -60,7 +62,7 @@ def write_card(model_dir: str, compare: list[str] | None = None, bench: str | No
         training_note.strip(),
         "",
         "## Test-split results (UTKFace `test`, "
-        f"{fused_int8['n']} faces, the shipped int8 model, single crop)",
+        f"{fused_int8['n']} faces, the shipped int8 model, {served})",
         "",
         _row(["MAE", "median abs. error", "CS@5", "ε-error (σ = 3 y)", "80% range coverage"]),
         _row(["---"] * 5),
@@ -92,8 +94,12 @@ def write_card(model_dir: str, compare: list[str] | None = None, bench: str | No
         _row(["global branch only (fp32)", _f(single["global"]["mae"]), _f(single["global"]["cs5"], 3)]),
         _row(["local (attention) branch only (fp32)", _f(single["local"]["mae"]), _f(single["local"]["cs5"], 3)]),
         _row(["fused, single crop (fp32)", _f(single["fused"]["mae"]), _f(single["fused"]["cs5"], 3)]),
+    ]
+    if flip:
+        lines.append(_row(["fused, face + mirror averaged (fp32)", _f(flip["fused"]["mae"]), _f(flip["fused"]["cs5"], 3)]))
+    lines += [
         _row(["fused, ten-crop (fp32)", _f(ten["fused"]["mae"]), _f(ten["fused"]["cs5"], 3)]),
-        _row(["fused, int8 (shipped)", _f(fused_int8["mae"]), _f(fused_int8["cs5"], 3)]),
+        _row([f"fused, int8, {served} (shipped)", _f(fused_int8["mae"]), _f(fused_int8["cs5"], 3)]),
     ]
     own_setting = len(arms) == 1        # this model is one arm; its rows are already above
     if own_setting:

@@ -8,7 +8,7 @@ import torch
 
 from . import metrics
 from .data import Packed, resize, ten_crop
-from .model import ALNet, dex
+from .model import ALNet, average_views, dex
 
 BRANCHES = ("global", "local", "fused")
 
@@ -17,7 +17,8 @@ BRANCHES = ("global", "local", "fused")
 def predict_packed(model: ALNet, data: Packed, device="cpu", tta: str = "single",
                    batch_size: int = 256, temperature: float | None = None) -> dict:
     """-> {'global'|'local'|'fused': {'age': [N], 'probs': [N, M]}, 'box': [N, 4]} as numpy.
-    Ten-crop averages each branch's distribution over the ten views before DEX."""
+    Ten-crop (and flip: the face and its mirror) averages each branch's distribution over the
+    views before DEX."""
     was_training = model.training
     model.eval()
     size = model.cfg.input_size
@@ -27,16 +28,11 @@ def predict_packed(model: ALNet, data: Packed, device="cpu", tta: str = "single"
     boxes = []
     for start in range(0, len(data), batch_size):
         chunk = data.images[start:start + batch_size].to(device)
-        views = ten_crop(chunk, size) if tta == "ten" else [resize(chunk, size)]
-        acc = {b: 0.0 for b in BRANCHES}
-        for i, v in enumerate(views):
-            pred = model.predict(model(model.normalize(v)), temperature=t)
-            for b in BRANCHES:
-                acc[b] = acc[b] + pred[keys[b]]
-            if i == 0:
-                boxes.append(pred["box"].cpu())
+        pred = average_views([model.predict(model(model.normalize(v)), temperature=t)
+                              for v in _views(chunk, size, tta)], model.class_ages)
         for b in BRANCHES:
-            probs[b].append((acc[b] / len(views)).cpu())
+            probs[b].append(pred[keys[b]].cpu())
+        boxes.append(pred["box"].cpu())
     model.train(was_training)
     ages = model.class_ages.cpu()
     out = {}
@@ -45,6 +41,18 @@ def predict_packed(model: ALNet, data: Packed, device="cpu", tta: str = "single"
         out[b] = {"probs": p.numpy(), "age": dex(p, ages).numpy()}
     out["box"] = torch.cat(boxes).numpy()
     return out
+
+
+def _views(images: torch.Tensor, size: int, tta: str) -> list[torch.Tensor]:
+    """uint8 [N, S0, S0, 3] -> the float [N, 3, S, S] views a prediction averages over."""
+    if tta == "ten":
+        return ten_crop(images, size)
+    x = resize(images, size)
+    if tta == "flip":
+        return [x, x.flip(3)]
+    if tta != "single":
+        raise ValueError(f"unknown tta {tta!r}")
+    return [x]
 
 
 def predict_onnx(path: str, data: Packed, batch_size: int = 256) -> dict:
@@ -102,16 +110,16 @@ def detailed_report(preds: dict, data: Packed) -> dict:
     return rep
 
 
-def fit_temperature(model: ALNet, data: Packed, device="cpu",
+def fit_temperature(model: ALNet, data: Packed, device="cpu", tta: str = "single",
                     grid=tuple(np.round(np.arange(0.5, 3.01, 0.05), 2))) -> dict:
     """Calibrate the fused distribution on validation faces: the temperature whose 80% range
     covers the true age closest to 80% of the time (NLL breaks ties). Coverage is what users
     see, so it is what we fit."""
     best = None
     true = np.clip(data.ages.numpy(), 0, 100)
-    logits = _logits(model, data, device)
+    logits = _logits(model, data, device, tta)
     for t in grid:
-        probs = _fuse(model, logits, t)
+        probs = np.mean([_fuse(model, view, t) for view in logits], axis=0)
         cov = metrics.interval_coverage(probs, true, 0.8)
         nll = float(-np.mean(np.log(probs[np.arange(len(true)), data.labels.numpy()] + 1e-12)))
         score = (abs(cov - 0.8), nll)
@@ -121,15 +129,19 @@ def fit_temperature(model: ALNet, data: Packed, device="cpu",
 
 
 @torch.no_grad()
-def _logits(model: ALNet, data: Packed, device, batch_size: int = 256):
+def _logits(model: ALNet, data: Packed, device, tta: str, batch_size: int = 256):
+    """-> per view, (global, local) logits over the whole split."""
     model.eval()
-    g, l = [], []
+    per_view = None
     for start in range(0, len(data), batch_size):
-        x = model.normalize(resize(data.images[start:start + batch_size].to(device), model.cfg.input_size))
-        out = model(x)
-        g.append(out["global"].float().cpu())
-        l.append(out["local"].float().cpu())
-    return torch.cat(g), torch.cat(l)
+        views = _views(data.images[start:start + batch_size].to(device), model.cfg.input_size, tta)
+        outs = [model(model.normalize(v)) for v in views]
+        if per_view is None:
+            per_view = [([], []) for _ in outs]
+        for (g, l), out in zip(per_view, outs):
+            g.append(out["global"].float().cpu())
+            l.append(out["local"].float().cpu())
+    return [(torch.cat(g), torch.cat(l)) for g, l in per_view]
 
 
 def _fuse(model: ALNet, logits, t: float) -> np.ndarray:

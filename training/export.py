@@ -131,6 +131,7 @@ def write_manifest(directory: str | Path, model: ALNet, model_file: str, *, name
         "face_margin": face_margin,
         "ages": {"min": _number(ages.min()), "max": _number(ages.max())},
         "fusion": {"global": cfg.fusion_global, "local": cfg.fusion_local},
+        "views": ["face", "mirror"] if cfg.test_flip else ["face"],
         "temperature": float(model.temperature),
         "model": model_file,
         "files": files,

@@ -37,6 +37,8 @@ class ModelConfig:
     fusion_global: float = 1.0
     fusion_local: float = 0.5
     state_momentum: float = 0.01            # EMA rate of the LSTM state kept for stateless inference
+    test_flip: bool = False                 # the served graph also reads the mirrored face and averages the
+                                            # two answers: twice the compute for a steadier estimate
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
 
@@ -226,6 +228,14 @@ def dex(probs: torch.Tensor, class_ages: torch.Tensor) -> torch.Tensor:
     return probs @ class_ages
 
 
+def average_views(preds: list[dict[str, torch.Tensor]], class_ages: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Predictions of several views of the same faces (mirror, ten-crop) -> one: each branch's
+    distribution averaged, then DEX; the box is the first (unmodified) view's."""
+    avg = {k: sum(p[k] for p in preds) / len(preds) for k in ("probs", "p_global", "p_local")}
+    return {**avg, "age": dex(avg["probs"], class_ages), "global_age": dex(avg["p_global"], class_ages),
+            "local_age": dex(avg["p_local"], class_ages), "box": preds[0]["box"]}
+
+
 # ---------------------------------------------------------------------------------------------
 # The whole network
 # ---------------------------------------------------------------------------------------------
@@ -320,7 +330,9 @@ class ExportWrapper(nn.Module):
         self.model = model.eval()
 
     def forward(self, image: torch.Tensor):
-        pred = self.model.predict(self.model(self.model.preprocess(image)))
+        x = self.model.preprocess(image)                                        # [N, 3, S, S]
+        views = [x, x.flip(3)] if self.model.cfg.test_flip else [x]
+        pred = average_views([self.model.predict(self.model(v)) for v in views], self.model.class_ages)
         return tuple(pred[k] for k in self.output_names)
 
 

@@ -43,8 +43,13 @@ def evaluate_checkpoint(checkpoint: str, split: str = "val", tta: str = "single"
 
 def release(checkpoint: str, out: str, *, name: str, version: str, face_margin: float = 0.4,
             calib: int = 512, external_data: bool = False, keep_fp32: bool = False,
-            limit_eval: int | None = None) -> dict:
+            flip: bool = False, limit_eval: int | None = None) -> dict:
+    """flip: the served graph averages the face and its mirror (ModelConfig.test_flip); the
+    temperature is then fitted on that averaged answer, and the report adds it beside the
+    single-crop ablation."""
     model, ckpt = load_checkpoint(checkpoint)
+    model.cfg.test_flip = flip
+    served = "flip" if flip else "single"
     model.eval()
     size = model.cfg.input_size
     out = Path(out)
@@ -54,7 +59,7 @@ def release(checkpoint: str, out: str, *, name: str, version: str, face_margin: 
     calib_faces = _split(ckpt, "train", size, limit=calib).images.numpy()
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    calibration = fit_temperature(model.to(device), val, device=device)
+    calibration = fit_temperature(model.to(device), val, device=device, tta=served)
     model.temperature.fill_(calibration["temperature"])
 
     work = Path(tempfile.mkdtemp(prefix="release-"))
@@ -66,7 +71,7 @@ def release(checkpoint: str, out: str, *, name: str, version: str, face_margin: 
             for f in work.glob("model.fp32.onnx*"):
                 shutil.copy(f, out / f.name)
         model.to(device)  # export left it on the CPU
-        val_torch = summarize_predictions(predict_packed(model, val, device=device), val)
+        val_torch = summarize_predictions(predict_packed(model, val, device=device, tta=served), val)
         val_fp32 = summarize_predictions(predict_onnx(fp32, val), val)
         val_int8 = summarize_predictions(predict_onnx(int8, val), val)
         test_fp32_onnx = predict_onnx(fp32, test)
@@ -76,11 +81,13 @@ def release(checkpoint: str, out: str, *, name: str, version: str, face_margin: 
     test_int8 = predict_onnx(int8, test)
     test_single = predict_packed(model, test, device=device)
     test_ten = predict_packed(model, test, device=device, tta="ten")
+    test_flip = predict_packed(model, test, device=device, tta="flip")
 
     report = {
         "checkpoint": str(checkpoint),
         "arch": model.cfg.arch,
         "input_size": size,
+        "served_views": served,
         "train_config": ckpt.get("train_config", {}),
         "calibration": calibration,
         "parity_fp32": par,
@@ -90,6 +97,7 @@ def release(checkpoint: str, out: str, *, name: str, version: str, face_margin: 
         "test": {
             "int8": detailed_report(test_int8, test),
             "fp32_single": detailed_report(test_single, test),
+            "fp32_flip": detailed_report(test_flip, test),
             "fp32_ten_crop": detailed_report(test_ten, test),
             "onnx_fp32": summarize_predictions(test_fp32_onnx, test),
         },

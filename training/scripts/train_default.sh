@@ -20,6 +20,8 @@ LOCAL_EPOCHS=${LOCAL_EPOCHS:-6}
 # The local head pools the attention crop to a 2x2 grid and trains on the fused distribution;
 # why, and the variants tried, in training/notes/al-resnet18-edge-utkface-2.md.
 LOCAL_OPTIONS=${LOCAL_OPTIONS:-"--model-option local_grid=2 --local-loss fused"}
+# The served graph averages the face and its mirror (2x inference; --no-flip for one view).
+RELEASE_OPTIONS=${RELEASE_OPTIONS:-"--flip"}
 NAME=${NAME:-al-resnet18-edge-utkface}
 VERSION=${VERSION:-2}
 TAG=${TAG:-$NAME-$VERSION}
@@ -60,8 +62,9 @@ printf '{"name": "%s", "version": "%s"}\n' "$NAME" "$VERSION" > models/active.js
 for arch in $ARCHS; do
   out="runs/$TAG/$arch-release"
   [ "$arch" = "$first" ] && out="models/$NAME/$VERSION"
+  # shellcheck disable=SC2086  # RELEASE_OPTIONS is a list of flags
   "$PY" -m training release --checkpoint "runs/$TAG/$arch-local/best.pt" --out "$out" --name "$NAME" \
-    --version "$VERSION" --external-data
+    --version "$VERSION" --external-data $RELEASE_OPTIONS
 done
 compare=()
 if [ "$arch_count" -gt 1 ]; then

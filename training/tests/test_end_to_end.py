@@ -18,13 +18,14 @@ def test_train_both_stages_export_quantize(utkface_root, tmp_path):
                   limit_train=192, limit_val=64, epochs=2, progress=False)
     g = train(TrainConfig(stage="global", out=str(tmp_path / "g"), lr=0.05, **common))
     assert g["history"][-1]["train_loss"] < 5.0
-    l = train(TrainConfig(stage="local", out=str(tmp_path / "l"), lr=0.01,
-                          init=g["checkpoint"], **common))
+    # The default model's local head: a 2x2 grid over the crop, trained on the fused distribution.
+    l = train(TrainConfig(stage="local", out=str(tmp_path / "l"), lr=0.01, init=g["checkpoint"],
+                          model_options={"local_grid": 2}, local_loss="fused", **common))
     assert len(l["history"]) == 2
 
     out = tmp_path / "models" / "al-test" / "1"
     report = release(l["checkpoint"], str(out), name="al-test", version="1", calib=64,
-                     limit_eval=64)
+                     flip=True, limit_eval=64)
 
     # Parity: the fp32 graph answers what PyTorch answers (fused age within 0.05 years).
     assert report["parity_fp32"]["max_abs_age"] < 0.05
@@ -39,6 +40,9 @@ def test_train_both_stages_export_quantize(utkface_root, tmp_path):
     for key in ("name", "version", "arch", "input", "face_margin", "ages", "fusion", "files",
                 "metrics", "training_data", "model"):
         assert key in manifest
+    assert manifest["views"] == ["face", "mirror"] and report["served_views"] == "flip"
+    # The served (mirror-averaged) PyTorch answer is what the fp32 graph gives on val.
+    assert abs(val["torch"]["fused"]["mae"] - val["onnx_fp32"]["fused"]["mae"]) < 0.05
     assert manifest["metrics"]["mae_int8"] > 0 and manifest["metrics"]["mae_fp32"] > 0
     for f in manifest["files"]:
         data = (out / f["path"]).read_bytes()

@@ -97,6 +97,23 @@ def test_fused_local_loss_trains_only_the_local_branch():
         stage_loss(model, x, labels, "local", 2.0, local_loss="global")
 
 
+def test_flip_view_averages_the_face_and_its_mirror():
+    model = small("al_resnet_tiny").eval()
+    img = torch.randint(0, 256, (2, SMALL_INPUT, SMALL_INPUT, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        plain = ExportWrapper(model)(img)
+        model.cfg.test_flip = True
+        both = ExportWrapper(model)(img)
+        mirrored = ExportWrapper(model)(img.flip(2))   # NHWC: dim 2 is x
+    names = ExportWrapper.output_names
+    a, b, m = (dict(zip(names, t)) for t in (plain, both, mirrored))
+    assert not torch.allclose(a["probs"], b["probs"])
+    # Mirroring the input of a mirror-averaged model changes nothing but the box.
+    assert torch.allclose(b["probs"], m["probs"], atol=1e-6) and torch.allclose(b["age"], m["age"], atol=1e-4)
+    assert torch.equal(a["box"], b["box"])
+    assert torch.allclose(b["age"], b["probs"] @ model.class_ages, atol=1e-4)
+
+
 def test_local_stage_keeps_backbone_batchnorm_statistics():
     model = small("al_resnet_tiny")
     set_stage(model, "local")
