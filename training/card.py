@@ -106,7 +106,7 @@ def write_card(model_dir: str, compare: list[str] | None = None, bench: str | No
         arms = [rep] + arms
     for arm in arms[1:] if own_setting else arms:
         o = arm["test"]["fp32_single"]["branches"]
-        setting = "same setting" if own_setting else f"{arm['input_size']} px"
+        setting = "same setting" if own_setting else f"{arm['input_size']} px comparison arm"
         lines.append(_row([f"{arm['arch']} fused ({setting}, fp32)", _f(o["fused"]["mae"]), _f(o["fused"]["cs5"], 3)]))
         lines.append(_row([f"{arm['arch']} global only ({setting}, fp32)", _f(o["global"]["mae"]),
                            _f(o["global"]["cs5"], 3)]))

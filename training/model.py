@@ -33,6 +33,9 @@ class ModelConfig:
     crop_size: int = 0                      # side of the sampled crop; 0 = the feature map's (rounded up to the grid)
     local_grid: int = 1                     # the crop is average-pooled to grid x grid cells for the local head;
                                             # > 1 keeps where in the box a feature fired, which the global mean loses
+    local_source: str = "map"               # what the box crops: 'map' = the last feature map (fine-grained
+                                            # pooling, no extra cost); 'image' = the input, and the backbone reads
+                                            # the zoomed region again (new detail, twice the compute)
     local_hidden: int = 0                   # > 0: the local head is an MLP with this hidden width, not one linear layer
     fusion_global: float = 1.0
     fusion_local: float = 0.5
@@ -270,13 +273,25 @@ class ALNet(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x)                                                 # [N, C, H, W]
 
-    def forward_local(self, fmap: torch.Tensor, pooled: torch.Tensor):
+    def forward_local(self, fmap: torch.Tensor, pooled: torch.Tensor, x: torch.Tensor | None = None):
+        """Local branch: the LSTM's box -> a crop -> grid pooling -> local logits. x (the
+        normalized input) is needed when the box crops the image (cfg.local_source == 'image')."""
         box = self.attention(pooled)                                            # [N, 4]
+        region = box
+        if self.cfg.local_source == "image":
+            s = x.shape[-1]
+            rows = crop_matrices(box[:, 1], box[:, 3], s, s)                    # [N, S, S]
+            cols = crop_matrices(box[:, 0], box[:, 2], s, s)                    # [N, S, S]
+            zoom = rows[:, None] @ x @ cols[:, None].transpose(2, 3)            # [N, 3, S, S]
+            fmap = self.forward_features(zoom)                                  # [N, C, H, W] of the region
+            region = torch.tensor([0.0, 0.0, 1.0, 1.0], device=box.device).expand_as(box)
+        elif self.cfg.local_source != "map":
+            raise ValueError(f"unknown local_source {self.cfg.local_source!r}")
         n, c, h, w = fmap.shape
         g = self.cfg.local_grid
         k = self.cfg.crop_size or g * -(-h // g)
-        rows = crop_matrices(box[:, 1], box[:, 3], h, k)                        # [N, k, H]
-        cols = crop_matrices(box[:, 0], box[:, 2], w, k)                        # [N, k, W]
+        rows = crop_matrices(region[:, 1], region[:, 3], h, k)                  # [N, k, H]
+        cols = crop_matrices(region[:, 0], region[:, 2], w, k)                  # [N, k, W]
         crop = rows[:, None] @ fmap @ cols[:, None].transpose(2, 3)             # [N, C, k, k]
         cells = crop.reshape(n, c, g, k // g, g, k // g).mean(dim=(3, 5))       # [N, C, g, g]
         return self.local_head(cells.flatten(1)), box                           # [N, C*g*g] -> [N, M]
@@ -286,7 +301,7 @@ class ALNet(nn.Module):
         fmap = self.forward_features(x)                                         # [N, C, H, W]
         pooled = fmap.mean(dim=(2, 3))                                          # [N, C]
         global_logits = self.global_head(pooled)                                # [N, M]
-        local_logits, box = self.forward_local(fmap, pooled)                    # [N, M], [N, 4]
+        local_logits, box = self.forward_local(fmap, pooled, x)                 # [N, M], [N, 4]
         return {"global": global_logits, "local": local_logits, "box": box}
 
     def predict(self, out: dict[str, torch.Tensor], temperature: torch.Tensor | None = None):
@@ -331,8 +346,15 @@ class ExportWrapper(nn.Module):
 
     def forward(self, image: torch.Tensor):
         x = self.model.preprocess(image)                                        # [N, 3, S, S]
-        views = [x, x.flip(3)] if self.model.cfg.test_flip else [x]
-        pred = average_views([self.model.predict(self.model(v)) for v in views], self.model.class_ages)
+        if not self.model.cfg.test_flip:
+            pred = self.model.predict(self.model(x))
+            return tuple(pred[k] for k in self.output_names)
+        # One pass over face and mirror stacked in the batch: one copy of every weight in the
+        # graph (two calls would quantize each weight twice) and one batched conv per layer.
+        n = x.shape[0]
+        both = self.model.predict(self.model(torch.cat([x, x.flip(3)])))       # each [2N, ...]
+        views = [{k: v[:n] for k, v in both.items()}, {k: v[n:] for k, v in both.items()}]
+        pred = average_views(views, self.model.class_ages)
         return tuple(pred[k] for k in self.output_names)
 
 

@@ -45,8 +45,11 @@ class TrainConfig:
     lr_gamma: float = 0.1
     warmup_epochs: float = 1.0
     label_sigma: float = 0.0                 # 0 = one-hot cross-entropy (paper); >0 Gaussian soft label
-    local_loss: str = "local"                # stage local: 'local' = on P_local alone (paper); 'fused' = on the
-                                             # fused P_final, so the branch learns what the frozen global one misses
+    local_loss: str = "local"                # stage local: 'local' = cross-entropy on P_local alone (paper);
+                                             # 'fused' = cross-entropy on the fused P_final; 'local+age' = the
+                                             # paper's loss + age_weight * |DEX(P_final) - age|, so the branch also
+                                             # corrects the fused estimate where the frozen global one is off
+    age_weight: float = 0.1                  # years -> nats for 'local+age'
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     limit_train: int | None = None           # random subset sizes, for quick runs and tests
     limit_val: int | None = None
@@ -130,7 +133,7 @@ def stage_modes(model: ALNet, stage: str):
 
 
 def stage_loss(model: ALNet, x: torch.Tensor, labels: torch.Tensor, stage: str, sigma: float,
-               local_loss: str = "local"):
+               local_loss: str = "local", age_weight: float = 0.1):
     """Only what the stage trains is computed: the global stage never runs the (sequential)
     LSTM, and the local stage runs the frozen backbone without autograd."""
     target = soft_targets(labels, model.cfg.num_classes, sigma)
@@ -142,26 +145,30 @@ def stage_loss(model: ALNet, x: torch.Tensor, labels: torch.Tensor, stage: str, 
         fmap = model.forward_features(x)                                 # [N, C, H, W]
         pooled = fmap.mean(dim=(2, 3))                                   # [N, C]
         global_logits = model.global_head(pooled)                        # [N, M]
-    local_logits, box = model.forward_local(fmap, pooled)                # [N, M], [N, 4]
+    local_logits, box = model.forward_local(fmap, pooled, x)             # [N, M], [N, 4]
+    if local_loss not in ("local", "fused", "local+age"):
+        raise ValueError(f"unknown local_loss {local_loss!r}")
     if local_loss == "local":
         return torch.sum(-target * F.log_softmax(local_logits.float(), dim=1), dim=1).mean()
-    if local_loss != "fused":
-        raise ValueError(f"unknown local_loss {local_loss!r}")
-    probs = model.predict({"global": global_logits, "local": local_logits, "box": box},
-                          temperature=torch.ones(()))["probs"]          # [N, M]
-    return torch.sum(-target * torch.log(probs.clamp_min(1e-12)), dim=1).mean()
+    pred = model.predict({"global": global_logits, "local": local_logits, "box": box},
+                         temperature=torch.ones(()))
+    if local_loss == "fused":
+        return torch.sum(-target * torch.log(pred["probs"].clamp_min(1e-12)), dim=1).mean()
+    ce = torch.sum(-target * F.log_softmax(local_logits.float(), dim=1), dim=1).mean()
+    return ce + age_weight * (pred["age"] - model.class_ages[labels]).abs().mean()
 
 
 class StageLoss(torch.nn.Module):
     """The stage's loss as a module, so DistributedDataParallel can wrap it: DDP only syncs
     the gradients of what runs through its forward."""
 
-    def __init__(self, model: ALNet, stage: str, sigma: float, local_loss: str = "local"):
+    def __init__(self, model: ALNet, cfg: "TrainConfig"):
         super().__init__()
-        self.model, self.stage, self.sigma, self.local_loss = model, stage, sigma, local_loss
+        self.model, self.cfg = model, cfg
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return stage_loss(self.model, x, labels, self.stage, self.sigma, self.local_loss)
+        c = self.cfg
+        return stage_loss(self.model, x, labels, c.stage, c.label_sigma, c.local_loss, c.age_weight)
 
 
 def _setup_distributed(cfg: TrainConfig):
@@ -220,7 +227,7 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
     opt = torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay},
                            {"params": no_decay, "weight_decay": 0.0}],
                           lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
-    net = StageLoss(model, cfg.stage, cfg.label_sigma, cfg.local_loss)
+    net = StageLoss(model, cfg)
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(
             net, device_ids=[device.index] if device.type == "cuda" else None)

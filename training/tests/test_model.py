@@ -80,21 +80,49 @@ def test_local_head_variants(local):
     assert not torch.allclose(a, b)
 
 
-def test_fused_local_loss_trains_only_the_local_branch():
-    model = small("al_resnet_tiny", local_grid=2)
-    trainable = set_stage(model, "local")
+@pytest.mark.parametrize("local_loss", ["fused", "local+age"])
+@pytest.mark.parametrize("source", ["map", "image"])
+def test_local_losses_train_only_the_local_branch(local_loss, source):
+    model = small("al_resnet_tiny", local_grid=2, local_source=source)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            torch.nn.init.ones_(m.weight)
+    set_stage(model, "local")
     stage_modes(model, "local")
     x, labels = torch.randn(4, 3, SMALL_INPUT, SMALL_INPUT), torch.tensor([3, 30, 60, 90])
-    fused = stage_loss(model, x, labels, "local", 2.0, local_loss="fused")
-    fused.backward()
+    loss = stage_loss(model, x, labels, "local", 2.0, local_loss=local_loss)
+    loss.backward()
     assert model.global_head.weight.grad is None
+    assert all(p.grad is None for p in model.backbone.parameters())
     assert model.local_head.weight.grad.abs().sum() > 0
-    assert all(p.requires_grad for p in trainable)
+    # The box learns from the loss, through the crop (and, for 'image', through the backbone).
+    assert model.attention.location.weight.grad.abs().sum() > 0
     model.attention.reset_state()
-    local = stage_loss(model, x, labels, "local", 2.0, local_loss="local")
-    assert not torch.isclose(fused, local)
+    plain = stage_loss(model, x, labels, "local", 2.0, local_loss="local")
+    assert not torch.isclose(loss, plain)
     with pytest.raises(ValueError, match="local_loss"):
         stage_loss(model, x, labels, "local", 2.0, local_loss="global")
+
+
+def test_image_source_reads_the_zoomed_region():
+    model = small("al_resnet_tiny", local_grid=2, local_source="image").eval()
+    with torch.no_grad():  # pin the box to the right quarter of the image: x in [0.75, 1]
+        model.attention.location.weight.zero_()
+        model.attention.location.bias.copy_(torch.tensor([20.0, 0.0, -20.0, 0.0]))
+    x = torch.randn(2, 3, SMALL_INPUT, SMALL_INPUT)
+    left_blanked = x.clone()
+    left_blanked[..., : SMALL_INPUT // 2] = 0
+    with torch.no_grad():
+        fmap = model.forward_features(x)
+        pooled = fmap.mean(dim=(2, 3))
+        a, box = model.forward_local(fmap, pooled, x)
+        b, _ = model.forward_local(fmap, pooled, left_blanked)
+        c, _ = model.forward_local(fmap, pooled, x.flip(3))
+    assert torch.allclose(box[:, 0], torch.full((2,), 0.75), atol=1e-3)
+    assert torch.allclose(a, b, atol=1e-4)          # what lies outside the box is not read
+    assert not torch.allclose(a, c, atol=1e-3)      # what lies inside is
+    with pytest.raises(ValueError, match="local_source"):
+        small("al_resnet_tiny", local_source="pixels").eval()(x)
 
 
 def test_flip_view_averages_the_face_and_its_mirror():
