@@ -35,7 +35,7 @@ class ModelConfig:
                                             # > 1 keeps where in the box a feature fired, which the global mean loses
     local_source: str = "map"               # what the box crops: 'map' = the last feature map (fine-grained
                                             # pooling, no extra cost); 'image' = the input, and the backbone reads
-                                            # the zoomed region again (new detail, twice the compute)
+                                            # the zoomed region again (a second look, twice the compute)
     local_hidden: int = 0                   # > 0: the local head is an MLP with this hidden width, not one linear layer
     fusion_global: float = 1.0
     fusion_local: float = 0.5

@@ -135,7 +135,9 @@ def stage_modes(model: ALNet, stage: str):
 def stage_loss(model: ALNet, x: torch.Tensor, labels: torch.Tensor, stage: str, sigma: float,
                local_loss: str = "local", age_weight: float = 0.1):
     """Only what the stage trains is computed: the global stage never runs the (sequential)
-    LSTM, and the local stage runs the frozen backbone without autograd."""
+    LSTM, and the local stage runs the frozen backbone on the whole face without autograd (with
+    local_source='image' the second pass over the zoomed region keeps autograd, so the box
+    learns through the backbone, whose weights stay frozen)."""
     target = soft_targets(labels, model.cfg.num_classes, sigma)
     if stage == "global":
         fmap = model.forward_features(x)                                 # [N, C, H, W]
