@@ -1,6 +1,7 @@
 """The training workspace's one command line.
 
   python -m training models                         registered architectures
+  python -m training speed    --model M [--input-size S] [--no-bf16]   training img/s here
   python -m training train    --model M --stage global|local [...]
   python -m training evaluate --checkpoint C [--split test] [--tta ten]
   python -m training release  --checkpoint C --out models/NAME/VERSION [...]
@@ -58,6 +59,12 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("models", help="list registered architectures")
+    sp = sub.add_parser("speed", help="training throughput of an architecture on this machine")
+    sp.add_argument("--model", required=True)
+    sp.add_argument("--input-size", type=int, default=None)
+    sp.add_argument("--batch-size", type=int, default=64)
+    sp.add_argument("--steps", type=int, default=5)
+    sp.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True)
     _train_parser(sub)
 
     ev = sub.add_parser("evaluate", help="metrics of a checkpoint on a split")
@@ -128,6 +135,9 @@ def main(argv=None):
         result = train(TrainConfig(**values))
         if int(os.environ.get("RANK", 0)) == 0:  # torchrun: one summary, from the main process
             print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2))
+    elif args.command == "speed":
+        from .train import train_speed
+        print(json.dumps(train_speed(args.model, args.input_size, args.batch_size, args.steps, args.bf16)))
     elif args.command == "evaluate":
         from .release import evaluate_checkpoint
         print(json.dumps(evaluate_checkpoint(args.checkpoint, args.split, args.tta,

@@ -194,6 +194,36 @@ def bf16_supported(device: torch.device) -> bool:
     return device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
+def train_speed(model_name: str, input_size: int | None = None, batch_size: int = 64,
+                steps: int = 5, bf16: bool = True) -> dict:
+    """Stage-global training steps per second on random data: what a machine can train
+    (`python -m training speed`), e.g. to see whether bf16 pays off on this CPU."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = create_model(model_name, **({"input_size": input_size} if input_size else {}))
+    model.to(device).to(memory_format=torch.channels_last)
+    size = model.cfg.input_size
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(batch_size, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
+    labels = torch.randint(0, model.cfg.num_classes, (batch_size,), device=device)
+    use_bf16 = bf16 and bf16_supported(device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
+    model.train()
+    for i in range(steps + 2):  # two warm-up steps
+        if i == 2:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.time()
+        with autocast:
+            loss = stage_loss(model, x, labels, "global", 2.0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return {"model": model_name, "input_size": size, "device": str(device), "bf16": use_bf16,
+            "threads": torch.get_num_threads(), "images_per_s": round(steps * batch_size / (time.time() - t0), 1)}
+
+
 def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed | None = None) -> dict:
     device, rank, world = _setup_distributed(cfg)
     main_process = rank == 0

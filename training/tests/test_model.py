@@ -278,3 +278,10 @@ def test_init_from_a_101_age_run_into_8_adience_groups(tmp_path):
     assert {"global_head.weight", "local_head.weight", "class_ages"} <= set(fresh)
     with pytest.raises(ValueError, match="al_resnet_tiny"):
         init_from(small("al_ror18_edge"), str(tmp_path / "imdb.pt"))
+
+
+def test_train_speed_reports_throughput():
+    from training.train import train_speed
+
+    r = train_speed("al_resnet_tiny", batch_size=4, steps=1, bf16=False)
+    assert r["images_per_s"] > 0 and r["input_size"] == 64 and r["bf16"] is False
