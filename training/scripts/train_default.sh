@@ -26,9 +26,10 @@ NAME=${NAME:-al-resnet18-edge-utkface}
 VERSION=${VERSION:-2}
 TAG=${TAG:-$NAME-$VERSION}
 DATA=${DATA:-../shared/data/utkface}
-# Reports of the paper's AL-ResNet vs AL-RoR comparison when ARCHS has one arch: version 1's pair
-# (64 px, both arms trained side by side). Empty = compare the arches trained here.
-COMPARE=${COMPARE:-"models/al-resnet18-edge-utkface/1/report.json training/reports/al_ror18_edge-64px.report.json"}
+# The paper's AL-ResNet vs AL-RoR comparison when ARCHS has one arch: the AL-RoR arm's report from
+# this same recipe (its three runs and release, one after the other, on the same machine). With
+# two arches the second one's fresh report is used instead.
+COMPARE=${COMPARE:-"training/reports/al_ror18_edge-112px.report.json"}
 arch_count=$(wc -w <<<"$ARCHS")
 export OMP_NUM_THREADS=${THREADS:-$(( $(nproc) / arch_count > 0 ? $(nproc) / arch_count : 1 ))}
 
