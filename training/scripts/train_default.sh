@@ -53,10 +53,12 @@ arm() {  # arch: both stages of one arm
 }
 
 mkdir -p "runs/$TAG"
+pids=()
 for arch in $ARCHS; do
   arm "$arch" > "runs/$TAG/$arch.log" 2>&1 &
+  pids+=($!)
 done
-wait
+for pid in "${pids[@]}"; do wait "$pid"; done   # a failed arm stops the script here (see its log)
 
 first=${ARCHS%% *}
 printf '{"name": "%s", "version": "%s"}\n' "$NAME" "$VERSION" > models/active.json
