@@ -54,6 +54,11 @@ def _option_value(v: str):
         return v
 
 
+def _options(pairs: list[str]) -> dict:
+    """['k=v', ...] -> {k: v} with JSON values where they parse (2 -> int, true -> bool)."""
+    return {kv.split("=", 1)[0]: _option_value(kv.split("=", 1)[1]) for kv in pairs}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -107,9 +112,8 @@ def main(argv=None):
 
     cd = sub.add_parser("card", help="write MODEL_CARD.md from a released model's report.json")
     cd.add_argument("--model-dir", required=True)
-    cd.add_argument("--compare", action="append", default=[],
-                    help="report.json of the AL-RoR arm at this model's setting; give it twice "
-                         "(AL-ResNet arm, AL-RoR arm) for a comparison at a setting of its own")
+    cd.add_argument("--compare", default=None,
+                    help="report.json of the other arm (AL-RoR) trained with this model's recipe")
     cd.add_argument("--bench", default=None, help="bench.json from `npm run bench`")
     cd.add_argument("--training-note", default="", help="where and how long it trained; @FILE reads it from a file")
 
@@ -128,10 +132,8 @@ def main(argv=None):
         values = {k: v for k, v in vars(args).items() if k in fields}
         if values.get("lr_steps") is not None:
             values["lr_steps"] = tuple(values["lr_steps"])
-        values["dataset_options"] = dict(
-            (kv.split("=", 1)[0], _option_value(kv.split("=", 1)[1])) for kv in args.dataset_option)
-        values["model_options"] = dict(
-            (kv.split("=", 1)[0], _option_value(kv.split("=", 1)[1])) for kv in args.model_option)
+        values["dataset_options"] = _options(args.dataset_option)
+        values["model_options"] = _options(args.model_option)
         result = train(TrainConfig(**values))
         if int(os.environ.get("RANK", 0)) == 0:  # torchrun: one summary, from the main process
             print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2))

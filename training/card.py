@@ -25,17 +25,14 @@ def _row(cells):
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
-def write_card(model_dir: str, compare: list[str] | None = None, bench: str | None = None,
+def write_card(model_dir: str, compare: str | None = None, bench: str | None = None,
                training_note: str = "") -> Path:
-    """compare: the paper's AL-ResNet vs AL-RoR comparison at one shared setting. One report =
-    the other arm of this model's own setting; two = both arms at a setting of their own (e.g.
-    an earlier, smaller one when there was no time to train the RoR arm again)."""
+    """compare: report.json of the other arm of the paper's AL-ResNet vs AL-RoR comparison,
+    trained with this model's recipe."""
     model_dir = Path(model_dir)
     manifest = json.loads((model_dir / "manifest.json").read_text())
     rep = json.loads((model_dir / "report.json").read_text())
-    arms = [json.loads(Path(c).read_text()) for c in compare or []]
-    if len(arms) > 2:
-        raise ValueError("compare takes one report (the other arm) or two (both arms)")
+    other = json.loads(Path(compare).read_text()) if compare else None
     bench_data = json.loads(Path(bench).read_text()) if bench and Path(bench).exists() else None
     if training_note.startswith("@"):  # @path: the note lives in a file
         training_note = Path(training_note[1:]).read_text()
@@ -101,26 +98,21 @@ def write_card(model_dir: str, compare: list[str] | None = None, bench: str | No
         _row(["fused, ten-crop (fp32)", _f(ten["fused"]["mae"]), _f(ten["fused"]["cs5"], 3)]),
         _row([f"fused, int8, {served} (shipped)", _f(fused_int8["mae"]), _f(fused_int8["cs5"], 3)]),
     ]
-    own_setting = len(arms) == 1        # this model is one arm; its rows are already above
-    if own_setting:
-        arms = [rep] + arms
-    for arm in arms[1:] if own_setting else arms:
-        o = arm["test"]["fp32_single"]["branches"]
-        setting = "same setting" if own_setting else f"{arm['input_size']} px comparison arm"
-        lines.append(_row([f"{arm['arch']} fused ({setting}, fp32)", _f(o["fused"]["mae"]), _f(o["fused"]["cs5"], 3)]))
-        lines.append(_row([f"{arm['arch']} global only ({setting}, fp32)", _f(o["global"]["mae"]),
-                           _f(o["global"]["cs5"], 3)]))
+    if other:
+        o = other["test"]["fp32_single"]["branches"]
+        for branch, label in (("fused", "fused"), ("global", "global only")):
+            lines.append(_row([f"{other['arch']} {label} (same setting, fp32)", _f(o[branch]["mae"]),
+                               _f(o[branch]["cs5"], 3)]))
     lines += [
         "",
         f"Fused minus global-only, paired bootstrap over the same test faces (2,000 resamples): "
         f"{boot['mean_diff']:+.3f} years, 95% interval [{boot['ci95'][0]:+.3f}, {boot['ci95'][1]:+.3f}]"
         + _verdict(boot["ci95"]),
     ]
-    if arms:
-        a, b = arms
-        ob = paired_bootstrap(a["test_errors"]["fused"], b["test_errors"]["fused"])
-        lines.append(f"The paper's comparison at one shared setting ({a['input_size']} px): {a['arch']} minus "
-                     f"{b['arch']} (fused, fp32): {ob['mean_diff']:+.3f} years, 95% interval "
+    if other:
+        ob = paired_bootstrap(errs["fused"], other["test_errors"]["fused"])
+        lines.append(f"The paper's comparison at one shared setting ({rep['input_size']} px): {rep['arch']} minus "
+                     f"{other['arch']} (fused, fp32): {ob['mean_diff']:+.3f} years, 95% interval "
                      f"[{ob['ci95'][0]:+.3f}, {ob['ci95'][1]:+.3f}].")
     v = rep["val"]
     lines += [

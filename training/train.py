@@ -143,15 +143,16 @@ def stage_loss(model: ALNet, x: torch.Tensor, labels: torch.Tensor, stage: str, 
         fmap = model.forward_features(x)                                 # [N, C, H, W]
         logits = model.global_head(fmap.mean(dim=(2, 3)))                 # [N, M]
         return torch.sum(-target * F.log_softmax(logits.float(), dim=1), dim=1).mean()
+    if local_loss not in ("local", "fused", "local+age"):
+        raise ValueError(f"unknown local_loss {local_loss!r}")
     with torch.no_grad():
         fmap = model.forward_features(x)                                 # [N, C, H, W]
         pooled = fmap.mean(dim=(2, 3))                                   # [N, C]
-        global_logits = model.global_head(pooled)                        # [N, M]
     local_logits, box = model.forward_local(fmap, pooled, x)             # [N, M], [N, 4]
-    if local_loss not in ("local", "fused", "local+age"):
-        raise ValueError(f"unknown local_loss {local_loss!r}")
     if local_loss == "local":
         return torch.sum(-target * F.log_softmax(local_logits.float(), dim=1), dim=1).mean()
+    with torch.no_grad():
+        global_logits = model.global_head(pooled)                        # [N, M]
     pred = model.predict({"global": global_logits, "local": local_logits, "box": box},
                          temperature=torch.ones(()))
     if local_loss == "fused":

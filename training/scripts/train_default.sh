@@ -73,7 +73,7 @@ compare=()
 if [ "$arch_count" -gt 1 ]; then
   for arch in $ARCHS; do [ "$arch" != "$first" ] && compare+=(--compare "runs/$TAG/$arch-release/report.json"); done
 else
-  for report in $COMPARE; do compare+=(--compare "$report"); done
+  compare=(--compare "$COMPARE")
 fi
 npm run bench -- --only default --json "models/$NAME/$VERSION/bench.json" || true   # serving cost, when Node is here
 # The card's opening note says where it trained and what the numbers mean: write it by hand in
