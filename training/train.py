@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from .data import AugmentConfig, Packed, augment, load_packed
 from .datasets import ADIENCE_GROUPS
 from .evaluate import predict_packed, summarize_predictions
-from .model import ALNet, checkpoint_dict, create_model
+from .model import ALNet, checkpoint_dict, create_model, dex
 
 
 @dataclass
@@ -50,6 +50,8 @@ class TrainConfig:
                                              # paper's loss + age_weight * |DEX(P_final) - age|, so the branch also
                                              # corrects the fused estimate where the frozen global one is off
     age_weight: float = 0.1                  # years -> nats for 'local+age'
+    global_age_weight: float = 0.0           # stage global: > 0 adds this * |DEX(P_global) - age| to the
+                                             # cross-entropy, so the expectation itself is pulled to the age
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     limit_train: int | None = None           # random subset sizes, for quick runs and tests
     limit_val: int | None = None
@@ -87,7 +89,14 @@ def init_from(model: ALNet, path: str) -> list[str]:
     if not any(k.startswith("backbone.") for k in loadable):
         raise ValueError(f"--init {path}: no backbone weights fit {model.cfg.arch}")
     model.load_state_dict(loadable, strict=False)
-    return sorted(k for k in own if k not in loadable)
+    fresh = sorted(k for k in own if k not in loadable)
+    copies = ("local_stage.", "local_backbone.")
+    if any(k.startswith(copies) for k in fresh):
+        # A global-stage checkpoint has no local copies of the backbone yet: start them as the
+        # trained backbone.
+        model.start_local_copies()
+        fresh = [k for k in fresh if not k.startswith(copies)]
+    return fresh
 
 
 def head_for(dataset: str) -> dict:
@@ -133,7 +142,7 @@ def stage_modes(model: ALNet, stage: str):
 
 
 def stage_loss(model: ALNet, x: torch.Tensor, labels: torch.Tensor, stage: str, sigma: float,
-               local_loss: str = "local", age_weight: float = 0.1):
+               local_loss: str = "local", age_weight: float = 0.1, global_age_weight: float = 0.0):
     """Only what the stage trains is computed: the global stage never runs the (sequential)
     LSTM, and the local stage runs the frozen backbone on the whole face without autograd (with
     local_source='image' the second pass over the zoomed region keeps autograd, so the box
@@ -141,14 +150,18 @@ def stage_loss(model: ALNet, x: torch.Tensor, labels: torch.Tensor, stage: str, 
     target = soft_targets(labels, model.cfg.num_classes, sigma)
     if stage == "global":
         fmap = model.forward_features(x)                                 # [N, C, H, W]
-        logits = model.global_head(fmap.mean(dim=(2, 3)))                 # [N, M]
-        return torch.sum(-target * F.log_softmax(logits.float(), dim=1), dim=1).mean()
+        logits = model.global_head(fmap.mean(dim=(2, 3))).float()         # [N, M]
+        ce = torch.sum(-target * F.log_softmax(logits, dim=1), dim=1).mean()
+        if not global_age_weight:
+            return ce
+        age = dex(F.softmax(logits, dim=1), model.class_ages)             # [N]
+        return ce + global_age_weight * (age - model.class_ages[labels]).abs().mean()
     if local_loss not in ("local", "fused", "local+age"):
         raise ValueError(f"unknown local_loss {local_loss!r}")
     with torch.no_grad():
-        fmap = model.forward_features(x)                                 # [N, C, H, W]
+        fmap, entry = model.backbone_maps(x)                             # [N, C, H, W], ...
         pooled = fmap.mean(dim=(2, 3))                                   # [N, C]
-    local_logits, box = model.forward_local(fmap, pooled, x)             # [N, M], [N, 4]
+    local_logits, box = model.forward_local(fmap, pooled, x, entry)      # [N, M], [N, 4]
     if local_loss == "local":
         return torch.sum(-target * F.log_softmax(local_logits.float(), dim=1), dim=1).mean()
     with torch.no_grad():
@@ -171,7 +184,8 @@ class StageLoss(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         c = self.cfg
-        return stage_loss(self.model, x, labels, c.stage, c.label_sigma, c.local_loss, c.age_weight)
+        return stage_loss(self.model, x, labels, c.stage, c.label_sigma, c.local_loss, c.age_weight,
+                          c.global_age_weight)
 
 
 def _setup_distributed(cfg: TrainConfig):

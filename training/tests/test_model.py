@@ -81,7 +81,7 @@ def test_local_head_variants(local):
 
 
 @pytest.mark.parametrize("local_loss", ["fused", "local+age"])
-@pytest.mark.parametrize("source", ["map", "image"])
+@pytest.mark.parametrize("source", ["map", "image", "stage", "region"])
 def test_local_losses_train_only_the_local_branch(local_loss, source):
     model = small("al_resnet_tiny", local_grid=2, local_source=source)
     for m in model.modules():
@@ -97,11 +97,24 @@ def test_local_losses_train_only_the_local_branch(local_loss, source):
     assert model.local_head.weight.grad.abs().sum() > 0
     # The box learns from the loss, through the crop (and, for 'image', through the backbone).
     assert model.attention.location.weight.grad.abs().sum() > 0
+    for copy in model.local_copies():
+        assert all(p.grad is not None for p in copy.parameters())
     model.attention.reset_state()
     plain = stage_loss(model, x, labels, "local", 2.0, local_loss="local")
     assert not torch.isclose(loss, plain)
     with pytest.raises(ValueError, match="local_loss"):
         stage_loss(model, x, labels, "local", 2.0, local_loss="global")
+
+
+def test_global_age_term_adds_the_expectations_error():
+    model = small("al_resnet_tiny").eval()
+    x, labels = torch.randn(4, 3, SMALL_INPUT, SMALL_INPUT), torch.tensor([3, 30, 60, 90])
+    with torch.no_grad():
+        plain = stage_loss(model, x, labels, "global", 2.0)
+        weighted = stage_loss(model, x, labels, "global", 2.0, global_age_weight=0.5)
+        age = model.predict(model(x))["global_age"]
+    expected = 0.5 * (age - labels.float()).abs().mean()
+    assert torch.isclose(weighted - plain, expected, rtol=1e-4)
 
 
 def test_image_source_reads_the_zoomed_region():
@@ -123,6 +136,34 @@ def test_image_source_reads_the_zoomed_region():
     assert not torch.allclose(a, c, atol=1e-3)      # what lies inside is
     with pytest.raises(ValueError, match="local_source"):
         small("al_resnet_tiny", local_source="pixels").eval()(x)
+
+
+@pytest.mark.parametrize("name", ["al_resnet_tiny", "al_ror18_edge"])
+def test_stage_source_reads_like_the_last_stage_until_trained(name):
+    model = small(name, local_grid=2, local_source="stage").eval()
+    x = torch.randn(2, 3, SMALL_INPUT, SMALL_INPUT)
+    with torch.no_grad():
+        fmap, (h, stem) = model.backbone_maps(x)
+        assert torch.allclose(fmap, model.forward_features(x))
+        # Over the whole map the copy reads what the global path read (RoR shortcuts included).
+        assert torch.allclose(model.local_stage(h, stem), fmap, atol=1e-5)
+
+
+@pytest.mark.parametrize("source", ["stage", "region"])
+def test_local_copies_start_from_the_trained_backbone(source, tmp_path):
+    from training.train import init_from
+
+    trained = small("al_resnet_tiny")
+    with torch.no_grad():
+        for p in trained.backbone.parameters():
+            p.add_(1.0)
+    torch.save(checkpoint_dict(trained), tmp_path / "global.pt")
+    model = small("al_resnet_tiny", local_source=source)
+    fresh = init_from(model, str(tmp_path / "global.pt"))
+    assert not any(k.startswith(("local_stage.", "local_backbone.")) for k in fresh)
+    copy = model.local_copies()[0]
+    last_conv = copy.group[0].conv1 if source == "stage" else copy.groups[-1][0].conv1
+    assert torch.equal(last_conv.weight, trained.backbone.groups[-1][0].conv1.weight)
 
 
 def test_flip_view_averages_the_face_and_its_mirror():
