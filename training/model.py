@@ -37,8 +37,6 @@ class ModelConfig:
     local_source: str = "map"               # what the box crops: 'map' = the last feature map (fine-grained
                                             # pooling, no extra cost); 'image' = the input, and the backbone reads
                                             # the zoomed region again (a second look, twice the compute);
-                                            # 'stage' = the map entering the last stage, read by the local branch's
-                                            # own copy of that stage (trained in stage local; ~1/3 more compute);
                                             # 'region' = the input, read by the local branch's own copy of the
                                             # backbone, fine-tuned on the regions in stage local (twice the compute)
     local_hidden: int = 0                   # > 0: the local head is an MLP with this hidden width, not one linear layer
@@ -155,46 +153,16 @@ class Backbone(nn.Module):
                 nn.init.zeros_(m.bn2.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_last(*self.forward_until_last(x))       # [N, C, H, W], H = W = cfg.feature_size
-
-    def forward_until_last(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> (the map entering the last group [N, C', 2H, 2W], the stem's output for RoR's root
-        shortcut [N, C0, S/4, S/4] (S/2 without pool))."""
-        stem = self.stem(x)
+        stem = self.stem(x)                                   # [N, C0, S/4, S/4] (S/2 without pool)
         h = stem
-        for i, group in enumerate(self.groups[:-1]):
-            h = group(h) + self.middle_shortcuts[i](h) if self.ror else group(h)
-        return h, stem
-
-    def forward_last(self, h: torch.Tensor, stem: torch.Tensor) -> torch.Tensor:
-        return LastStage.run(self.groups[-1], self.middle_shortcuts[-1] if self.ror else None,
-                             self.root_shortcut if self.ror else None, h, stem)
-
-
-class LastStage(nn.Module):
-    """The local branch's own copy of the backbone's last group (with RoR's shortcuts into it),
-    for local_source='stage': the frozen global path keeps its weights while this copy learns to
-    read the attention crop."""
-
-    def __init__(self, backbone: Backbone):
-        super().__init__()
-        self.group = copy.deepcopy(backbone.groups[-1])
-        self.middle = copy.deepcopy(backbone.middle_shortcuts[-1]) if backbone.ror else None
-        self.root = copy.deepcopy(backbone.root_shortcut) if backbone.ror else None
-
-    def copy_from(self, backbone: Backbone):
-        """Start from the trained global stage's weights (stage local begins here)."""
-        self.load_state_dict(LastStage(backbone).state_dict())
-
-    @staticmethod
-    def run(group, middle, root, h, stem):
-        out = group(h)
-        if middle is not None:
-            out = out + middle(h) + root(stem)
-        return out
-
-    def forward(self, h: torch.Tensor, stem: torch.Tensor) -> torch.Tensor:
-        return self.run(self.group, self.middle, self.root, h, stem)
+        for i, group in enumerate(self.groups):
+            out = group(h)
+            if self.ror:
+                out = out + self.middle_shortcuts[i](h)
+                if i == len(self.groups) - 1:
+                    out = out + self.root_shortcut(stem)
+            h = out
+        return h                                              # [N, C, H, W], H = W = cfg.feature_size
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,7 +267,6 @@ class ALNet(nn.Module):
         self.local_head = (nn.Linear(local_in, cfg.num_classes) if not cfg.local_hidden else
                            nn.Sequential(nn.Linear(local_in, cfg.local_hidden), nn.ReLU(inplace=True),
                                          nn.Linear(cfg.local_hidden, cfg.num_classes)))
-        self.local_stage = LastStage(self.backbone) if cfg.local_source == "stage" else None
         self.local_backbone = copy.deepcopy(self.backbone) if cfg.local_source == "region" else None
         ages = cfg.class_ages if cfg.class_ages is not None else range(cfg.num_classes)
         self.register_buffer("class_ages", torch.tensor(list(ages), dtype=torch.float32))
@@ -320,30 +287,15 @@ class ALNet(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x)                                                 # [N, C, H, W]
 
-    def backbone_maps(self, x: torch.Tensor):
-        """-> (the last feature map [N, C, H, W], what enters the last group: (map, stem)), the
-        second for local_source='stage'."""
-        entry = self.backbone.forward_until_last(x)
-        return self.backbone.forward_last(*entry), entry
-
-    def forward_local(self, fmap: torch.Tensor, pooled: torch.Tensor, x: torch.Tensor | None = None,
-                      entry: tuple[torch.Tensor, torch.Tensor] | None = None):
+    def forward_local(self, fmap: torch.Tensor, pooled: torch.Tensor, x: torch.Tensor | None = None):
         """Local branch: the LSTM's box -> a crop -> grid pooling -> local logits. x (the
-        normalized input) is needed when the box crops the image, entry (backbone_maps' second
-        answer) when it crops the last group's input."""
+        normalized input) is needed when the box crops the image (local_source 'image', 'region')."""
         box = self.attention(pooled)                                            # [N, 4]
         region = box
-        whole = torch.tensor([0.0, 0.0, 1.0, 1.0], device=box.device).expand_as(box)
         if self.cfg.local_source in ("image", "region"):
             reader = self.local_backbone if self.local_backbone is not None else self.backbone
             fmap = reader(_crop(x, box))                                        # [N, C, H, W] of the region
-            region = whole
-        elif self.cfg.local_source == "stage":
-            h, stem = entry
-            # The stem only feeds RoR's root shortcut; a plain ResNet's copy never reads it.
-            stem = _crop(stem, box) if self.local_stage.root is not None else stem
-            fmap = self.local_stage(_crop(h, box), stem)                        # [N, C, H, W] of the region
-            region = whole
+            region = torch.tensor([0.0, 0.0, 1.0, 1.0], device=box.device).expand_as(box)
         elif self.cfg.local_source != "map":
             raise ValueError(f"unknown local_source {self.cfg.local_source!r}")
         n, c, h, w = fmap.shape
@@ -354,10 +306,10 @@ class ALNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """x: normalized float [N, 3, S, S] -> logits of both branches and the box."""
-        fmap, entry = self.backbone_maps(x)                                     # [N, C, H, W]
+        fmap = self.forward_features(x)                                         # [N, C, H, W]
         pooled = fmap.mean(dim=(2, 3))                                          # [N, C]
         global_logits = self.global_head(pooled)                                # [N, M]
-        local_logits, box = self.forward_local(fmap, pooled, x, entry)          # [N, M], [N, 4]
+        local_logits, box = self.forward_local(fmap, pooled, x)                 # [N, M], [N, 4]
         return {"global": global_logits, "local": local_logits, "box": box}
 
     def predict(self, out: dict[str, torch.Tensor], temperature: torch.Tensor | None = None):
@@ -377,25 +329,19 @@ class ALNet(nn.Module):
             "box": out["box"].float(),
         }
 
-    def local_copies(self) -> list[nn.Module]:
-        """The local branch's own copies of backbone parts (local_source 'stage' or 'region')."""
-        return [m for m in (self.local_stage, self.local_backbone) if m is not None]
-
-    def start_local_copies(self):
-        """Stage local starts them from the trained global backbone."""
-        if self.local_stage is not None:
-            self.local_stage.copy_from(self.backbone)
-        if self.local_backbone is not None:
-            self.local_backbone.load_state_dict(self.backbone.state_dict())
+    def start_local_backbone(self):
+        """Stage local starts the local branch's own backbone (local_source 'region') from the
+        trained global one."""
+        self.local_backbone.load_state_dict(self.backbone.state_dict())
 
     def stage_parameters(self, stage: str) -> list[nn.Parameter]:
         """What each training stage updates: 'global' = backbone + global head; 'local' = the
-        attention LSTM, location layer, local head (and the local copy of the last stage) on a
+        attention LSTM, location layer, local head (and the local branch's own backbone) on a
         frozen backbone."""
         if stage == "global":
             modules = [self.backbone, self.global_head]
         elif stage == "local":
-            modules = [self.attention, self.local_head] + self.local_copies()
+            modules = [self.attention, self.local_head] + ([self.local_backbone] if self.local_backbone is not None else [])
         elif stage == "all":
             modules = [self]
         else:

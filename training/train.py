@@ -90,12 +90,10 @@ def init_from(model: ALNet, path: str) -> list[str]:
         raise ValueError(f"--init {path}: no backbone weights fit {model.cfg.arch}")
     model.load_state_dict(loadable, strict=False)
     fresh = sorted(k for k in own if k not in loadable)
-    copies = ("local_stage.", "local_backbone.")
-    if any(k.startswith(copies) for k in fresh):
-        # A global-stage checkpoint has no local copies of the backbone yet: start them as the
-        # trained backbone.
-        model.start_local_copies()
-        fresh = [k for k in fresh if not k.startswith(copies)]
+    if any(k.startswith("local_backbone.") for k in fresh):
+        # A global-stage checkpoint has no local backbone yet: it starts as the trained one.
+        model.start_local_backbone()
+        fresh = [k for k in fresh if not k.startswith("local_backbone.")]
     return fresh
 
 
@@ -145,8 +143,8 @@ def stage_loss(model: ALNet, x: torch.Tensor, labels: torch.Tensor, stage: str, 
                local_loss: str = "local", age_weight: float = 0.1, global_age_weight: float = 0.0):
     """Only what the stage trains is computed: the global stage never runs the (sequential)
     LSTM, and the local stage runs the frozen backbone on the whole face without autograd (with
-    local_source='image' the second pass over the zoomed region keeps autograd, so the box
-    learns through the backbone, whose weights stay frozen)."""
+    local_source 'image' or 'region' the pass over the zoomed region keeps autograd, so the box
+    learns through the backbone that reads it: the frozen one, or the local branch's own)."""
     target = soft_targets(labels, model.cfg.num_classes, sigma)
     if stage == "global":
         fmap = model.forward_features(x)                                 # [N, C, H, W]
@@ -159,9 +157,9 @@ def stage_loss(model: ALNet, x: torch.Tensor, labels: torch.Tensor, stage: str, 
     if local_loss not in ("local", "fused", "local+age"):
         raise ValueError(f"unknown local_loss {local_loss!r}")
     with torch.no_grad():
-        fmap, entry = model.backbone_maps(x)                             # [N, C, H, W], ...
+        fmap = model.forward_features(x)                                 # [N, C, H, W]
         pooled = fmap.mean(dim=(2, 3))                                   # [N, C]
-    local_logits, box = model.forward_local(fmap, pooled, x, entry)      # [N, M], [N, 4]
+    local_logits, box = model.forward_local(fmap, pooled, x)             # [N, M], [N, 4]
     if local_loss == "local":
         return torch.sum(-target * F.log_softmax(local_logits.float(), dim=1), dim=1).mean()
     with torch.no_grad():

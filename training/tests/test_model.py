@@ -81,7 +81,7 @@ def test_local_head_variants(local):
 
 
 @pytest.mark.parametrize("local_loss", ["fused", "local+age"])
-@pytest.mark.parametrize("source", ["map", "image", "stage", "region"])
+@pytest.mark.parametrize("source", ["map", "image", "region"])
 def test_local_losses_train_only_the_local_branch(local_loss, source):
     model = small("al_resnet_tiny", local_grid=2, local_source=source)
     for m in model.modules():
@@ -97,8 +97,8 @@ def test_local_losses_train_only_the_local_branch(local_loss, source):
     assert model.local_head.weight.grad.abs().sum() > 0
     # The box learns from the loss, through the crop (and, for 'image', through the backbone).
     assert model.attention.location.weight.grad.abs().sum() > 0
-    for copy in model.local_copies():
-        assert all(p.grad is not None for p in copy.parameters())
+    if source == "region":
+        assert all(p.grad is not None for p in model.local_backbone.parameters())
     model.attention.reset_state()
     plain = stage_loss(model, x, labels, "local", 2.0, local_loss="local")
     assert not torch.isclose(loss, plain)
@@ -138,19 +138,7 @@ def test_image_source_reads_the_zoomed_region():
         small("al_resnet_tiny", local_source="pixels").eval()(x)
 
 
-@pytest.mark.parametrize("name", ["al_resnet_tiny", "al_ror18_edge"])
-def test_stage_source_reads_like_the_last_stage_until_trained(name):
-    model = small(name, local_grid=2, local_source="stage").eval()
-    x = torch.randn(2, 3, SMALL_INPUT, SMALL_INPUT)
-    with torch.no_grad():
-        fmap, (h, stem) = model.backbone_maps(x)
-        assert torch.allclose(fmap, model.forward_features(x))
-        # Over the whole map the copy reads what the global path read (RoR shortcuts included).
-        assert torch.allclose(model.local_stage(h, stem), fmap, atol=1e-5)
-
-
-@pytest.mark.parametrize("source", ["stage", "region"])
-def test_local_copies_start_from_the_trained_backbone(source, tmp_path):
+def test_region_source_starts_from_the_trained_backbone_and_trains_apart(tmp_path):
     from training.train import init_from
 
     trained = small("al_resnet_tiny")
@@ -158,12 +146,13 @@ def test_local_copies_start_from_the_trained_backbone(source, tmp_path):
         for p in trained.backbone.parameters():
             p.add_(1.0)
     torch.save(checkpoint_dict(trained), tmp_path / "global.pt")
-    model = small("al_resnet_tiny", local_source=source)
-    fresh = init_from(model, str(tmp_path / "global.pt"))
-    assert not any(k.startswith(("local_stage.", "local_backbone.")) for k in fresh)
-    copy = model.local_copies()[0]
-    last_conv = copy.group[0].conv1 if source == "stage" else copy.groups[-1][0].conv1
-    assert torch.equal(last_conv.weight, trained.backbone.groups[-1][0].conv1.weight)
+    model = small("al_resnet_tiny", local_grid=2, local_source="region")
+    assert not any(k.startswith("local_backbone.") for k in init_from(model, str(tmp_path / "global.pt")))
+    for own, frozen in zip(model.local_backbone.parameters(), trained.backbone.parameters()):
+        assert torch.equal(own, frozen)
+    # Its own weights: stage local trains them, the global backbone stays as it was.
+    assert {id(p) for p in model.local_backbone.parameters()} <= {id(p) for p in set_stage(model, "local")}
+    assert not any(p.requires_grad for p in model.backbone.parameters())
 
 
 def test_flip_view_averages_the_face_and_its_mirror():
