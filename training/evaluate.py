@@ -94,6 +94,9 @@ def detailed_report(preds: dict, data: Packed) -> dict:
     true = data.ages.numpy()
     fused = preds["fused"]
     rep = {"branches": summarize_predictions(preds, data)}
+    if "global" in preds:  # what the attention branch adds, beyond resampling noise or not
+        rep["fused_minus_global"] = metrics.paired_bootstrap(np.abs(fused["age"] - true),
+                                                             np.abs(preds["global"]["age"] - true))
     if fused["probs"].shape[1] == 101:
         rep["range80_coverage"] = metrics.interval_coverage(fused["probs"], np.clip(true, 0, 100), 0.8)
     err_source = fused["age"]

@@ -18,9 +18,11 @@ def test_train_both_stages_export_quantize(utkface_root, tmp_path):
                   limit_train=192, limit_val=64, epochs=2, progress=False)
     g = train(TrainConfig(stage="global", out=str(tmp_path / "g"), lr=0.05, **common))
     assert g["history"][-1]["train_loss"] < 5.0
-    # The default model's local head: a 2x2 grid over the crop, trained on the fused distribution.
+    # The default model's local branch: its own copy of the backbone reads the attention region,
+    # a 2x2 grid over it, trained on P_local and the fused age's error.
     l = train(TrainConfig(stage="local", out=str(tmp_path / "l"), lr=0.01, init=g["checkpoint"],
-                          model_options={"local_grid": 2}, local_loss="fused", **common))
+                          model_options={"local_grid": 2, "local_source": "region"},
+                          local_loss="local+age", age_weight=0.5, **common))
     assert len(l["history"]) == 2
 
     out = tmp_path / "models" / "al-test" / "1"

@@ -1,0 +1,67 @@
+"""Probes on `val` that are not part of the recipe, kept so the numbers quoted in
+training/notes/al-resnet18-edge-utkface-3.md can be rerun (each prints fused MAEs):
+
+  python training/scripts/val_probes.py ensemble A.pt B.pt     # average two models' distributions
+  python training/scripts/val_probes.py test-size A.pt         # larger inputs / centre crops at test time
+  python training/scripts/val_probes.py point A.pt             # median and sharper temperatures vs DEX
+All with the face and its mirror averaged, as served."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from training.data import to_float  # noqa: E402
+from training.evaluate import predict_packed  # noqa: E402
+from training.model import average_views, load_checkpoint  # noqa: E402
+from training.release import _split  # noqa: E402
+
+AGES = np.arange(101)
+
+
+def _load(path, size=None):
+    model, ckpt = load_checkpoint(path)
+    return model.eval(), _split(ckpt, "val", size or model.cfg.input_size)
+
+
+def ensemble(*paths):
+    probs = []
+    for p in paths:
+        model, val = _load(p)
+        probs.append(predict_packed(model, val, tta="flip")["fused"]["probs"])
+        print(p, round(float(np.abs(probs[-1] @ AGES - val.ages.numpy()).mean()), 3))
+    print("average", round(float(np.abs(np.mean(probs, 0) @ AGES - val.ages.numpy()).mean()), 3))
+
+
+@torch.no_grad()
+def test_size(path):
+    model, val = _load(path, size=160)  # decoded large enough for every setting below
+    for size, frac in [(112, 1.0), (112, 0.95), (112, 0.9), (112, 0.85), (120, 1.0), (128, 1.0)]:
+        ages = []
+        for start in range(0, len(val), 256):
+            x = to_float(val.images[start:start + 256])                        # [N, 3, 160, 160]
+            c = round(x.shape[-1] * frac)
+            o = (x.shape[-1] - c) // 2
+            v = F.interpolate(x[:, :, o:o + c, o:o + c], size=(size, size), mode="bilinear",
+                              antialias=True, align_corners=False)             # [N, 3, size, size]
+            views = [model.predict(model(model.normalize(u))) for u in (v, v.flip(3))]
+            ages.append(average_views(views, model.class_ages)["age"])
+        print(f"{size} px, centre {frac:.0%}:", round(float(np.abs(torch.cat(ages).numpy() - val.ages.numpy()).mean()), 3))
+
+
+def point(path):
+    model, val = _load(path)
+    p = predict_packed(model, val, tta="flip")["fused"]["probs"]
+    true = val.ages.numpy()
+    print("DEX expectation", round(float(np.abs(p @ AGES - true).mean()), 3))
+    print("median", round(float(np.abs((np.cumsum(p, 1) < 0.5).sum(1) - true).mean()), 3))
+    for t in (0.7, 0.8, 0.9):
+        q = p ** (1 / t)
+        q /= q.sum(1, keepdims=True)
+        print(f"expectation of p^(1/{t}), renormalized", round(float(np.abs(q @ AGES - true).mean()), 3))
+
+
+if __name__ == "__main__":
+    {"ensemble": ensemble, "test-size": test_size, "point": point}[sys.argv[1]](*sys.argv[2:])
