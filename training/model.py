@@ -341,7 +341,9 @@ class ALNet(nn.Module):
         if stage == "global":
             modules = [self.backbone, self.global_head]
         elif stage == "local":
-            modules = [self.attention, self.local_head] + ([self.local_backbone] if self.local_backbone is not None else [])
+            modules = [self.attention, self.local_head]
+            if self.local_backbone is not None:
+                modules.append(self.local_backbone)
         elif stage == "all":
             modules = [self]
         else:

@@ -95,7 +95,8 @@ def test_local_losses_train_only_the_local_branch(local_loss, source):
     assert model.global_head.weight.grad is None
     assert all(p.grad is None for p in model.backbone.parameters())
     assert model.local_head.weight.grad.abs().sum() > 0
-    # The box learns from the loss, through the crop (and, for 'image', through the backbone).
+    # The box learns from the loss, through the crop (and, for 'image' and 'region', through the
+    # backbone that reads the region).
     assert model.attention.location.weight.grad.abs().sum() > 0
     if source == "region":
         assert all(p.grad is not None for p in model.local_backbone.parameters())
