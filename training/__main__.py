@@ -9,6 +9,7 @@
   python -m training carry    --size 112 --out .cache/utkface-112.carry.pt
   python -m training card     --model-dir models/NAME/VERSION [--compare R] [--bench B]
   python -m training fixture  [--out test/fixtures/model]
+  python -m training teach    --checkpoint A --checkpoint B --out runs/teacher.pt   distillation targets
 
 `python -m training train --help` lists every training option.
 """
@@ -120,6 +121,14 @@ def main(argv=None):
     fx = sub.add_parser("fixture", help="the serving tests' random-weight contract fixture")
     fx.add_argument("--out", default="test/fixtures/model")
 
+    te = sub.add_parser("teach", help="average trained models' distributions on the training faces "
+                        "(targets for `train --teacher`)")
+    te.add_argument("--checkpoint", action="append", required=True)
+    te.add_argument("--out", required=True)
+    te.add_argument("--split", default="train")
+    te.add_argument("--tta", choices=["single", "flip", "ten"], default="flip")
+    te.add_argument("--data-root", default=None, help="default: the checkpoints' training data")
+
     args = parser.parse_args(argv)
     if args.command == "models":
         from .model import MODEL_CONFIGS
@@ -162,6 +171,9 @@ def main(argv=None):
         from .card import headline, write_card
         print(write_card(args.model_dir, args.compare, args.bench, args.training_note))
         print(json.dumps(headline(args.model_dir), indent=2))
+    elif args.command == "teach":
+        from .distill import write_teacher
+        print(json.dumps(write_teacher(args.checkpoint, args.out, args.split, args.tta, args.data_root), indent=2))
     elif args.command == "fixture":
         from .release import make_fixture
         print(json.dumps(make_fixture(args.out), indent=2))

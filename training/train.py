@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from .data import AugmentConfig, Packed, augment, load_packed
 from .datasets import ADIENCE_GROUPS
+from .distill import load_teacher
 from .evaluate import predict_packed, summarize_predictions
 from .model import ALNet, checkpoint_dict, create_model, dex
 
@@ -52,6 +53,8 @@ class TrainConfig:
     age_weight: float = 0.1                  # years -> nats for 'local+age'
     global_age_weight: float = 0.0           # stage global: > 0 adds this * |DEX(P_global) - age| to the
                                              # cross-entropy, so the expectation itself is pulled to the age
+    teacher: str | None = None               # targets from `python -m training teach` (distillation)
+    teacher_weight: float = 0.5              # target = (1 - w) * label distribution + w * teacher's
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     limit_train: int | None = None           # random subset sizes, for quick runs and tests
     limit_val: int | None = None
@@ -140,12 +143,16 @@ def stage_modes(model: ALNet, stage: str):
 
 
 def stage_loss(model: ALNet, x: torch.Tensor, labels: torch.Tensor, stage: str, sigma: float,
-               local_loss: str = "local", age_weight: float = 0.1, global_age_weight: float = 0.0):
+               local_loss: str = "local", age_weight: float = 0.1, global_age_weight: float = 0.0,
+               teacher: torch.Tensor | None = None, teacher_weight: float = 0.0):
     """Only what the stage trains is computed: the global stage never runs the (sequential)
     LSTM, and the local stage runs the frozen backbone on the whole face without autograd (with
     local_source 'image' or 'region' the pass over the zoomed region keeps autograd, so the box
-    learns through the backbone that reads it: the frozen one, or the local branch's own)."""
-    target = soft_targets(labels, model.cfg.num_classes, sigma)
+    learns through the backbone that reads it: the frozen one, or the local branch's own).
+    `teacher` [N, M] is mixed into every cross-entropy's target; the age terms keep the label."""
+    target = soft_targets(labels, model.cfg.num_classes, sigma)                 # [N, M]
+    if teacher is not None:
+        target = (1 - teacher_weight) * target + teacher_weight * teacher
     if stage == "global":
         fmap = model.forward_features(x)                                 # [N, C, H, W]
         logits = model.global_head(fmap.mean(dim=(2, 3))).float()         # [N, M]
@@ -180,10 +187,10 @@ class StageLoss(torch.nn.Module):
         super().__init__()
         self.model, self.cfg = model, cfg
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor | None = None) -> torch.Tensor:
         c = self.cfg
         return stage_loss(self.model, x, labels, c.stage, c.label_sigma, c.local_loss, c.age_weight,
-                          c.global_age_weight)
+                          c.global_age_weight, teacher, c.teacher_weight)
 
 
 def _setup_distributed(cfg: TrainConfig):
@@ -280,6 +287,7 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
 
     images = train_data.images.to(device)
     labels = train_data.labels.to(device)
+    teacher = load_teacher(cfg.teacher, train_data.ages).to(device) if cfg.teacher else None
     n = len(train_data)
     per_rank = cfg.batch_size
     steps_per_epoch = max(1, n // (per_rank * world))
@@ -307,7 +315,7 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast:
-                loss = net(x, labels[idx])
+                loss = net(x, labels[idx], teacher[idx] if teacher is not None else None)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -118,6 +118,22 @@ def test_global_age_term_adds_the_expectations_error():
     assert torch.isclose(weighted - plain, expected, rtol=1e-4)
 
 
+@pytest.mark.parametrize("stage", ["global", "local"])
+def test_teacher_is_mixed_into_the_target(stage):
+    model = small("al_resnet_tiny", local_grid=2, local_source="region").eval()
+    x, labels = torch.randn(4, 3, SMALL_INPUT, SMALL_INPUT), torch.tensor([3, 30, 60, 90])
+    teacher = torch.softmax(torch.randn(4, 101), dim=1)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        losses = {w: stage_loss(model, x, labels, stage, 2.0, teacher=teacher, teacher_weight=w)
+                  for w in (0.0, 0.5, 1.0)}
+        plain = stage_loss(model, x, labels, stage, 2.0)
+    # Cross-entropy is linear in its target.
+    assert torch.isclose(losses[0.0], plain)
+    assert torch.isclose(losses[0.5], (losses[0.0] + losses[1.0]) / 2, rtol=1e-4)
+    assert not torch.isclose(losses[1.0], plain)
+
+
 def test_image_source_reads_the_zoomed_region():
     model = small("al_resnet_tiny", local_grid=2, local_source="image").eval()
     with torch.no_grad():  # pin the box to the right quarter of the image: x in [0.75, 1]
