@@ -24,6 +24,9 @@ LOCAL_LR=${LOCAL_LR:-0.02}
 # one) is fine-tuned on those regions; its head pools a 2x2 grid and also learns from the fused
 # age's error. The variants tried, and why this one: training/notes/al-resnet18-edge-utkface-{2,3}.md.
 LOCAL_OPTIONS=${LOCAL_OPTIONS:-"--model-option local_grid=2 --model-option local_source=region --local-loss local+age --age-weight 0.5"}
+# Distillation: targets from `python -m training teach` mixed into every stage's label (see
+# device_run.sh, which teaches a small edge model with GPU-trained AL-ResNet-34/AL-RoR-34).
+TEACHER=${TEACHER:-}
 # The served graph averages the face and its mirror (2x inference; --no-flip for one view).
 RELEASE_OPTIONS=${RELEASE_OPTIONS:-"--flip"}
 NAME=${NAME:-al-resnet18-edge-utkface}
@@ -32,8 +35,8 @@ TAG=${TAG:-$NAME-$VERSION}
 DATA=${DATA:-../shared/data/utkface}
 # The paper's AL-ResNet vs AL-RoR comparison when ARCHS has one arch: the AL-RoR arm's report from
 # this same recipe (its three runs and release, one after the other, on the same machine). With
-# two arches the second one's fresh report is used instead.
-COMPARE=${COMPARE:-"training/reports/al_ror18_edge-112px-region.report.json"}
+# two arches the second one's fresh report is used instead; COMPARE="" leaves it out.
+COMPARE=${COMPARE-"training/reports/al_ror18_edge-112px-region.report.json"}
 arch_count=$(wc -w <<<"$ARCHS")
 export OMP_NUM_THREADS=${THREADS:-$(( $(nproc) / arch_count > 0 ? $(nproc) / arch_count : 1 ))}
 
@@ -42,7 +45,7 @@ stage() {  # arch stage size epochs lr out [init] [extra options...]
   shift 7
   "$PY" -m training train --model "$arch" --stage "$stage" --epochs "$epochs" --lr "$lr" \
     --input-size "$size" --batch-size 64 --label-sigma 2 --seed 0 --data-root "$DATA" \
-    --out "$out" --no-progress ${init:+--init "$init"} "$@"
+    --out "$out" --no-progress ${init:+--init "$init"} ${TEACHER:+--teacher "$TEACHER"} "$@"
 }
 
 arm() {  # arch: both stages of one arm
@@ -81,13 +84,13 @@ done
 compare=()
 if [ "$arch_count" -gt 1 ]; then
   for arch in $ARCHS; do [ "$arch" != "$first" ] && compare+=(--compare "runs/$TAG/$arch-release/report.json"); done
-else
+elif [ -n "$COMPARE" ]; then
   compare=(--compare "$COMPARE")
 fi
 npm run bench -- --only default --json "models/$NAME/$VERSION/bench.json" || true   # serving cost, when Node is here
 # The card's opening note says where it trained and what the numbers mean: write it by hand in
 # training/notes/; until then a line with the settings stands in.
 note="training/notes/$NAME-$VERSION.md"
-[ -f "$note" ] || echo "${TRAINING_NOTE:-Trained with training/scripts/train_default.sh (ARCHS=$ARCHS WARM_SIZE=$WARM_SIZE WARM_EPOCHS=$WARM_EPOCHS SIZE=$SIZE EPOCHS=$EPOCHS POLISH_EPOCHS=$POLISH_EPOCHS LOCAL_EPOCHS=$LOCAL_EPOCHS LOCAL_LR=$LOCAL_LR); times in runs/$TAG/*/metrics.jsonl.}" > "$note"
+[ -f "$note" ] || echo "${TRAINING_NOTE:-Trained with training/scripts/train_default.sh (ARCHS=$ARCHS WARM_SIZE=$WARM_SIZE WARM_EPOCHS=$WARM_EPOCHS SIZE=$SIZE EPOCHS=$EPOCHS POLISH_EPOCHS=$POLISH_EPOCHS LOCAL_EPOCHS=$LOCAL_EPOCHS LOCAL_LR=$LOCAL_LR${TEACHER:+ TEACHER=$TEACHER}); times in runs/$TAG/*/metrics.jsonl.}" > "$note"
 "$PY" -m training card --model-dir "models/$NAME/$VERSION" "${compare[@]}" \
   --bench "models/$NAME/$VERSION/bench.json" --training-note "@$note"
