@@ -9,9 +9,10 @@ cd "$(dirname "$0")/../.."
 export PYTHONUNBUFFERED=1
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || true)
 common=(WARM_EPOCHS="${WARM_EPOCHS:-0}" SIZE="${SIZE:-112}" EPOCHS="${EPOCHS:-45}" LOCAL_EPOCHS="${LOCAL_EPOCHS:-10}"
         THREADS="${THREADS:-8}" PY="${PY:-python3}" DATA="${DATA:-.cache/utkface-112.carry.pt}"
-        TRAINING_NOTE="${TRAINING_NOTE:-"Trained on one $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1) with training/scripts/device_run.sh."}")
+        TRAINING_NOTE="${TRAINING_NOTE:-"Trained on one ${gpu:-GPU} with training/scripts/device_run.sh."}")
 
 ship() {  # name version: the model directory, reports, metrics and logs (no checkpoints) into $OUT,
           # in parts under 16 MiB, as soon as they exist, so a later step's timeout loses nothing.
@@ -40,6 +41,6 @@ student=${STUDENT_NAME:-al-resnet18-edge-utkface}; student_version=${STUDENT_VER
 # No AL-RoR arm of its own: the paper's comparison is the teachers', in $name's card.
 env "${common[@]}" NAME="$student" VERSION="$student_version" ARCHS="${STUDENT_ARCH:-al_resnet18_edge}" \
   TEACHER="runs/$tag/teacher.pt" RELEASE_OPTIONS="--flip" COMPARE="" \
-  TRAINING_NOTE="Trained on one GPU with training/scripts/device_run.sh, taught by $first ($name $version)." \
+  TRAINING_NOTE="Trained on one ${gpu:-GPU} with training/scripts/device_run.sh, taught by $first ($name $version)." \
   bash training/scripts/train_default.sh
 ship "$student" "$student_version"
