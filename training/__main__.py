@@ -91,6 +91,8 @@ def main(argv=None):
     rel.add_argument("--keep-fp32", action=argparse.BooleanOptionalAction, default=False)
     rel.add_argument("--flip", action=argparse.BooleanOptionalAction, default=False,
                      help="the served graph averages the face and its mirror (2x inference)")
+    rel.add_argument("--limit-eval", type=int, default=None,
+                     help="faces per split for the evaluations (quick checks; a shipped model uses all)")
 
     ex = sub.add_parser("export", help="fp32 + int8 ONNX of a checkpoint or an untrained registered "
                         "model (sizes, parity, latency checks); no manifest")
@@ -157,7 +159,8 @@ def main(argv=None):
         from .release import release
         report = release(args.checkpoint, args.out, name=args.name, version=args.version,
                          face_margin=args.face_margin, calib=args.calib,
-                         external_data=args.external_data, keep_fp32=args.keep_fp32, flip=args.flip)
+                         external_data=args.external_data, keep_fp32=args.keep_fp32, flip=args.flip,
+                         limit_eval=args.limit_eval)
         print(json.dumps(report["summary"], indent=2))
     elif args.command == "export":
         from .release import export_only
