@@ -13,6 +13,7 @@ import torch
 
 from .evaluate import predict_packed
 from .model import load_checkpoint
+from .release import _split
 
 
 def write_teacher(checkpoints: list[str], out: str, split: str = "train", tta: str = "flip",
@@ -20,7 +21,6 @@ def write_teacher(checkpoints: list[str], out: str, split: str = "train", tta: s
     """Each checkpoint's fused distribution (its own views averaged per `tta`), averaged over
     the checkpoints, in the order `load_packed` gives the split (`limit`: the same subset as
     `train --limit-train`)."""
-    from .release import _split  # release imports this module's neighbours; keep the cycle lazy
     device = "cuda" if torch.cuda.is_available() else "cpu"
     probs, ages = [], None
     for path in checkpoints:
