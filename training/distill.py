@@ -16,11 +16,11 @@ from .model import load_checkpoint
 from .release import _split
 
 
-def write_teacher(checkpoints: list[str], out: str, split: str = "train", tta: str = "flip",
-                  data_root: str | None = None, limit: int | None = None) -> dict:
-    """Each checkpoint's fused distribution (its own views averaged per `tta`), averaged over
-    the checkpoints, in the order `load_packed` gives the split (`limit`: the same subset as
-    `train --limit-train`)."""
+def average_answers(checkpoints: list[str], split: str = "train", tta: str = "flip",
+                    data_root: str | None = None, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """-> (probs [N, M], ages [N]): each checkpoint's fused distribution (its own views averaged
+    per `tta`), averaged over the checkpoints, in the order `load_packed` gives the split
+    (`limit`: the same subset as `train --limit-train`)."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
     probs, ages = [], None
     for path in checkpoints:
@@ -31,7 +31,12 @@ def write_teacher(checkpoints: list[str], out: str, split: str = "train", tta: s
         ages = data.ages
         pred = predict_packed(model.to(device), data, device=device, tta=tta)
         probs.append(torch.from_numpy(pred["fused"]["probs"]))                  # [N, M]
-    teacher = torch.stack(probs).mean(0)                                        # [N, M]
+    return torch.stack(probs).mean(0), ages                                     # [N, M], [N]
+
+
+def write_teacher(checkpoints: list[str], out: str, split: str = "train", tta: str = "flip",
+                  data_root: str | None = None, limit: int | None = None) -> dict:
+    teacher, ages = average_answers(checkpoints, split, tta, data_root, limit)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     torch.save({"probs": teacher.half(), "ages": ages, "checkpoints": list(checkpoints),
                 "split": split, "tta": tta}, out)

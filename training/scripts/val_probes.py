@@ -2,6 +2,7 @@
 training/notes/al-resnet18-edge-utkface-3.md can be rerun (each prints fused MAEs):
 
   python training/scripts/val_probes.py ensemble A.pt B.pt     # average two models' distributions
+                                                               # (each model alone: `python -m training evaluate --tta flip`)
   python training/scripts/val_probes.py test-size A.pt         # larger inputs / centre crops at test time
   python training/scripts/val_probes.py point A.pt             # median and sharper temperatures vs DEX
 All with the face and its mirror averaged, as served."""
@@ -14,6 +15,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from training.data import to_float  # noqa: E402
+from training.distill import average_answers  # noqa: E402
 from training.evaluate import predict_packed  # noqa: E402
 from training.model import average_views, load_checkpoint  # noqa: E402
 from training.release import _split  # noqa: E402
@@ -27,12 +29,8 @@ def _load(path, size=None):
 
 
 def ensemble(*paths):
-    probs = []
-    for p in paths:
-        model, val = _load(p)
-        probs.append(predict_packed(model, val, tta="flip")["fused"]["probs"])
-        print(p, round(float(np.abs(probs[-1] @ AGES - val.ages.numpy()).mean()), 3))
-    print("average", round(float(np.abs(np.mean(probs, 0) @ AGES - val.ages.numpy()).mean()), 3))
+    probs, ages = average_answers(list(paths), split="val")
+    print("average", round(float(np.abs(probs.numpy() @ AGES - ages.numpy()).mean()), 3))
 
 
 @torch.no_grad()
