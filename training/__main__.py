@@ -10,6 +10,7 @@
   python -m training card     --model-dir models/NAME/VERSION [--compare R] [--bench B]
   python -m training fixture  [--out test/fixtures/model]
   python -m training teach    --checkpoint A --checkpoint B --out runs/teacher.pt   distillation targets
+  python -m training soup     --checkpoint A --checkpoint B --out runs/soup/best.pt weights averaged
 
 `python -m training train --help` lists every training option.
 """
@@ -131,6 +132,12 @@ def main(argv=None):
     te.add_argument("--tta", choices=["single", "flip", "ten"], default="flip")
     te.add_argument("--data-root", default=None, help="default: the checkpoints' training data")
 
+    so = sub.add_parser("soup", help="average the weights of runs fine-tuned from one ancestor "
+                        "into one checkpoint, and score it on val")
+    so.add_argument("--checkpoint", action="append", required=True)
+    so.add_argument("--out", required=True)
+    so.add_argument("--tta", choices=["single", "flip", "ten"], default="flip")
+
     args = parser.parse_args(argv)
     if args.command == "models":
         from .model import MODEL_CONFIGS
@@ -177,6 +184,9 @@ def main(argv=None):
     elif args.command == "teach":
         from .distill import write_teacher
         print(json.dumps(write_teacher(args.checkpoint, args.out, args.split, args.tta, args.data_root), indent=2))
+    elif args.command == "soup":
+        from .soup import write_soup
+        print(json.dumps(write_soup(args.checkpoint, args.out, args.tta), indent=2))
     elif args.command == "fixture":
         from .release import make_fixture
         print(json.dumps(make_fixture(args.out), indent=2))

@@ -3,6 +3,7 @@ training/notes/al-resnet18-edge-utkface-3.md can be rerun (each prints fused MAE
 
   python training/scripts/val_probes.py ensemble A.pt B.pt     # average two models' distributions
                                                                # (each model alone: `python -m training evaluate --tta flip`)
+  python training/scripts/val_probes.py soup A.pt B.pt          # `python -m training soup`, and BatchNorm re-estimated
   python training/scripts/val_probes.py test-size A.pt         # larger inputs / centre crops at test time
   python training/scripts/val_probes.py point A.pt             # median and sharper temperatures vs DEX
 All with the face and its mirror averaged, as served."""
@@ -14,11 +15,12 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from training.data import to_float  # noqa: E402
+from training.data import resize, to_float  # noqa: E402
 from training.distill import average_answers  # noqa: E402
 from training.evaluate import predict_packed  # noqa: E402
 from training.model import average_views, load_checkpoint  # noqa: E402
 from training.release import _split  # noqa: E402
+from training.soup import average_weights  # noqa: E402
 
 AGES = np.arange(101)
 
@@ -31,6 +33,33 @@ def _load(path, size=None):
 def ensemble(*paths):
     probs, ages = average_answers(list(paths), split="val")
     print("average", round(float(np.abs(probs.numpy() @ AGES - ages.numpy()).mean()), 3))
+
+
+def soup(*paths):
+    """`python -m training soup`'s model, then with BatchNorm's statistics re-estimated."""
+    model, ckpt = load_checkpoint(paths[0])
+    model.load_state_dict(average_weights(list(paths))["state_dict"])
+    val = _split(ckpt, "val", model.cfg.input_size)
+    for when in ("averaged", "after BatchNorm re-estimation"):
+        if when != "averaged":
+            # Averaged BatchNorm statistics are not the statistics of the averaged weights.
+            _recalibrate_batchnorm(model, _split(ckpt, "train", model.cfg.input_size, limit=2048))
+        pred = predict_packed(model.eval(), val, tta="flip")
+        print(when, {b: round(float(np.abs(pred[b]["age"] - val.ages.numpy()).mean()), 3)
+                     for b in ("global", "local", "fused")})
+
+
+@torch.no_grad()
+def _recalibrate_batchnorm(model, faces, batch_size=256):
+    model.eval()
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a plain mean over every batch
+        m.train()
+    for start in range(0, len(faces), batch_size):
+        model(model.normalize(resize(faces.images[start:start + batch_size], model.cfg.input_size)))
+    model.eval()
 
 
 @torch.no_grad()
@@ -62,4 +91,4 @@ def point(path):
 
 
 if __name__ == "__main__":
-    {"ensemble": ensemble, "test-size": test_size, "point": point}[sys.argv[1]](*sys.argv[2:])
+    {"ensemble": ensemble, "soup": soup, "test-size": test_size, "point": point}[sys.argv[1]](*sys.argv[2:])
