@@ -137,6 +137,8 @@ def main(argv=None):
     so.add_argument("--checkpoint", action="append", required=True)
     so.add_argument("--out", required=True)
     so.add_argument("--tta", choices=["single", "flip", "ten"], default="flip")
+    so.add_argument("--greedy", action="store_true",
+                    help="add the runs best first, each only if the soup's val MAE does not rise")
 
     args = parser.parse_args(argv)
     if args.command == "models":
@@ -186,7 +188,7 @@ def main(argv=None):
         print(json.dumps(write_teacher(args.checkpoint, args.out, args.split, args.tta, args.data_root), indent=2))
     elif args.command == "soup":
         from .soup import write_soup
-        print(json.dumps(write_soup(args.checkpoint, args.out, args.tta), indent=2))
+        print(json.dumps(write_soup(args.checkpoint, args.out, args.tta, args.greedy), indent=2))
     elif args.command == "fixture":
         from .release import make_fixture
         print(json.dumps(make_fixture(args.out), indent=2))

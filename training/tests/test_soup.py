@@ -48,3 +48,12 @@ def test_soup_loads_and_is_scored_on_val(utkface_root, tmp_path):
     assert all(0 < v < 101 for v in info["val_mae"].values())
     model, ckpt = load_checkpoint(info["out"])
     assert ckpt["soup_of"] == [a, b]
+
+
+def test_greedy_soup_keeps_only_runs_that_help(utkface_root, tmp_path):
+    a, b = _runs(tmp_path, utkface_root)
+    info = write_soup([a, b], str(tmp_path / "soup" / "best.pt"), tta="single", greedy=True, limit=32)
+    start, step = info["greedy"]
+    assert step["kept"] == (step["soup_val_fused"] <= start["val_fused"])
+    assert info["soup_of"] == ([start["start"], step["add"]] if step["kept"] else [start["start"]])
+    assert info["val_mae"]["fused"] == min(start["val_fused"], step["soup_val_fused"])
