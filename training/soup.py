@@ -21,7 +21,7 @@ def average_weights(checkpoints: list[str]) -> dict:
     for path, c in zip(checkpoints[1:], ckpts[1:]):
         if c["config"] != first["config"] or c["state_dict"].keys() != first["state_dict"].keys():
             raise ValueError(f"{path} is not the same network as {checkpoints[0]}")
-    # Integer buffers (BatchNorm's batch counters) are averaged in float and cast back.
+    # Summed in double, so integer buffers (BatchNorm's batch counters) average too, cast back.
     mean = {k: (sum(c["state_dict"][k].double() for c in ckpts) / len(ckpts)).to(v.dtype)
             for k, v in first["state_dict"].items()}
     # The first run's epoch and val scores describe that run, not the soup.

@@ -1,5 +1,5 @@
 """A soup is the element-wise mean of runs of one network, loads as a checkpoint of its own, and
-refuses runs of different networks."""
+refuses runs of different networks; the greedy soup keeps a run only if val says it helps."""
 import pytest
 import torch
 
