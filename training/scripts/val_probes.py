@@ -51,6 +51,8 @@ def soup(*paths):
 
 @torch.no_grad()
 def _recalibrate_batchnorm(model, faces, batch_size=256):
+    # Not torch.optim.swa_utils.update_bn: it puts the whole model in training mode, where the
+    # attention LSTM would also move its running start state.
     model.eval()
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     for m in norms:
