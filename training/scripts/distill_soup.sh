@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# A candidate version 4 of the default model (tried, not shipped), after train_default.sh has
-# trained version 3 with both arms (ARCHS="al_resnet18_edge al_ror18_edge"): version 3's two
-# arms teach fresh fine-tunes of its global backbone, one per seed, and the weights of those runs
-# and of version 3's AL-ResNet are averaged into one model (`python -m training soup --greedy`:
-# best on `val` first, each other run kept only if it helps), which would ship with the same
-# size and cost as version 3.
+# A candidate successor to version 3 of the default model (tried, not shipped), after
+# train_default.sh has trained version 3 with both arms (ARCHS="al_resnet18_edge al_ror18_edge"):
+# version 3's two arms teach fresh fine-tunes of its global backbone, one per seed, and the
+# weights of those runs and of version 3's AL-ResNet are averaged into one model (`python -m
+# training soup --greedy`: best on `val` first, each other run kept only if it helps), which
+# would ship with the same size and cost as version 3.
 #   bash training/scripts/distill_soup.sh        # ~40 min per seed on 2 cores, plus ~20 min to teach
 # What it gave: `val` 4.759 -> 4.651 (int8, as served), `test` 4.930 -> 4.936: the gain on `val` was
 # the best of three seeds chosen on `val` (training/notes/al-resnet18-edge-utkface-3.md).
@@ -14,7 +14,7 @@ PY=${PY:-training/.venv/bin/python}
 FROM=${FROM:-runs/al-resnet18-edge-utkface-3}   # train_default.sh's runs of version 3
 SEEDS=${SEEDS:-"0 1 2"}
 NAME=${NAME:-al-resnet18-edge-utkface}
-VERSION=${VERSION:-4}
+VERSION=${VERSION:-3-distilled}   # not 4: that is the next shipped version (device_run.sh's student)
 TAG=${TAG:-$NAME-$VERSION}
 DATA=${DATA:-../shared/data/utkface}
 export OMP_NUM_THREADS=${THREADS:-$(nproc)}
