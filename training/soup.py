@@ -35,11 +35,14 @@ def write_soup(checkpoints: list[str], out: str, tta: str = "flip", greedy: bool
     et al.'s greedy soup, so that a weak run cannot spoil it: the runs in order of their own val
     MAE, each added only if the soup's val MAE does not rise."""
     Path(out).parent.mkdir(parents=True, exist_ok=True)
+    scores = {}  # soup (tuple of paths) -> val MAE per branch, so no soup is evaluated twice
 
     def val_mae(paths: list[str]) -> dict:
-        torch.save(average_weights(paths), out)
-        report = evaluate_checkpoint(out, "val", tta, limit=limit)
-        return {b: round(report["branches"][b]["mae"], 3) for b in report["branches"]}
+        if tuple(paths) not in scores:
+            torch.save(average_weights(paths), out)
+            report = evaluate_checkpoint(out, "val", tta, limit=limit)
+            scores[tuple(paths)] = {b: round(report["branches"][b]["mae"], 3) for b in report["branches"]}
+        return scores[tuple(paths)]
 
     steps = []
     kept = list(checkpoints)
@@ -53,4 +56,6 @@ def write_soup(checkpoints: list[str], out: str, tta: str = "flip", greedy: bool
             steps.append({"add": path, "own_val_fused": own[path], "soup_val_fused": score, "kept": score <= best})
             if score <= best:
                 kept, best = kept + [path], score
-    return {"out": out, "soup_of": kept, "val_mae": val_mae(kept), **({"greedy": steps} if greedy else {})}
+    mae = val_mae(kept)
+    torch.save(average_weights(kept), out)  # the last soup tried may have been one left out
+    return {"out": out, "soup_of": kept, "val_mae": mae, **({"greedy": steps} if greedy else {})}
