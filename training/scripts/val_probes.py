@@ -1,7 +1,7 @@
 """Probes on `val` that are not part of the recipe, kept so the numbers quoted in
 training/notes/al-resnet18-edge-utkface-3.md can be rerun (each prints fused MAEs):
 
-  python training/scripts/val_probes.py ensemble A.pt B.pt     # average two models' distributions
+  python training/scripts/val_probes.py ensemble A.pt B.pt ... # average models' distributions
                                                                # (each model alone: `python -m training evaluate --tta flip`)
   python training/scripts/val_probes.py soup A.pt B.pt          # `python -m training soup`, and BatchNorm re-estimated
   python training/scripts/val_probes.py test-size A.pt         # larger inputs / centre crops at test time
