@@ -27,7 +27,10 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   console.log(`Seeding local R2 from ${opts.models}`);
   const active = await seed(opts.models, opts.persistTo);
-  console.log(`\nServing ${active.name}/${active.version} on http://${opts.ip === '0.0.0.0' ? 'localhost' : opts.ip}:${opts.port}`);
+  // wrangler takes a few seconds to listen: point at its own "Ready on" line so a
+  // newcomer's first curl does not meet a refused connection.
+  console.log(`\nStarting ${active.name}/${active.version} on http://${opts.ip === '0.0.0.0' ? 'localhost' : opts.ip}:${opts.port}`);
+  console.log(`Once wrangler prints "Ready on", try:`);
   console.log(`  curl -s http://localhost:${opts.port}/healthz`);
   console.log(`  curl -s -H 'content-type: image/jpeg' --data-binary @face.jpg http://localhost:${opts.port}/v1/age\n`);
   const child = spawn(
