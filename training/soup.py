@@ -57,5 +57,6 @@ def write_soup(checkpoints: list[str], out: str, tta: str = "flip", greedy: bool
             if score <= best:
                 kept, best = kept + [path], score
     mae = val_mae(kept)
-    torch.save(average_weights(kept), out)  # the last soup tried may have been one left out
+    if next(reversed(scores)) != tuple(kept):  # the last soup written to `out` was one left out
+        torch.save(average_weights(kept), out)
     return {"out": out, "soup_of": kept, "val_mae": mae, **({"greedy": steps} if greedy else {})}

@@ -57,3 +57,5 @@ def test_greedy_soup_keeps_only_runs_that_help(utkface_root, tmp_path):
     assert step["kept"] == (step["soup_val_fused"] <= start["val_fused"])
     assert info["soup_of"] == ([start["start"], step["add"]] if step["kept"] else [start["start"]])
     assert info["val_mae"]["fused"] == min(start["val_fused"], step["soup_val_fused"])
+    # The file is the kept soup, also when the last soup tried was left out.
+    assert torch.load(info["out"], weights_only=False)["soup_of"] == info["soup_of"]
