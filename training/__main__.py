@@ -5,6 +5,7 @@
   python -m training train    --model M --stage global|local [...]
   python -m training evaluate --checkpoint C [--split test] [--tta ten]
   python -m training release  --checkpoint C --out models/NAME/VERSION [...]
+  python -m training reencode --model-dir models/NAME/V --out models/NAME/V2 --version V2   portable int8, served numbers again
   python -m training export   --checkpoint C | --model M --out DIR
   python -m training carry    --size 112 --out .cache/utkface-112.carry.pt
   python -m training card     --model-dir models/NAME/VERSION [--compare R] [--bench B]
@@ -95,6 +96,13 @@ def main(argv=None):
     rel.add_argument("--limit-eval", type=int, default=None,
                      help="faces per split for the evaluations (quick checks; a shipped model uses all)")
 
+    rc = sub.add_parser("reencode", help="a released version's int8 graph as a new version with "
+                        "CPU-independent weights (uint8), its served numbers measured again in wasm")
+    rc.add_argument("--model-dir", required=True, help="models/<name>/<version> to start from")
+    rc.add_argument("--out", required=True, help="models/<name>/<new version>")
+    rc.add_argument("--version", required=True)
+    rc.add_argument("--data-root", default=None)
+
     ex = sub.add_parser("export", help="fp32 + int8 ONNX of a checkpoint or an untrained registered "
                         "model (sizes, parity, latency checks); no manifest")
     src = ex.add_mutually_exclusive_group(required=True)
@@ -119,7 +127,8 @@ def main(argv=None):
     cd.add_argument("--compare", default=None,
                     help="report.json of the other arm (AL-RoR) trained with this model's recipe")
     cd.add_argument("--bench", default=None, help="bench.json from `npm run bench`")
-    cd.add_argument("--training-note", default="", help="where and how long it trained; @FILE reads it from a file")
+    cd.add_argument("--training-note", action="append", default=[],
+                    help="where and how long it trained; @FILE reads it from a file; repeat to join several")
 
     fx = sub.add_parser("fixture", help="the serving tests' random-weight contract fixture")
     fx.add_argument("--out", default="test/fixtures/model")
@@ -171,6 +180,9 @@ def main(argv=None):
                          external_data=args.external_data, keep_fp32=args.keep_fp32, flip=args.flip,
                          limit_eval=args.limit_eval)
         print(json.dumps(report["summary"], indent=2))
+    elif args.command == "reencode":
+        from .release import reencode
+        print(json.dumps(reencode(args.model_dir, args.out, args.version, args.data_root), indent=2))
     elif args.command == "export":
         from .release import export_only
         print(json.dumps(export_only(args.checkpoint, args.model, args.input_size, args.out,

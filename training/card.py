@@ -26,16 +26,18 @@ def _row(cells):
 
 
 def write_card(model_dir: str, compare: str | None = None, bench: str | None = None,
-               training_note: str = "") -> Path:
+               training_note: str | list[str] = "") -> Path:
     """compare: report.json of the other arm of the paper's AL-ResNet vs AL-RoR comparison,
-    trained with this model's recipe."""
+    trained with this model's recipe. training_note: text, or @FILE; several are joined."""
     model_dir = Path(model_dir)
     manifest = json.loads((model_dir / "manifest.json").read_text())
     rep = json.loads((model_dir / "report.json").read_text())
     other = json.loads(Path(compare).read_text()) if compare else None
     bench_data = json.loads(Path(bench).read_text()) if bench and Path(bench).exists() else None
-    if training_note.startswith("@"):  # @path: the note lives in a file
-        training_note = Path(training_note[1:]).read_text()
+    notes = [training_note] if isinstance(training_note, str) else training_note
+    # @path: the note lives in a file
+    training_note = "\n\n".join(Path(n[1:]).read_text().strip() if n.startswith("@") else n.strip()
+                                for n in notes)
 
     t = rep["test"]
     int8 = t["int8"]
@@ -120,6 +122,18 @@ def write_card(model_dir: str, compare: str | None = None, bench: str | None = N
         f"fp32 vs int8 on `val`: MAE {v['onnx_fp32']['fused']['mae']:.3f} vs {v['onnx_int8']['fused']['mae']:.3f} "
         f"({v['onnx_int8']['fused']['mae'] - v['onnx_fp32']['fused']['mae']:+.3f}). ONNX parity with PyTorch (fp32, 32 val "
         f"faces): max |Δage| {rep['parity_fp32']['max_abs_age']:.2e}, max |Δbox| {rep['parity_fp32']['max_abs_box']:.2e}.",
+    ]
+    if "runtime_int8" in rep:
+        p = v["int8_wasm_vs_python"]
+        lines += [
+            "",
+            f"Every int8 number in this card was measured in the runtime that serves: {rep['runtime_int8']}, "
+            "the Worker's wasm file and session options, driven from Node over the packed faces "
+            "(`scripts/wasm-predict.mjs`); wasm has one set of kernels, so they do not depend on the host's CPU. "
+            f"Python onnxruntime on the same graph, as a parity check: `val` MAE {v['onnx_int8_python']['fused']['mae']:.3f}, "
+            f"per face max |Δage| {p['max_abs_age']:.3f} (mean {p['mean_abs_age']:.4f}) against wasm.",
+        ]
+    lines += [
         "",
         "## Serving cost (workerd, onnxruntime-web WASM SIMD, one thread)",
         "",

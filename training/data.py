@@ -95,11 +95,11 @@ def load_packed(dataset: str, root: str, split: str, size: int, margin: float = 
         return _read_carry(root, split, size, limit, seed)
     samples = load_dataset(dataset, root, split, **options)
     if limit is not None and limit < len(samples):
-        samples = [samples[i] for i in _subset(len(samples), limit, seed)]
+        samples = [samples[i] for i in fixed_subset(len(samples), limit, seed)]
     return pack(samples, size, margin, progress=progress)
 
 
-def _subset(n: int, limit: int, seed: int) -> list[int]:
+def fixed_subset(n: int, limit: int, seed: int) -> list[int]:
     # A fixed random subset, so small runs still see every age.
     return sorted(np.random.default_rng(seed).choice(n, limit, replace=False).tolist())
 
@@ -144,7 +144,7 @@ def _read_carry(path: str, split: str, size: int, limit: int | None, seed: int) 
     ends = d["ends"].tolist()
     idx = list(range(len(ends)))
     if limit is not None and limit < len(idx):
-        idx = _subset(len(idx), limit, seed)
+        idx = fixed_subset(len(idx), limit, seed)
     images = torch.empty((len(idx), size, size, 3), dtype=torch.uint8)
     for j, i in enumerate(idx):
         start = ends[i - 1] if i else 0

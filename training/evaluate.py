@@ -3,6 +3,12 @@ MAE, median error, CS@5, epsilon-error, Adience accuracy / 1-off, the 80% range'
 MAE by age band, gender and race -- global-only, local-only and fused side by side."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -56,7 +62,8 @@ def _views(images: torch.Tensor, size: int, tta: str) -> list[torch.Tensor]:
 
 
 def predict_onnx(path: str, data: Packed, batch_size: int = 256) -> dict:
-    """The same predictions from an exported graph, through onnxruntime on the CPU."""
+    """The same predictions from an exported graph, through Python onnxruntime on this CPU:
+    fp32 graphs and parity checks (an int8 graph's served numbers come from predict_wasm)."""
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -70,6 +77,35 @@ def predict_onnx(path: str, data: Packed, batch_size: int = 256) -> dict:
     return {"fused": {"age": cat["age"], "probs": cat["probs"]},
             "global": {"age": cat["global_age"]}, "local": {"age": cat["local_age"]},
             "box": cat["box"]}
+
+
+REPO = Path(__file__).resolve().parents[1]
+WASM_PREDICT = REPO / "scripts" / "wasm-predict.mjs"
+
+
+def wasm_runtime() -> str:
+    """The serving runtime's name and version, as the reports quote it."""
+    version = json.loads((REPO / "node_modules" / "onnxruntime-web" / "package.json").read_text())["version"]
+    return f"onnxruntime-web {version} wasm (SIMD, 1 thread)"
+
+
+def predict_wasm(path: str, data: Packed, batch_size: int = 16) -> dict:
+    """The predictions of predict_onnx, from onnxruntime-web's wasm build in Node: the runtime
+    the Worker serves with. Python onnxruntime picks int8 kernels by CPU (U8S8 saturates on x86
+    without VNNI), wasm has one set, so this is the number a model card reports."""
+    node = REPO / "node_modules" / ".bin" / "node"
+    if not node.exists() or not (REPO / "node_modules" / "onnxruntime-web").exists():
+        raise RuntimeError("onnxruntime-web is not installed: run `node scripts/ensure-install.mjs` first")
+    size = data.images.shape[1]
+    with tempfile.TemporaryDirectory(prefix="wasm-predict-") as tmp:
+        faces, preds = Path(tmp) / "faces.u8", Path(tmp) / "preds.f32"
+        data.images.numpy().tofile(faces)
+        subprocess.run([str(node), str(WASM_PREDICT), "--model", str(path), "--images", str(faces),
+                        "--size", str(size), "--out", str(preds), "--batch", str(batch_size)],
+                       check=True, cwd=REPO, env={**os.environ, "NODE_NO_WARNINGS": "1"})
+        rows = np.fromfile(preds, dtype=np.float32).reshape(len(data), -1)  # [N, 7 + ages]
+    return {"fused": {"age": rows[:, 0], "probs": rows[:, 7:]},
+            "global": {"age": rows[:, 1]}, "local": {"age": rows[:, 2]}, "box": rows[:, 3:7]}
 
 
 def summarize_predictions(preds: dict, data: Packed) -> dict:

@@ -21,6 +21,7 @@
  */
 import * as ort from 'onnxruntime-web/wasm';
 import ortWasmModule from 'onnxruntime-web/ort-wasm-simd-threaded.wasm';
+import { SESSION_OPTIONS, WASM_THREADS } from './session-options';
 
 export { ort };
 
@@ -54,7 +55,7 @@ function findMemory(imports: unknown, instance: WebAssembly.Instance): WebAssemb
 function install(): void {
   if (ready) return;
   ready = true;
-  ort.env.wasm.numThreads = 1;
+  ort.env.wasm.numThreads = WASM_THREADS;
   ort.env.wasm.proxy = false;
   ort.env.wasm.wasmBinary = PLACEHOLDER;
   ort.env.logLevel = 'error';
@@ -82,11 +83,8 @@ export type SessionInput = {
 export async function createSession(input: SessionInput): Promise<ort.InferenceSession> {
   install();
   return ort.InferenceSession.create(input.model, {
-    executionProviders: ['wasm'],
-    graphOptimizationLevel: 'all',
-    // The CPU arena keeps freed blocks for reuse and only ever grows the heap; at batch 1 in
-    // a 128 MB isolate the memory matters more than the allocator speed.
-    enableCpuMemArena: false,
+    ...SESSION_OPTIONS,
+    executionProviders: [...SESSION_OPTIONS.executionProviders],
     ...(input.externalData && input.externalData.length > 0 ? { externalData: input.externalData } : {}),
   });
 }

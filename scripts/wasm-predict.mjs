@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// Runs a model graph over many faces in onnxruntime-web's wasm build, the runtime that serves it,
+// so that the numbers a release reports are the ones users get. Driven by the training side
+// (training/evaluate.py, predict_wasm), which packs the faces and computes the metrics:
+//
+//   node scripts/wasm-predict.mjs --model M.onnx --images faces.u8 --size S --out preds.f32 [--batch 16]
+//
+// faces.u8: N×S×S×3 uint8 RGB (NHWC). An M.onnx.data beside the model is passed as its external
+// data. preds.f32: per face, float32 [age, global_age, local_age, box x0 y0 x1 y1, probs…].
+//
+// Same package, same wasm file (the one wrangler precompiles into the Worker), same session
+// options and thread count as src/ort/load.ts. Wasm SIMD has no CPU-specific kernels (this build
+// uses no relaxed-SIMD instructions), so the answers are the same on every host.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import * as ort from 'onnxruntime-web/wasm';
+import { SESSION_OPTIONS, WASM_THREADS } from '../src/ort/session-options.ts';
+import { ROOT, UsageError, fail } from './lib.mjs';
+
+const OUTPUTS = ['age', 'global_age', 'local_age', 'box', 'probs'];
+
+function parseArgs(argv) {
+  const opts = { batch: 16 };
+  for (let i = 0; i < argv.length; i += 2) {
+    const [key, value] = [argv[i], argv[i + 1]];
+    if (value === undefined) throw new UsageError(`${key} needs a value`);
+    if (key === '--model') opts.model = value;
+    else if (key === '--images') opts.images = value;
+    else if (key === '--out') opts.out = value;
+    else if (key === '--size') opts.size = Number(value);
+    else if (key === '--batch') opts.batch = Number(value);
+    else throw new UsageError(`unknown option ${key}`);
+  }
+  if (!opts.model || !opts.images || !opts.out || !(opts.size > 0) || !(opts.batch > 0)) {
+    throw new UsageError('usage: wasm-predict.mjs --model M.onnx --images faces.u8 --size S --out preds.f32 [--batch B]');
+  }
+  return opts;
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  ort.env.wasm.numThreads = WASM_THREADS;
+  ort.env.wasm.proxy = false;
+  ort.env.wasm.wasmBinary = readFileSync(join(ROOT, 'node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm'));
+  ort.env.logLevel = 'error';
+
+  const data = `${opts.model}.data`;
+  const session = await ort.InferenceSession.create(readFileSync(opts.model), {
+    ...SESSION_OPTIONS,
+    executionProviders: [...SESSION_OPTIONS.executionProviders],
+    ...(existsSync(data) ? { externalData: [{ path: basename(data), data: readFileSync(data) }] } : {}),
+  });
+  const pixels = readFileSync(opts.images);
+  const faceBytes = opts.size * opts.size * 3;
+  if (pixels.length % faceBytes !== 0) throw new UsageError(`${opts.images} is not a whole number of ${opts.size}x${opts.size}x3 faces`);
+  const n = pixels.length / faceBytes;
+
+  const rows = [];
+  for (let start = 0; start < n; start += opts.batch) {
+    const count = Math.min(opts.batch, n - start);
+    const batch = new Uint8Array(pixels.buffer, pixels.byteOffset + start * faceBytes, count * faceBytes);
+    const out = await session.run({ image: new ort.Tensor('uint8', batch, [count, opts.size, opts.size, 3]) }, OUTPUTS);
+    const ages = out.probs.dims[1];
+    for (let i = 0; i < count; i++) {
+      rows.push(Float32Array.of(out.age.data[i], out.global_age.data[i], out.local_age.data[i],
+        ...out.box.data.subarray(i * 4, i * 4 + 4), ...out.probs.data.subarray(i * ages, (i + 1) * ages)));
+    }
+    for (const t of Object.values(out)) t.dispose();
+  }
+  await session.release();
+  const flat = new Float32Array(rows.reduce((s, r) => s + r.length, 0));
+  let at = 0;
+  for (const r of rows) { flat.set(r, at); at += r.length; }
+  writeFileSync(opts.out, new Uint8Array(flat.buffer));
+}
+
+main().catch((err) => fail(err instanceof UsageError ? err.message : err.stack ?? String(err)));
