@@ -18,6 +18,13 @@ wrangler types --check --strict-vars=false >/dev/null || { echo "worker-configur
 echo "== TypeScript: vitest in workerd"
 vitest run --reporter=default --reporter=json --outputFile.json="$tmp/vitest.json" || ts=1
 
+# The int8 portability test runs the shipped graph on an emulated AVX2-only CPU (QEMU user mode).
+if ! command -v qemu-x86_64 >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "== installing qemu-user (Debian) for the int8 portability test"
+  { apt-get install -y -qq qemu-user || { apt-get update -qq && apt-get install -y -qq qemu-user; }; } >/dev/null 2>&1 \
+    || echo "!! could not install qemu-user: the int8 graph will NOT be checked on an AVX2-only CPU !!" >&2
+fi
+
 py=0
 if [ -f training/setup.sh ]; then
   echo "== Python: training tests"
