@@ -6,6 +6,7 @@
   python -m training evaluate --checkpoint C [--split test] [--tta ten]
   python -m training release  --checkpoint C --out models/NAME/VERSION [...]
   python -m training reencode --model-dir models/NAME/V --out models/NAME/V2 --version V2   portable int8, served numbers again
+  python -m training attention --model-dir models/NAME/V [--figure docs/attention.png]   where the box goes
   python -m training export   --checkpoint C | --model M --out DIR
   python -m training carry    --size 112 --out .cache/utkface-112.carry.pt
   python -m training card     --model-dir models/NAME/VERSION [--compare R] [--bench B]
@@ -103,6 +104,12 @@ def main(argv=None):
     rc.add_argument("--version", required=True)
     rc.add_argument("--data-root", default=None)
 
+    at = sub.add_parser("attention", help="a released version's attention boxes on test (served "
+                        "runtime): statistics into its report.json, and a figure on the average face")
+    at.add_argument("--model-dir", required=True)
+    at.add_argument("--figure", default=None, help="PNG to draw, e.g. docs/attention-NAME-VERSION.png")
+    at.add_argument("--data-root", default=None)
+
     ex = sub.add_parser("export", help="fp32 + int8 ONNX of a checkpoint or an untrained registered "
                         "model (sizes, parity, latency checks); no manifest")
     src = ex.add_mutually_exclusive_group(required=True)
@@ -183,6 +190,9 @@ def main(argv=None):
     elif args.command == "reencode":
         from .release import reencode
         print(json.dumps(reencode(args.model_dir, args.out, args.version, args.data_root), indent=2))
+    elif args.command == "attention":
+        from .attention import attention_report
+        print(json.dumps(attention_report(args.model_dir, args.figure, args.data_root), indent=2))
     elif args.command == "export":
         from .release import export_only
         print(json.dumps(export_only(args.checkpoint, args.model, args.input_size, args.out,

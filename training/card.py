@@ -13,8 +13,15 @@ def _f(x, nd=2):
     return "–" if x is None else f"{x:.{nd}f}"
 
 
-def _verdict(ci) -> str:
+# A median box over this share of the crop is no region: the "local" branch then reads the whole face.
+COLLAPSED_AREA = 0.9
+
+
+def _verdict(ci, collapsed: bool = False) -> str:
     if ci[1] < 0:
+        if collapsed:
+            return (" — the second branch lowers the error by more than resampling noise, but its box covers "
+                    "the whole crop (below): this is the gain of averaging two networks, not of attention.")
         return " — the attention branch lowers the error by more than resampling noise."
     if ci[0] > 0:
         return " — the fused model is worse than the global branch alone here."
@@ -47,6 +54,8 @@ def write_card(model_dir: str, compare: str | None = None, bench: str | None = N
     flip = t.get("fp32_flip", {}).get("branches")
     served = "face + mirror averaged" if rep.get("served_views") == "flip" else "single crop"
     errs = rep["test_errors"]
+    box = int8.get("attention_box")
+    collapsed = bool(box) and box["area_p50"] > COLLAPSED_AREA
     boot = paired_bootstrap(errs["fused"], errs["global"])
     tc = rep.get("train_config", {})
     lines = [
@@ -109,13 +118,38 @@ def write_card(model_dir: str, compare: str | None = None, bench: str | None = N
         "",
         f"Fused minus global-only, paired bootstrap over the same test faces (2,000 resamples): "
         f"{boot['mean_diff']:+.3f} years, 95% interval [{boot['ci95'][0]:+.3f}, {boot['ci95'][1]:+.3f}]"
-        + _verdict(boot["ci95"]),
+        + _verdict(boot["ci95"], collapsed),
     ]
     if other:
         ob = paired_bootstrap(errs["fused"], other["test_errors"]["fused"])
         lines.append(f"The paper's comparison at one shared setting ({rep['input_size']} px): {rep['arch']} minus "
                      f"{other['arch']} (fused, fp32): {ob['mean_diff']:+.3f} years, 95% interval "
                      f"[{ob['ci95'][0]:+.3f}, {ob['ci95'][1]:+.3f}].")
+    if box:
+        mb = box["mean_box"]
+        lines += [
+            "",
+            f"## Where the attention box goes (test, {box['n']} faces, int8 as served)",
+            "",
+            _row(["box area / crop: mean", "5th pct", "median", "95th pct", "min", "share over 90%",
+                  "mean box (x0, y0, x1, y1)"]),
+            _row(["---"] * 7),
+            _row([_f(box["area_mean"], 3), _f(box["area_p5"], 3), _f(box["area_p50"], 3), _f(box["area_p95"], 3),
+                  _f(box["area_min"], 3), _f(box["share_over_90pct"], 3),
+                  f"({mb[0]:.2f}, {mb[1]:.2f}, {mb[2]:.2f}, {mb[3]:.2f})"]),
+            "",
+            "Drawn on the test split's average face: `python -m training attention --model-dir "
+            f"models/{manifest['name']}/{manifest['version']} --figure docs/attention-{manifest['name']}-{manifest['version']}.png`.",
+        ]
+        if collapsed:
+            lines += [
+                "",
+                "**The box has collapsed to the whole crop.** The LSTM's box does not select a part of the face, so "
+                "the `attention` field of the API's answer says nothing about where the model looks, and the local "
+                "branch is a second network reading the whole face. What the fused model gains over the global "
+                "branch is what averaging two networks gains; no control at equal serving cost (the same two "
+                "networks without attention) has been trained yet to say whether attention adds anything.",
+            ]
     v = rep["val"]
     lines += [
         "",

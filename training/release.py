@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .attention import box_statistics
 from .data import fixed_subset, load_packed
 from .evaluate import (detailed_report, fit_temperature, predict_onnx, predict_packed, predict_wasm,
                        summarize_predictions, wasm_runtime)
@@ -138,6 +139,7 @@ def served_int8_report(int8: Path, val, test) -> dict:
     test_wasm = predict_wasm(int8, test)
     val_served = summarize_predictions(val_wasm, val)
     test_served = detailed_report(test_wasm, test)
+    test_served["attention_box"] = box_statistics(test_wasm["box"])
     subset = fixed_subset(len(val), VAL_SUBSET, 0) if VAL_SUBSET < len(val) else list(range(len(val)))
     subset_mae = float(np.mean(np.abs(val_wasm["fused"]["age"][subset] - val.ages.numpy()[subset])))
     parity = {"max_abs_age": float(np.max(np.abs(val_wasm["fused"]["age"] - val_python["fused"]["age"]))),
