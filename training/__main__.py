@@ -2,7 +2,8 @@
 
   python -m training models                         registered architectures
   python -m training speed    --model M [--input-size S] [--no-bf16]   training img/s here
-  python -m training train    --model M --stage global|local [...]
+  python -m training train    --model M --stage global|local [...] [--resume]
+  python -m training recipe   training/recipes/NAME.toml [--dry-run]   a model's whole recipe, resumable
   python -m training evaluate --checkpoint C [--split test] [--tta ten]
   python -m training release  --checkpoint C --out models/NAME/VERSION [...]
   python -m training reencode --model-dir models/NAME/V --out models/NAME/V2 --version V2   portable int8, served numbers again
@@ -104,6 +105,12 @@ def main(argv=None):
     rc.add_argument("--version", required=True)
     rc.add_argument("--data-root", default=None)
 
+    rp = sub.add_parser("recipe", help="run a model's recipe (training/recipes/*.toml): its stages in "
+                        "order, each resumable, then its release")
+    rp.add_argument("path")
+    rp.add_argument("--dry-run", action="store_true", help="print every stage's settings and stop")
+    rp.add_argument("--release", action=argparse.BooleanOptionalAction, default=True)
+
     at = sub.add_parser("attention", help="a released version's attention boxes on test (served "
                         "runtime): statistics into its report.json, and a figure on the average face")
     at.add_argument("--model-dir", required=True)
@@ -190,6 +197,9 @@ def main(argv=None):
     elif args.command == "reencode":
         from .release import reencode
         print(json.dumps(reencode(args.model_dir, args.out, args.version, args.data_root), indent=2))
+    elif args.command == "recipe":
+        from .recipe import run_recipe
+        print(json.dumps(run_recipe(args.path, args.dry_run, args.release), indent=2, default=str))
     elif args.command == "attention":
         from .attention import attention_report
         print(json.dumps(attention_report(args.model_dir, args.figure, args.data_root), indent=2))

@@ -31,6 +31,9 @@ class ModelConfig:
     class_ages: tuple[float, ...] | None = None  # age of each class for the DEX expectation; None = 0..M-1
     lstm_hidden: int = 128
     min_box: float = 0.25                   # smallest attention box side, as a fraction of the map
+    max_box: float = 1.0                    # largest; < 1 keeps the box a region (at 1.0 version 3's box
+                                            # grew to the whole map). min_box = max_box = 1: no attention, the
+                                            # local branch reads the whole crop (the control for attention)
     crop_size: int = 0                      # side of the sampled crop; 0 = the feature map's (rounded up to the grid)
     local_grid: int = 1                     # the crop is average-pooled to grid x grid cells for the local head;
                                             # > 1 keeps where in the box a feature fired, which the global mean loses
@@ -197,11 +200,15 @@ class AttentionLSTM(nn.Module):
     of the carried state over training, like BatchNorm's running statistics. The exported graph
     therefore answers the same for an image whatever else is in the batch."""
 
-    def __init__(self, feature_dim: int, hidden: int, min_box: float, momentum: float):
+    def __init__(self, feature_dim: int, hidden: int, min_box: float, momentum: float,
+                 max_box: float = 1.0):
         super().__init__()
+        if not 0 < min_box <= max_box <= 1:
+            raise ValueError(f"need 0 < min_box <= max_box <= 1, got {min_box}, {max_box}")
         self.cell = nn.LSTMCell(feature_dim, hidden)
         self.location = nn.Linear(2 * hidden, 4)
         self.min_box = min_box
+        self.max_box = max_box
         self.momentum = momentum
         self.register_buffer("h_run", torch.zeros(hidden))
         self.register_buffer("c_run", torch.zeros(hidden))
@@ -232,8 +239,8 @@ class AttentionLSTM(nn.Module):
         t = torch.sigmoid(self.location(s))                                      # [N, 4]
         # (tx, ty) place the box, (tw, th) size it; x0 = tx * (1 - w) keeps it inside the map
         # without clamping, so gradients never vanish at the border.
-        w = self.min_box + (1 - self.min_box) * t[:, 2]
-        hgt = self.min_box + (1 - self.min_box) * t[:, 3]
+        w = self.min_box + (self.max_box - self.min_box) * t[:, 2]
+        hgt = self.min_box + (self.max_box - self.min_box) * t[:, 3]
         x0 = t[:, 0] * (1 - w)
         y0 = t[:, 1] * (1 - hgt)
         return torch.stack([x0, y0, x0 + w, y0 + hgt], dim=1)
@@ -262,7 +269,7 @@ class ALNet(nn.Module):
         self.backbone = Backbone(cfg)
         dim = cfg.feature_dim
         self.global_head = nn.Linear(dim, cfg.num_classes)
-        self.attention = AttentionLSTM(dim, cfg.lstm_hidden, cfg.min_box, cfg.state_momentum)
+        self.attention = AttentionLSTM(dim, cfg.lstm_hidden, cfg.min_box, cfg.state_momentum, cfg.max_box)
         local_in = dim * cfg.local_grid ** 2
         self.local_head = (nn.Linear(local_in, cfg.num_classes) if not cfg.local_hidden else
                            nn.Sequential(nn.Linear(local_in, cfg.local_hidden), nn.ReLU(inplace=True),

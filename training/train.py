@@ -59,6 +59,8 @@ class TrainConfig:
     limit_train: int | None = None           # random subset sizes, for quick runs and tests
     limit_val: int | None = None
     max_steps: int | None = None             # stop early (tests)
+    resume: bool = False                     # continue from out/last.pt (weights, optimizer, epoch, best so far)
+                                             # when it exists: a stopped run or a GPU slice loses at most an epoch
     seed: int = 0
     device: str = "auto"
     bf16: bool = True                        # bf16 autocast where the hardware has it (CUDA; CPUs with AVX512-BF16/AMX)
@@ -291,14 +293,20 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
     n = len(train_data)
     per_rank = cfg.batch_size
     steps_per_epoch = max(1, n // (per_rank * world))
-    gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
+    gen = torch.Generator()
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16 and bf16_supported(device))
-    best, best_epoch, step, history = math.inf, -1, 0, []
-    log = open(out / "metrics.jsonl", "a") if main_process else None
+    best, best_epoch, step, history, start_epoch = math.inf, -1, 0, [], 0
     model.attention.reset_state()
+    if cfg.resume and (out / "last.pt").exists():
+        start_epoch, step, best, best_epoch, history = _resume(out / "last.pt", cfg, model, opt, device)
+        if main_process:
+            print(f"resuming {out / 'last.pt'} after epoch {start_epoch}", flush=True)
+    log = open(out / "metrics.jsonl", "a") if main_process else None
     t_start = time.time()
 
-    for epoch in range(cfg.epochs):
+    for epoch in range(start_epoch, cfg.epochs):
+        # Seeded per epoch, so a resumed run draws exactly what an uninterrupted one would.
+        gen.manual_seed(cfg.seed * 1000 + rank + 7919 * epoch)
         stage_modes(model, cfg.stage)
         perm = torch.randperm(n, generator=gen)[rank::world]
         seen, t0 = 0, time.time()
@@ -345,10 +353,16 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
               f"val MAE global {val['global']['mae']:.3f} local {val['local']['mae']:.3f} "
               f"fused {val['fused']['mae']:.3f} ({record['images_per_s']:.0f} img/s)", flush=True)
         meta = {"train_config": _jsonable(asdict(cfg)), "epoch": epoch + 1, "val": val}
-        torch.save(checkpoint_dict(model, **meta), out / "last.pt")
         if val[key]["mae"] < best:
             best, best_epoch = val[key]["mae"], epoch + 1
             torch.save(checkpoint_dict(model, **meta), out / "best.pt")
+        carry = model.attention._carry
+        resume = {"optimizer": opt.state_dict(), "epoch": epoch + 1, "step": step, "best": best,
+                  "best_epoch": best_epoch, "history": history,
+                  "lstm_carry": None if carry is None else [t.cpu() for t in carry]}
+        # Written whole, then renamed: a run killed mid-save keeps the previous last.pt.
+        torch.save(checkpoint_dict(model, **meta, resume=resume), out / "last.pt.tmp")
+        os.replace(out / "last.pt.tmp", out / "last.pt")
         if cfg.max_steps and step >= cfg.max_steps:
             break
 
@@ -358,6 +372,29 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
         dist.destroy_process_group()
     return {"best_val_mae": best, "best_epoch": best_epoch, "history": history,
             "checkpoint": str(out / "best.pt"), "train_seconds": time.time() - t_start}
+
+
+# Settings that may differ between a run and its resumption without changing what it computes.
+_RESUME_FREE = {"resume", "progress", "device", "max_steps"}
+
+
+def _resume(path: Path, cfg: TrainConfig, model: ALNet, opt, device) -> tuple:
+    """Restores model, optimizer and the LSTM's carried state from last.pt; refuses a last.pt
+    written by a different run (another model, stage, data, schedule...)."""
+    ckpt = torch.load(path, map_location=device, weights_only=False)
+    state = ckpt.get("resume")
+    if state is None:
+        raise ValueError(f"{path} has no training state to resume from (written before --resume existed)")
+    saved, now = ckpt["train_config"], _jsonable(asdict(cfg))
+    changed = sorted(k for k in set(saved) | set(now) if k not in _RESUME_FREE and saved.get(k) != now.get(k))
+    if changed:
+        raise ValueError(f"{path} belongs to a run with other settings ({', '.join(changed)}): "
+                         "use another --out, or delete it to start over")
+    model.load_state_dict(ckpt["state_dict"])
+    opt.load_state_dict(state["optimizer"])
+    if state["lstm_carry"] is not None:
+        model.attention._carry = tuple(t.to(device) for t in state["lstm_carry"])
+    return state["epoch"], state["step"], state["best"], state["best_epoch"], state["history"]
 
 
 def _jsonable(d):

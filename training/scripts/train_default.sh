@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Trains, releases and documents the default model: the exact commands behind models/.
+# Trains, releases and documents the default model: the exact commands behind models/ (the same
+# runs as one file: training/recipes/al-resnet18-edge-utkface-3.toml, `python -m training recipe`).
 #   bash training/scripts/train_default.sh                 # CPU: the shipped model (version 3), ~95 min on 2 cores with AMX
 #   ARCHS="al_resnet18_edge al_ror18_edge" bash ...        # ... and the AL-RoR arm at the same setting (in parallel)
 #   ARCHS="al_resnet34 al_ror34" WARM_EPOCHS=0 SIZE=112 EPOCHS=45 bash ...   # a GPU host (see device_run.sh)

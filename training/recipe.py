@@ -1,0 +1,107 @@
+"""A model's exact recipe as one small TOML file in training/recipes/, run by one command:
+
+    python -m training recipe training/recipes/NAME.toml [--dry-run] [--no-release]
+
+The file names the model and lists its stages in order (see training/recipes/README.md). Each
+stage is a `train` run with `resume` on, in RUNS/<stage id>/, so running the recipe again after a
+stop (a session's end, a 15-minute GPU slice) continues where it was and skips finished stages.
+`init = "<earlier stage id>"` starts a stage from that stage's best.pt. A `[release]` table
+releases the last stage into models/<name>/<version>/ and writes its card.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from pathlib import Path
+
+from .data import AugmentConfig
+from .train import TrainConfig
+
+_TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+_RELEASE_FIELDS = {"flip", "external_data", "face_margin", "calib", "compare", "notes", "limit_eval"}
+
+
+@dataclasses.dataclass
+class Recipe:
+    name: str
+    version: str
+    runs: str                                   # folder of the stages' runs
+    stages: list[tuple[str, TrainConfig]]       # (id, config), in order
+    release: dict | None
+
+
+def _train_config(fields: dict, where: str) -> TrainConfig:
+    unknown = sorted(set(fields) - _TRAIN_FIELDS)
+    if unknown:
+        raise ValueError(f"{where}: unknown settings {', '.join(unknown)} (see TrainConfig in training/train.py)")
+    fields = dict(fields)
+    if "augment" in fields:
+        fields["augment"] = AugmentConfig(**fields["augment"])
+    if fields.get("lr_steps") is not None:
+        fields["lr_steps"] = tuple(fields["lr_steps"])
+    return TrainConfig(**fields, resume=True)
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    path = Path(path)
+    raw = tomllib.loads(path.read_text())
+    for key in ("name", "version", "runs", "stages"):
+        if key not in raw:
+            raise ValueError(f"{path}: missing '{key}'")
+    defaults = raw.get("defaults", {})
+    stages: list[tuple[str, TrainConfig]] = []
+    outs: dict[str, str] = {}
+    for i, stage in enumerate(raw["stages"]):
+        stage = dict(stage)
+        sid = stage.pop("id", None)
+        if not sid or sid in outs:
+            raise ValueError(f"{path}: stage {i + 1} needs an id of its own")
+        fields = {**defaults, **stage, "out": f"{raw['runs']}/{sid}"}
+        init = fields.get("init")
+        if init in outs:
+            fields["init"] = f"{outs[init]}/best.pt"
+        stages.append((sid, _train_config(fields, f"{path}, stage {sid}")))
+        outs[sid] = fields["out"]
+    release = raw.get("release")
+    if release is not None:
+        unknown = sorted(set(release) - _RELEASE_FIELDS)
+        if unknown:
+            raise ValueError(f"{path}: unknown release settings {', '.join(unknown)}")
+    return Recipe(str(raw["name"]), str(raw["version"]), str(raw["runs"]), stages, release)
+
+
+def run_recipe(path: str | Path, dry_run: bool = False, release: bool = True) -> dict:
+    from .train import train
+
+    recipe = load_recipe(path)
+    if dry_run:
+        return {"name": recipe.name, "version": recipe.version,
+                "stages": {sid: dataclasses.asdict(cfg) for sid, cfg in recipe.stages},
+                "release": recipe.release}
+    results = {}
+    for sid, cfg in recipe.stages:
+        print(f"== {recipe.name}/{recipe.version}: stage {sid} ({cfg.stage}, {cfg.epochs} epochs) -> {cfg.out}",
+              flush=True)
+        r = train(cfg)
+        results[sid] = {"best_val_mae": r["best_val_mae"], "best_epoch": r["best_epoch"], "checkpoint": r["checkpoint"]}
+    out = {"stages": results}
+    if release and recipe.release is not None:
+        out["release"] = _release(recipe)
+    return out
+
+
+def _release(recipe: Recipe) -> dict:
+    from .card import write_card
+    from .release import release
+
+    opts = dict(recipe.release)
+    compare, notes = opts.pop("compare", None), opts.pop("notes", [])
+    model_dir = Path("models") / recipe.name / recipe.version
+    report = release(recipe.stages[-1][1].out + "/best.pt", str(model_dir), name=recipe.name,
+                     version=recipe.version, **opts)
+    bench = model_dir / "bench.json"
+    card = write_card(str(model_dir), compare, str(bench) if bench.exists() else None,
+                      [f"@{n}" for n in notes if Path(n).exists()]
+                      or [f"Trained with `python -m training recipe` from {recipe.name}/{recipe.version}'s recipe."])
+    return {"model_dir": str(model_dir), "card": str(card), "summary": json.loads(json.dumps(report["summary"]))}
