@@ -194,14 +194,14 @@ describe('errors', () => {
     expect(await expectError(await post(huge), 413, 'payload_too_large')).toMatch(/5000x5000/);
   });
 
-  it('415: other content types and other image formats', async () => {
-    await expectError(await post(photo, { type: 'image/png' }), 415, 'unsupported_media_type');
+  it('415: other content types and other image formats (PNG and JSON: test/inputs.test.ts)', async () => {
+    await expectError(await post(photo, { type: 'image/webp' }), 415, 'unsupported_media_type');
     await expectError(await post(photo, { type: 'application/x-www-form-urlencoded' }), 415, 'unsupported_media_type');
-    const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]);
-    await expectError(await post(png, { type: 'application/octet-stream' }), 415, 'unsupported_media_type');
-    await expectError(await post(png), 415, 'unsupported_media_type');
+    const gif = new TextEncoder().encode('GIF89a\u0001\u0000\u0001\u0000');
+    await expectError(await post(gif, { type: 'application/octet-stream' }), 415, 'unsupported_media_type');
+    await expectError(await post(gif), 415, 'unsupported_media_type');
     const form = new FormData();
-    form.append('image', new File([png], 'face.png', { type: 'image/png' }));
+    form.append('image', new File([gif], 'face.gif', { type: 'image/gif' }));
     await expectError(await worker.fetch('http://localhost/v1/age', { method: 'POST', body: form }), 415, 'unsupported_media_type');
   });
 

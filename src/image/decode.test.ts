@@ -59,9 +59,9 @@ describe('decodeImage', () => {
     expect(statusOf(() => decodeImage(jpeg, { ...limits, maxMemoryMB: 1 }))).toBe(413);
   });
 
-  it('answers 415 for other image formats and 422 for broken JPEGs', () => {
+  it('answers 415 for other image formats and 422 for broken JPEGs and PNGs', () => {
     const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]);
-    expect(statusOf(() => decodeImage(png, limits))).toBe(415);
+    expect(statusOf(() => decodeImage(png, limits))).toBe(422);
     expect(statusOf(() => decodeImage(new TextEncoder().encode('GIF89a......'), limits))).toBe(415);
     expect(statusOf(() => decodeImage(new TextEncoder().encode('not an image at all'), limits))).toBe(422);
     const jpeg = encodeJpeg(makeRgb(32, 32, pattern));

@@ -1,6 +1,7 @@
-import decodeJpeg from 'jpeg-js/lib/decoder.js';
+import jpegJs from 'jpeg-js/lib/decoder.js';
 import { tooLarge, undecodable, unsupportedType } from '../errors';
 import { readJpegHeader, sniffOtherFormat } from './jpeg-header';
+import { decodePng, isPng } from './png';
 import type { Orientation, RgbImage } from './types';
 
 export type DecodeLimits = {
@@ -12,13 +13,21 @@ export type DecodeLimits = {
 
 export type DecodedImage = RgbImage & { orientation: Orientation };
 
+/** The image formats the API reads, as media types. */
+export const ACCEPTED_IMAGE_TYPES = ['image/jpeg', 'image/png'] as const;
+
 /**
- * Decodes a JPEG to RGB with the size checked from the header first, so an oversized image
- * is refused before jpeg-js allocates anything for it.
+ * Decodes a JPEG or a PNG, told apart by their bytes, to RGB. The size is checked from the
+ * header first, so an oversized image is refused before the decoder allocates anything for it.
  */
 export function decodeImage(bytes: Uint8Array, limits: DecodeLimits): DecodedImage {
+  if (isPng(bytes)) return decodePng(bytes, limits);
   const other = sniffOtherFormat(bytes);
-  if (other) throw unsupportedType(`The body looks like ${other}; only image/jpeg is supported.`);
+  if (other) throw unsupportedType(`The body looks like ${other}; accepted: ${ACCEPTED_IMAGE_TYPES.join(', ')}.`);
+  return decodeJpeg(bytes, limits);
+}
+
+function decodeJpeg(bytes: Uint8Array, limits: DecodeLimits): DecodedImage {
   const header = readJpegHeader(bytes);
   if (!header) throw undecodable('The body is not a readable JPEG image.');
   const pixels = header.width * header.height;
@@ -29,7 +38,7 @@ export function decodeImage(bytes: Uint8Array, limits: DecodeLimits): DecodedIma
   }
   let decoded: { width: number; height: number; data: Uint8Array };
   try {
-    decoded = decodeJpeg(bytes, {
+    decoded = jpegJs(bytes, {
       useTArray: true,
       formatAsRGBA: false,
       tolerantDecoding: true,

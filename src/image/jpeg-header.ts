@@ -10,10 +10,9 @@ export function isJpeg(bytes: Uint8Array): boolean {
   return bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
 }
 
-/** Names a few formats a client might send by mistake, from their magic bytes. */
+/** Names a few formats a client might send that the API does not read, from their magic bytes. */
 export function sniffOtherFormat(bytes: Uint8Array): string | undefined {
   const ascii = (from: number, to: number) => String.fromCharCode(...bytes.subarray(from, to));
-  if (bytes.length >= 8 && bytes[0] === 0x89 && ascii(1, 4) === 'PNG') return 'image/png';
   if (bytes.length >= 6 && ascii(0, 4) === 'GIF8') return 'image/gif';
   if (bytes.length >= 12 && ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'image/webp';
   if (bytes.length >= 12 && ascii(4, 8) === 'ftyp') {
