@@ -7,7 +7,7 @@
   python -m training evaluate --checkpoint C [--split test] [--tta ten]
   python -m training release  --checkpoint C --out models/NAME/VERSION [...]
   python -m training reencode --model-dir models/NAME/V --out models/NAME/V2 --version V2   portable int8, served numbers again
-  python -m training attention --model-dir models/NAME/V [--figure docs/attention.png]   where the box goes
+  python -m training measure  --model-dir models/NAME/V [--figure docs/attention.png]   served numbers again (wasm)
   python -m training export   --checkpoint C | --model M --out DIR
   python -m training carry    --size 112 --out .cache/utkface-112.carry.pt
   python -m training card     --model-dir models/NAME/VERSION [--compare R] [--bench B]
@@ -111,11 +111,12 @@ def main(argv=None):
     rp.add_argument("--dry-run", action="store_true", help="print every stage's settings and stop")
     rp.add_argument("--release", action=argparse.BooleanOptionalAction, default=True)
 
-    at = sub.add_parser("attention", help="a released version's attention boxes on test (served "
-                        "runtime): statistics into its report.json, and a figure on the average face")
-    at.add_argument("--model-dir", required=True)
-    at.add_argument("--figure", default=None, help="PNG to draw, e.g. docs/attention-NAME-VERSION.png")
-    at.add_argument("--data-root", default=None)
+    ms = sub.add_parser("measure", help="a released version's served numbers again, in onnxruntime-web "
+                        "wasm (int8 rows of report.json and manifest metrics), and where its attention box goes")
+    ms.add_argument("--model-dir", required=True)
+    ms.add_argument("--figure", default=None, help="PNG of the box on the test split's average face, "
+                    "e.g. docs/attention-NAME-VERSION.png")
+    ms.add_argument("--data-root", default=None)
 
     ex = sub.add_parser("export", help="fp32 + int8 ONNX of a checkpoint or an untrained registered "
                         "model (sizes, parity, latency checks); no manifest")
@@ -200,9 +201,9 @@ def main(argv=None):
     elif args.command == "recipe":
         from .recipe import run_recipe
         print(json.dumps(run_recipe(args.path, args.dry_run, args.release), indent=2, default=str))
-    elif args.command == "attention":
-        from .attention import attention_report
-        print(json.dumps(attention_report(args.model_dir, args.figure, args.data_root), indent=2))
+    elif args.command == "measure":
+        from .release import measure_served
+        print(json.dumps(measure_served(args.model_dir, args.figure, args.data_root), indent=2))
     elif args.command == "export":
         from .release import export_only
         print(json.dumps(export_only(args.checkpoint, args.model, args.input_size, args.out,

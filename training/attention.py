@@ -2,13 +2,10 @@
 split's average face (no dataset image is shown, so the picture can be committed)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
-
-from .data import load_packed
 
 
 def box_statistics(boxes: np.ndarray) -> dict:
@@ -50,24 +47,3 @@ def draw_attention(faces: np.ndarray, boxes: np.ndarray, out: str | Path, scale:
     draw.rectangle([min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)], outline=(255, 60, 0, 255), width=3)
     Image.alpha_composite(img, layer).convert("RGB").save(out)
     return out
-
-
-def attention_report(model_dir: str, figure: str | None = None, data_root: str | None = None) -> dict:
-    """Measures a released version's attention boxes on `test` in the serving runtime, stores
-    their statistics in its report.json (test.int8.attention_box) and draws the figure."""
-    from .evaluate import predict_wasm
-
-    model_dir = Path(model_dir)
-    manifest = json.loads((model_dir / "manifest.json").read_text())
-    report = json.loads((model_dir / "report.json").read_text())
-    tc = report.get("train_config", {})
-    test = load_packed(tc.get("dataset", "utkface"), data_root or tc.get("data_root", "../shared/data/utkface"),
-                       "test", manifest["input"]["size"], tc.get("face_margin", 0.0),
-                       **tc.get("dataset_options", {}))
-    boxes = predict_wasm(str(model_dir / manifest["model"]), test)["box"]
-    stats = box_statistics(boxes)
-    report["test"]["int8"]["attention_box"] = stats
-    (model_dir / "report.json").write_text(json.dumps(report) + "\n")
-    if figure:
-        draw_attention(test.images.numpy(), boxes, figure)
-    return stats

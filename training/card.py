@@ -125,6 +125,23 @@ def write_card(model_dir: str, compare: str | None = None, bench: str | None = N
         lines.append(f"The paper's comparison at one shared setting ({rep['input_size']} px): {rep['arch']} minus "
                      f"{other['arch']} (fused, fp32): {ob['mean_diff']:+.3f} years, 95% interval "
                      f"[{ob['ci95'][0]:+.3f}, {ob['ci95'][1]:+.3f}].")
+    minors, by_band = int8.get("minors"), int8.get("range80_by_band")
+    if minors and by_band:
+        kids = minors["children_placed_18_plus"]
+        lines += [
+            "",
+            f"## Minors, and the range by age band (test, int8 as served)",
+            "",
+            f"Minors (under 18) placed at 18 or over: **{minors['placed_18_plus']} of {minors['minors']}** "
+            f"({100 * minors['share']:.1f}%); children (0–12) placed there: {len(kids)} of {minors['children']}"
+            + (" (true age → estimate: " + ", ".join(f"{k['age']:.0f} → {k['estimate']:.1f}" for k in kids) + ")" if kids else "")
+            + ". An age estimate is not an age check.",
+            "",
+            _row(["age band", "faces", "80% range covers the true age"]),
+            _row(["---"] * 3),
+        ]
+        for band, v in by_band.items():
+            lines.append(_row([band, v["n"], _f(v["coverage"], 3)]))
     if box:
         mb = box["mean_box"]
         lines += [
@@ -138,7 +155,7 @@ def write_card(model_dir: str, compare: str | None = None, bench: str | None = N
                   _f(box["area_min"], 3), _f(box["share_over_90pct"], 3),
                   f"({mb[0]:.2f}, {mb[1]:.2f}, {mb[2]:.2f}, {mb[3]:.2f})"]),
             "",
-            "Drawn on the test split's average face: `python -m training attention --model-dir "
+            "Drawn on the test split's average face: `python -m training measure --model-dir "
             f"models/{manifest['name']}/{manifest['version']} --figure docs/attention-{manifest['name']}-{manifest['version']}.png`.",
         ]
         if collapsed:

@@ -135,6 +135,8 @@ def detailed_report(preds: dict, data: Packed) -> dict:
                                                              np.abs(preds["global"]["age"] - true))
     if fused["probs"].shape[1] == 101:
         rep["range80_coverage"] = metrics.interval_coverage(fused["probs"], np.clip(true, 0, 100), 0.8)
+        rep["range80_by_band"] = metrics.coverage_by_band(fused["probs"], np.clip(true, 0, 100), 0.8)
+        rep["minors"] = metrics.minors_placed_adult(fused["age"], true)
     err_source = fused["age"]
     rep["by_band"] = metrics.grouped_mae(err_source, true, [metrics.band_of(a) for a in true])
     rep["by_gender"] = metrics.grouped_mae(err_source, true, data.gender)

@@ -60,6 +60,32 @@ def _quantile(probs, q: float) -> np.ndarray:
     return np.clip(value, 0, p.shape[1] - 1)
 
 
+def coverage_by_band(probs, true, level: float = 0.8) -> dict[str, dict]:
+    """interval_coverage per age band: a range calibrated overall can still be too narrow for
+    the old and too wide for children."""
+    lo, hi = quantile_interval(probs, level)
+    true = np.asarray(true, float)
+    inside = (true >= lo) & (true <= hi)
+    bands = np.array([band_of(a) for a in true])
+    labels = [band_of(lo) for lo, _ in AGE_BANDS]
+    return {b: {"n": int((bands == b).sum()), "coverage": float(inside[bands == b].mean())}
+            for b in labels if (bands == b).any()}
+
+
+def minors_placed_adult(pred, true, adult: float = 18.0, child_max: float = 12.0) -> dict:
+    """How many minors (true age < 18) the estimate places at 18 or over, and which children
+    (0-12): the mistake that matters most if anyone uses an age estimate as an age gate."""
+    pred, true = np.asarray(pred, float), np.asarray(true, float)
+    minors = true < adult
+    placed = minors & (pred >= adult)
+    children = np.flatnonzero((true <= child_max) & (pred >= adult))
+    return {"minors": int(minors.sum()), "placed_18_plus": int(placed.sum()),
+            "share": float(placed.sum() / max(1, minors.sum())),
+            "children": int((true <= child_max).sum()),
+            "children_placed_18_plus": [{"index": int(i), "age": float(true[i]), "estimate": round(float(pred[i]), 1)}
+                                        for i in children]}
+
+
 def band_of(age: float) -> str:
     for lo, hi in AGE_BANDS:
         if lo <= age <= hi:

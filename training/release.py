@@ -147,6 +147,7 @@ def served_int8_report(int8: Path, val, test) -> dict:
               "max_l1_probs": float(np.max(np.abs(val_wasm["fused"]["probs"] - val_python["fused"]["probs"]).sum(1)))}
     return {
         "runtime": wasm_runtime(),
+        "test_boxes": test_wasm["box"],
         "val": {"onnx_int8": val_served, "onnx_int8_python": summarize_predictions(val_python, val),
                 "int8_wasm_vs_python": parity},
         "test": test_served,
@@ -169,40 +170,49 @@ def reencode(model_dir: str, out: str, version: str, data_root: str | None = Non
     gone; a release from a checkpoint gets the same encoding from quantize_int8."""
     src, out = Path(model_dir), Path(out)
     manifest = json.loads((src / "manifest.json").read_text())
-    report = json.loads((src / "report.json").read_text())
     out.mkdir(parents=True, exist_ok=True)
-    for f in manifest["files"]:
+    for f in [*manifest["files"], {"path": "report.json"}]:
         shutil.copy(src / f["path"], out / f["path"])
-    model_file = out / manifest["model"]
     external = any(f["role"] == "external_data" for f in manifest["files"])
-    rewritten = portable_weights(model_file, external_data=external)
+    rewritten = portable_weights(out / manifest["model"], external_data=external)
+    manifest["version"] = version
+    manifest["files"] = [file_entry(out / f["path"], f["role"]) for f in manifest["files"]]
+    manifest["reencoded_from"] = f"{src.parent.name}/{src.name}"
+    manifest["created"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    report = json.loads((out / "report.json").read_text())
+    report["reencoded_from"] = manifest["reencoded_from"]
+    (out / "report.json").write_text(json.dumps(report) + "\n")
+    return {"weights_rewritten": rewritten, **measure_served(str(out), data_root=data_root)}
 
+
+def measure_served(model_dir: str, figure: str | None = None, data_root: str | None = None) -> dict:
+    """Measures a released version again in the serving runtime (served_int8_report) and writes
+    the results into its report.json (int8 rows) and manifest.json (int8 metrics); `figure`
+    draws where its attention box goes on the test split's average face."""
+    from .attention import draw_attention
+
+    d = Path(model_dir)
+    manifest = json.loads((d / "manifest.json").read_text())
+    report = json.loads((d / "report.json").read_text())
     tc = report.get("train_config", {})
-    a = {"dataset": tc.get("dataset", "utkface"),
-         "root": data_root or tc.get("data_root", "../shared/data/utkface"),
-         "margin": tc.get("face_margin", 0.0), "options": tc.get("dataset_options", {})}
-    size = manifest["input"]["size"]
-    val, test = (load_packed(a["dataset"], a["root"], split, size, a["margin"], **a["options"])
-                 for split in ("val", "test"))
-    served = served_int8_report(model_file, val, test)
-
-    report["reencoded_from"] = f"{manifest['name']}/{manifest['version']}"
+    args = {"dataset": tc.get("dataset", "utkface"), "root": data_root or tc.get("data_root", "../shared/data/utkface"),
+            "margin": tc.get("face_margin", 0.0), "options": tc.get("dataset_options", {})}
+    val, test = (load_packed(args["dataset"], args["root"], split, manifest["input"]["size"], args["margin"],
+                             **args["options"]) for split in ("val", "test"))
+    served = served_int8_report(d / manifest["model"], val, test)
     report["runtime_int8"] = served["runtime"]
     report["val"].update(served["val"])
     report["test"]["int8"] = served["test"]
-    report["sizes_bytes"]["int8"] = sum((out / f["path"]).stat().st_size for f in manifest["files"])
-    (out / "report.json").write_text(json.dumps(report) + "\n")
-
-    manifest["version"] = version
-    manifest["files"] = [file_entry(out / f["path"], f["role"]) for f in manifest["files"]]
-    manifest["metrics"] = {k: v for k, v in manifest["metrics"].items()
-                           if k not in ("mae_int8", "cs5_int8", "range80_coverage_int8", "val_mae_int8")}
-    manifest["metrics"].update(served["metrics"])
-    manifest["reencoded_from"] = report["reencoded_from"]
-    manifest["created"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return {"weights_rewritten": rewritten, "metrics": manifest["metrics"],
-            "int8_wasm_vs_python": served["val"]["int8_wasm_vs_python"]}
+    report["sizes_bytes"]["int8"] = sum(f["bytes"] for f in manifest["files"])
+    (d / "report.json").write_text(json.dumps(report) + "\n")
+    manifest["metrics"] = {**{k: v for k, v in manifest["metrics"].items() if not k.endswith("_int8")},
+                           **served["metrics"]}
+    (d / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    if figure:
+        draw_attention(test.images.numpy(), served["test_boxes"], figure)
+    return {"metrics": manifest["metrics"], "int8_wasm_vs_python": served["val"]["int8_wasm_vs_python"],
+            "attention_box": served["test"]["attention_box"], "minors": served["test"]["minors"]}
 
 
 def export_only(checkpoint: str | None, model_name: str | None, input_size: int | None, out: str,
