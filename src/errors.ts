@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'undecodable_image'
+  | 'rate_limited'
   | 'model_unavailable'
   | 'internal';
 

@@ -2,6 +2,7 @@
 declare namespace Cloudflare {
   interface Env {
     FIXTURES: Fetcher;
+    RATE_LIMITER_TEST: RateLimit;
   }
   interface GlobalProps {
     // Types `exports.default` from "cloudflare:workers" as the worker under test.

@@ -14,6 +14,7 @@ const CODES: Partial<Record<number, ErrorCode>> = {
   413: 'payload_too_large',
   415: 'unsupported_media_type',
   422: 'undecodable_image',
+  429: 'rate_limited',
   503: 'model_unavailable',
 };
 
