@@ -292,6 +292,10 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
     per_rank = cfg.batch_size
     steps_per_epoch = max(1, n // (per_rank * world))
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
+    # The epoch's order must be the same permutation on every rank, each taking its own stride
+    # of it, or the ranks' shares overlap; augmentation (gen) stays per rank. One process keeps
+    # using gen for both, so single-process runs are unchanged.
+    order = gen if world == 1 else torch.Generator().manual_seed(cfg.seed * 1000)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16 and bf16_supported(device))
     best, best_epoch, step, history = math.inf, -1, 0, []
     log = open(out / "metrics.jsonl", "a") if main_process else None
@@ -300,7 +304,7 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
 
     for epoch in range(cfg.epochs):
         stage_modes(model, cfg.stage)
-        perm = torch.randperm(n, generator=gen)[rank::world]
+        perm = torch.randperm(n, generator=order)[rank::world]
         seen, t0 = 0, time.time()
         loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync per step
         batches = range(steps_per_epoch)
