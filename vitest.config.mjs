@@ -6,10 +6,12 @@ import { defineConfig } from 'vitest/config';
 
 const root = import.meta.dirname;
 // Test-only file server: workerd cannot read the disk, so tests fetch the fixture model and
-// sample photos through this service binding. Only these two trees are reachable.
+// sample photos through this service binding. Only these three trees are reachable (models:
+// the shipped default model, served through R2 by test/shipped-model.test.ts).
 const trees = {
   fixtures: resolve(root, 'test/fixtures'),
   shared: resolve(root, '../shared/data'),
+  models: resolve(root, 'models'),
 };
 
 async function serveFile(request) {
