@@ -1,6 +1,6 @@
 import { createMiddleware } from 'hono/factory';
 import { readConfig } from '../../config';
-import { badRequest, tooLarge, unsupportedType } from '../../errors';
+import { badRequest, clip, tooLarge, unsupportedType } from '../../errors';
 
 /** What the age route needs from the request: the JPEG bytes and the raw `box` parameter. */
 export type ImageUpload = { bytes: Uint8Array; box: string | undefined };
@@ -53,7 +53,7 @@ export const imageBody = createMiddleware<{ Bindings: Env; Variables: ImageBodyV
   const isMultipart = contentType === 'multipart/form-data';
   if (!isMultipart && !JPEG_TYPES.has(contentType) && !UNLABELLED.has(contentType)) {
     throw unsupportedType(
-      `Content-Type ${contentType} is not supported: send the JPEG as the body with Content-Type: image/jpeg, or as the multipart/form-data field "image".`,
+      `Content-Type ${clip(contentType)} is not supported: send the JPEG as the body with Content-Type: image/jpeg, or as the multipart/form-data field "image".`,
     );
   }
   const raw = await readCapped(c.req.raw.body, maxBodyBytes);
@@ -69,7 +69,7 @@ export const imageBody = createMiddleware<{ Bindings: Env; Variables: ImageBodyV
     if (field === null) throw badRequest('The multipart body has no "image" field.');
     if (typeof field === 'string') throw badRequest('The "image" field must be a file, not text.');
     const type = field.type.toLowerCase();
-    if (!JPEG_TYPES.has(type) && !UNLABELLED.has(type)) throw unsupportedType(`The "image" file is ${type}; only image/jpeg is supported.`);
+    if (!JPEG_TYPES.has(type) && !UNLABELLED.has(type)) throw unsupportedType(`The "image" file is ${clip(type)}; only image/jpeg is supported.`);
     const box = form.get('box');
     upload = { bytes: new Uint8Array(await field.arrayBuffer()), box: typeof box === 'string' ? box : c.req.query('box') };
   } else {
