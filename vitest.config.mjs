@@ -38,7 +38,7 @@ export default defineConfig({
         serviceBindings: { FIXTURES: serveFile },
         // Re-read active.json on every request so hot-swap tests need no waiting; the suite's
         // thousands of requests from one "client" run under the local limiter (as npm start).
-        bindings: { ACTIVE_REFRESH_SECONDS: '0', RATE_LIMIT_BINDING: 'RATE_LIMITER_LOCAL' },
+        bindings: { ACTIVE_REFRESH_SECONDS: '0', RATE_LIMIT_BINDING: 'RATE_LIMITER_LOCAL', FUZZ_N: process.env.FUZZ_N ?? '300' },
         // A low limit for test/rate-limit.test.ts, which selects it by name.
         ratelimits: { RATE_LIMITER_TEST: { namespace_id: '9001', simple: { limit: 3, period: 60 } } },
       },
