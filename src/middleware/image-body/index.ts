@@ -18,7 +18,14 @@ async function readCapped(body: ReadableStream<Uint8Array> | null, max: number):
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch {
+      // The client went away mid-upload, or sent fewer bytes than its Content-Length.
+      throw badRequest('The request body could not be read to its end (connection closed early, or shorter than its Content-Length).');
+    }
+    const { done, value } = chunk;
     if (done) break;
     total += value.byteLength;
     if (total > max) {
