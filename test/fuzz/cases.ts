@@ -337,6 +337,15 @@ export function generateOne(seed: number, id: number, seeds: Seeds, limits = { m
 /** The API's error codes: a 4xx must carry one of these in the one error shape. */
 export const ERROR_CODES = new Set(['bad_request', 'not_found', 'method_not_allowed', 'payload_too_large', 'unsupported_media_type', 'undecodable_image', 'rate_limited']);
 
+/**
+ * The ages in a /v1/age answer: `faces[].age` (the response with face detection) or the single
+ * top-level `age` (before it); undefined when neither is there.
+ */
+export function agesOf(body: any): unknown[] | undefined {
+  if (Array.isArray(body?.faces)) return body.faces.map((f: any) => f?.age);
+  return body && 'age' in body ? [body.age] : undefined;
+}
+
 /** Why an answer breaks the contract, or undefined when it holds. */
 export function checkAnswer(c: FuzzCase, status: number, contentType: string | null, text: string): string | undefined {
   if (status >= 500 || status < 200 || (status >= 300 && status < 400)) return `status ${status}`;
@@ -353,7 +362,8 @@ export function checkAnswer(c: FuzzCase, status: number, contentType: string | n
     if (!ERROR_CODES.has(body.error.code)) return `unknown code ${body.error.code}`;
     if (typeof body.error.message !== "string" || body.error.message.length > 600) return `message missing or too long: ${String(body.error.message).slice(0, 160)}`;
   } else if (c.path.startsWith('/v1/age') && c.method === 'POST') {
-    if (typeof body.age !== 'number' || !(body.age >= 0 && body.age <= 100)) return `200 without a valid age: ${text.slice(0, 200)}`;
+    const ages = agesOf(body);
+    if (!ages || !ages.every((a) => typeof a === 'number' && a >= 0 && a <= 100)) return `200 without valid ages: ${text.slice(0, 200)}`;
   }
   return undefined;
 }
