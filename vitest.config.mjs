@@ -6,10 +6,12 @@ import { defineConfig } from 'vitest/config';
 
 const root = import.meta.dirname;
 // Test-only file server: workerd cannot read the disk, so tests fetch the fixture model and
-// sample photos through this service binding. Only these two trees are reachable.
+// sample photos through this service binding. Only these three trees are reachable (models:
+// the shipped default model, served through R2 by test/shipped-model.test.ts).
 const trees = {
   fixtures: resolve(root, 'test/fixtures'),
   shared: resolve(root, '../shared/data'),
+  models: resolve(root, 'models'),
 };
 
 async function serveFile(request) {
@@ -34,8 +36,11 @@ export default defineConfig({
       wrangler: { configPath: './wrangler.toml' },
       miniflare: {
         serviceBindings: { FIXTURES: serveFile },
-        // Re-read active.json on every request so hot-swap tests need no waiting.
-        bindings: { ACTIVE_REFRESH_SECONDS: '0' },
+        // Re-read active.json on every request so hot-swap tests need no waiting; the suite's
+        // thousands of requests from one "client" run under the local limiter (as npm start).
+        bindings: { ACTIVE_REFRESH_SECONDS: '0', RATE_LIMIT_BINDING: 'RATE_LIMITER_LOCAL', FUZZ_N: process.env.FUZZ_N ?? '300' },
+        // A low limit for test/rate-limit.test.ts, which selects it by name.
+        ratelimits: { RATE_LIMITER_TEST: { namespace_id: '9001', simple: { limit: 3, period: 60 } } },
       },
     }),
   ],

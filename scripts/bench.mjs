@@ -98,7 +98,8 @@ async function benchModel(label, modelsDir, n, photo) {
   const child = spawn(
     WRANGLER,
     ['dev', 'scripts/bench/worker.ts', '--local', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist,
-      '--var', 'ACTIVE_REFRESH_SECONDS:3600', '--show-interactive-dev-session=false', '--log-level', 'warn'],
+      '--var', 'ACTIVE_REFRESH_SECONDS:3600', '--var', 'RATE_LIMIT_BINDING:RATE_LIMITER_LOCAL',
+      '--show-interactive-dev-session=false', '--log-level', 'warn'],
     { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   let log = '';

@@ -35,7 +35,10 @@ async function main() {
   console.log(`  curl -s -H 'content-type: image/jpeg' --data-binary @face.jpg http://localhost:${opts.port}/v1/age\n`);
   const child = spawn(
     WRANGLER,
-    ['dev', '--local', '--ip', opts.ip, '--port', opts.port, '--persist-to', opts.persistTo, '--show-interactive-dev-session=false', ...opts.rest],
+    // The local limiter (wrangler.toml): one user sending benchmarks must not meet the deployed
+    // per-client limit. `npm start -- --var RATE_LIMIT_BINDING:RATE_LIMITER` tries the deployed one.
+    ['dev', '--local', '--ip', opts.ip, '--port', opts.port, '--persist-to', opts.persistTo, '--show-interactive-dev-session=false',
+      '--var', 'RATE_LIMIT_BINDING:RATE_LIMITER_LOCAL', ...opts.rest],
     { cwd: ROOT, stdio: 'inherit', env: process.env },
   );
   for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));

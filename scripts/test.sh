@@ -12,11 +12,20 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 ts=0
+# The publish/rollback test mostly waits on wrangler processes: it runs beside vitest.
+node --test --test-reporter=tap scripts/models.test.mjs >"$tmp/scripts.tap" 2>&1 &
+scripts_pid=$!
 echo "== TypeScript: types"
 tsc --noEmit || ts=1
 wrangler types --check --strict-vars=false >/dev/null || { echo "worker-configuration.d.ts is out of date: run npm run types" >&2; ts=1; }
 echo "== TypeScript: vitest in workerd"
 vitest run --reporter=default --reporter=json --outputFile.json="$tmp/vitest.json" || ts=1
+
+echo "== scripts: models publish/rollback against a local R2 (node --test scripts/models.test.mjs)"
+sc=0
+wait $scripts_pid || sc=1
+grep -E '^(not )?ok |^# (pass|fail) ' "$tmp/scripts.tap"
+[ $sc -eq 0 ] || { tail -40 "$tmp/scripts.tap" >&2; ts=1; }
 
 # The int8 portability test runs the shipped graph on an emulated AVX2-only CPU (QEMU user mode).
 if ! command -v qemu-x86_64 >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -48,10 +57,15 @@ node -e '
   let p = 0, f = 0, s = 0;
   try { const v = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); p += v.numPassedTests; f += v.numFailedTests; s += v.numPendingTests + (v.numTodoTests || 0); } catch { f += 1; }
   try {
+    const tap = fs.readFileSync(process.argv[3], "utf8");
+    const n = (w) => Number((tap.match(new RegExp("^# " + w + " (\\d+)", "m")) || [0, 0])[1]);
+    p += n("pass"); f += n("fail"); s += n("skipped");
+  } catch { f += 1; }
+  try {
     const log = fs.readFileSync(process.argv[2], "utf8").trim().split("\n").pop();
     const n = (w) => Number((log.match(new RegExp("(\\d+) " + w)) || [0, 0])[1]);
     p += n("passed"); f += n("failed") + n("error"); s += n("skipped");
   } catch {}
   console.log(`total: ${p} passed, ${f} failed, ${s} skipped`);
-' "$tmp/vitest.json" "$tmp/pytest.log"
+' "$tmp/vitest.json" "$tmp/pytest.log" "$tmp/scripts.tap"
 [ $ts -eq 0 ] && [ $py -eq 0 ]

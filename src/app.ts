@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { readConfig } from './config';
 import { notFound, onError } from './middleware/errors';
+import { rateLimit } from './middleware/rate-limit';
 import { loadAgeModel } from './model/age-model';
 import { ModelRegistry } from './registry/registry';
 import { ageRoutes } from './routes/age';
@@ -42,6 +43,7 @@ export function createApp(registryFor: (env: Env) => ModelRegistry = isolateRegi
       maxAge: 86400,
     }),
   );
+  app.use('/v1/*', rateLimit);
   app.route('/v1/age', ageRoutes(registryFor));
   app.route('/v1/models', modelRoutes(registryFor));
   app.route('/healthz', healthRoutes(registryFor));

@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'undecodable_image'
+  | 'rate_limited'
   | 'model_unavailable'
   | 'internal';
 
@@ -27,3 +28,7 @@ export const tooLarge = (message: string) => new ApiError(413, 'payload_too_larg
 export const unsupportedType = (message: string) => new ApiError(415, 'unsupported_media_type', message);
 export const undecodable = (message: string) => new ApiError(422, 'undecodable_image', message);
 export const modelUnavailable = (message: string, cause?: unknown) => new ApiError(503, 'model_unavailable', message, cause);
+
+/** A client-supplied value quoted in an error message, cut short: messages stay small and
+ *  never echo back whatever a client chose to send. */
+export const clip = (value: string, max = 100) => (value.length > max ? `${value.slice(0, max)}… (${value.length} characters)` : value);

@@ -2,6 +2,9 @@
 declare namespace Cloudflare {
   interface Env {
     FIXTURES: Fetcher;
+    RATE_LIMITER_TEST: RateLimit;
+    /** How many cases test/fuzz.test.ts sends (vitest.config.mjs: FUZZ_N from the environment). */
+    FUZZ_N?: string;
   }
   interface GlobalProps {
     // Types `exports.default` from "cloudflare:workers" as the worker under test.

@@ -294,6 +294,10 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
     per_rank = cfg.batch_size
     steps_per_epoch = max(1, n // (per_rank * world))
     gen = torch.Generator()
+    # The epoch's order must be the same permutation on every rank, each taking its own stride
+    # of it, or the ranks' shares overlap; augmentation (gen) stays per rank. One process uses
+    # gen for both.
+    order = gen if world == 1 else torch.Generator()
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16 and bf16_supported(device))
     best, best_epoch, step, history, start_epoch = math.inf, -1, 0, [], 0
     model.attention.reset_state()
@@ -307,8 +311,10 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
     for epoch in range(start_epoch, cfg.epochs):
         # Seeded per epoch, so a resumed run draws exactly what an uninterrupted one would.
         gen.manual_seed(cfg.seed * 1000 + rank + 7919 * epoch)
+        if order is not gen:
+            order.manual_seed(cfg.seed * 1000 + 7919 * epoch)
         stage_modes(model, cfg.stage)
-        perm = torch.randperm(n, generator=gen)[rank::world]
+        perm = torch.randperm(n, generator=order)[rank::world]
         seen, t0 = 0, time.time()
         loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync per step
         batches = range(steps_per_epoch)

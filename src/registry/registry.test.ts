@@ -175,6 +175,40 @@ describe('ModelRegistry', () => {
     expect(registry.status()).toMatchObject({ requested: { version: '2' }, fallback: true, load_error: { version: '2' } });
   });
 
+  it('tries at most three history entries, newest first, skipping the broken active one, repeats and garbage', async () => {
+    const { bucket, registry, log } = setup({ failFor: ['m/2', 'm/3', 'm/4'] });
+    for (const v of ['1', '2', '3', '4']) await publish(bucket, 'm', v, undefined, { activate: false });
+    await publish(bucket, 'm', '9', 'z', { tamper: true });
+    const entries = [{ name: 'm', version: '1' }, { name: 'm', version: '2' }, { name: 'm', version: '3' }, { name: 'm', version: '9' },
+      { name: 'm', version: '4' }, { name: 'm', version: '4' }, { name: '../x', version: '1' }, { nonsense: true }];
+    bucket.put('models/history.json', JSON.stringify({ entries }));
+    await expect(registry.acquire()).rejects.toThrow(ModelUnavailableError);
+    // m/1 would load, but it is the fourth candidate: a broken history must not make one
+    // request download every version ever published.
+    expect(log).toEqual(['fail m/4', 'fail m/3', 'fail m/2']);
+    expect(bucket.gets.filter((k) => k.endsWith('model.onnx'))).toEqual(['models/m/9/model.onnx', 'models/m/4/model.onnx', 'models/m/3/model.onnx', 'models/m/2/model.onnx']);
+    expect(registry.status()).toMatchObject({ active: null, requested: { version: '9' }, load_error: { version: '9' } });
+  });
+
+  it('takes the third history entry when the first two fail', async () => {
+    const { bucket, registry, log } = setup({ failFor: ['m/2', 'm/3'] });
+    for (const v of ['1', '2', '3']) await publish(bucket, 'm', v, undefined, { activate: false });
+    await publish(bucket, 'm', '9', 'z', { tamper: true });
+    bucket.put('models/history.json', JSON.stringify({ entries: ['1', '2', '3'].map((version) => ({ name: 'm', version })) }));
+    expect(await use(registry)).toEqual({ id: 'm/1', fallback: true });
+    expect(log).toEqual(['fail m/3', 'fail m/2', 'load m/1']);
+  });
+
+  it('answers 503 (no crash) when history.json is missing or not JSON', async () => {
+    for (const history of [undefined, '{not json', '[]', '{"entries": 5}']) {
+      const { bucket, registry, log } = setup();
+      await publish(bucket, 'm', '9', 'z', { tamper: true });
+      if (history !== undefined) bucket.put('models/history.json', history);
+      await expect(registry.acquire()).rejects.toThrow(/sha256 mismatch/);
+      expect(log).toEqual([]);
+    }
+  });
+
   it('keeps the model when active.json disappears or is garbage, and reports it', async () => {
     const { bucket, registry } = setup();
     await publish(bucket, 'm', '1');

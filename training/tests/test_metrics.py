@@ -53,12 +53,37 @@ def test_grouped_mae_and_bands():
         ["0-12", "13-17", "18-24", "25-39", "40-59", "60+"]
 
 
-def test_paired_bootstrap_sees_a_real_difference():
+def test_paired_bootstrap_uses_the_pairing():
+    """Faces differ far more from each other (errors 0..20 years) than the two models differ
+    on one face (0.3 +- 0.5 years): only resampling the same faces for both sees the 0.3."""
     rng = np.random.default_rng(0)
-    a = rng.uniform(0, 10, 500)
-    res = metrics.paired_bootstrap(a, a + 1.0)
-    assert res["mean_diff"] == pytest.approx(-1.0)
-    assert res["ci95"][1] < 0
+    n = 400
+    a = rng.uniform(0, 20, n)
+    b = a + 0.3 + rng.normal(0, 0.5, n)
+    res = metrics.paired_bootstrap(a, b)
+    assert res["mean_diff"] == pytest.approx(float((a - b).mean()))
+    lo, hi = res["ci95"]
+    assert lo < res["mean_diff"] < hi < 0
+    # The paired interval is as wide as the per-face differences say (1.96 standard errors
+    # each side); resampling a and b apart would give one ~15x wider, straddling 0.
+    half = 1.96 * (a - b).std() / math.sqrt(n)
+    assert (hi - lo) / 2 == pytest.approx(half, rel=0.2)
+    ia, ib = rng.integers(0, n, (2000, n)), rng.integers(0, n, (2000, n))
+    unpaired = np.quantile(a[ia].mean(1) - b[ib].mean(1), [0.025, 0.975])
+    assert unpaired[0] < 0 < unpaired[1]
+
+
+def test_paired_bootstrap_null_case_covers_zero():
+    """Two models that differ only by noise: the 95% interval holds 0 for most data sets."""
+    n, covered = 400, 0
+    for s in range(40):
+        rng = np.random.default_rng(100 + s)
+        a = rng.uniform(0, 20, n)
+        b = a + rng.normal(0, 0.5, n)
+        lo, hi = metrics.paired_bootstrap(a, b, seed=s)["ci95"]
+        covered += lo < 0 < hi
+    # 95% nominal: 38 of 40 expected; 34 or fewer would be a 1-in-200 event.
+    assert covered >= 35
 
 
 def test_soft_targets():

@@ -1,7 +1,7 @@
 import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { ApiError, type ErrorCode } from '../../errors';
+import { ApiError, clip, type ErrorCode } from '../../errors';
 import { ModelUnavailableError } from '../../registry/registry';
 
 /** The one error shape of the API. */
@@ -14,6 +14,7 @@ const CODES: Partial<Record<number, ErrorCode>> = {
   413: 'payload_too_large',
   415: 'unsupported_media_type',
   422: 'undecodable_image',
+  429: 'rate_limited',
   503: 'model_unavailable',
 };
 
@@ -33,10 +34,10 @@ export const onError: ErrorHandler = (err, c) => {
   return errorResponse(c, 500, 'internal', 'Internal error.');
 };
 
-export const notFound: NotFoundHandler = (c) => errorResponse(c, 404, 'not_found', `No route for ${c.req.method} ${c.req.path}.`);
+export const notFound: NotFoundHandler = (c) => errorResponse(c, 404, 'not_found', `No route for ${clip(c.req.method, 20)} ${clip(c.req.path)}.`);
 
 /** Answers 405 with an Allow header for a known path called with the wrong method. */
 export const methodNotAllowed = (allow: string) => (c: Context) => {
   c.header('Allow', allow);
-  return errorResponse(c, 405, 'method_not_allowed', `${c.req.method} is not allowed here; use ${allow}.`);
+  return errorResponse(c, 405, 'method_not_allowed', `${clip(c.req.method, 20)} is not allowed here; use ${allow}.`);
 };

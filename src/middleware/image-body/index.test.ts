@@ -65,6 +65,19 @@ describe('imageBody', () => {
     expect(chunks).toBeLessThan(5);
   });
 
+  it('answers 400, not 500, when the body breaks off mid-upload', async () => {
+    let sent = 0;
+    const body = new ReadableStream({
+      pull(controller) {
+        if (sent++ === 0) controller.enqueue(new Uint8Array(20));
+        else controller.error(new Error('connection reset'));
+      },
+    });
+    const res = await app().request('/', { method: 'POST', body, headers: { 'content-type': 'image/jpeg' }, duplex: 'half' } as RequestInit, env);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'bad_request', message: expect.stringMatching(/could not be read to its end/) });
+  });
+
   it('answers 415 for other types, 400 for an invalid Content-Length or an empty body', async () => {
     expect((await req('x', { 'content-type': 'text/plain' })).status).toBe(415);
     expect((await req('x', { 'content-type': 'image/jpeg', 'content-length': 'abc' })).status).toBe(400);

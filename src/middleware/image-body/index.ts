@@ -1,6 +1,6 @@
 import { createMiddleware } from 'hono/factory';
 import { readConfig } from '../../config';
-import { badRequest, tooLarge, unsupportedType } from '../../errors';
+import { badRequest, clip, tooLarge, unsupportedType } from '../../errors';
 import { ACCEPTED_IMAGE_TYPES } from '../../image/decode';
 
 /** What the age route needs from the request: the image bytes and the raw `box` parameter. */
@@ -21,7 +21,14 @@ async function readCapped(body: ReadableStream<Uint8Array> | null, max: number):
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch {
+      // The client went away mid-upload, or sent fewer bytes than its Content-Length.
+      throw badRequest('The request body could not be read to its end (connection closed early, or shorter than its Content-Length).');
+    }
+    const { done, value } = chunk;
     if (done) break;
     total += value.byteLength;
     if (total > max) {
@@ -65,8 +72,6 @@ export function decodeBase64Image(text: string): Uint8Array {
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   return bytes;
 }
-
-const clip = (s: string) => (s.length > 100 ? `${s.slice(0, 100)}…` : s);
 
 /** `{"image": "<base64>", "box": "x,y,w,h" | [x, y, w, h]}` from a JSON body. */
 function jsonUpload(raw: Uint8Array): ImageUpload {

@@ -1,0 +1,206 @@
+#!/usr/bin/env node
+// `npm run load`: concurrent clients against the worker in local workerd (wrangler dev on
+// 127.0.0.1 only, a fresh local R2 seeded with a model), bounded in requests and seconds.
+//
+// 1. sequential reference: each photo once, one at a time;
+// 2. burst: --clients concurrent clients send --requests requests in all; every one must be a
+//    200 whose body is byte-identical to the sequential answer for the same photo;
+// 3. sustained: the same clients for --seconds, wasm heap and process memory sampled every
+//    --sample seconds, to show no leak.
+// Prints throughput and p50/p95/p99 for each phase (docs/reliability.md).
+//
+//   npm run load                                   # 200 clients, 2,000 requests, 60 s sustained, the fixture
+//   npm run load -- --models models --seconds 300 --json load.json
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ROOT, UsageError, WRANGLER, fail } from './lib.mjs';
+import { seed as seedR2 } from './models.mjs';
+import { leaksImage, makeSeeds } from '../test/fuzz/cases.ts';
+
+function parseArgs(argv) {
+  const o = { clients: 200, requests: 2000, seconds: 60, sample: 10, models: join(ROOT, 'test/fixtures/model'), json: undefined, photos: 8 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = () => argv[++i];
+    if (a === '--clients') o.clients = Number(v());
+    else if (a === '--requests') o.requests = Number(v());
+    else if (a === '--seconds') o.seconds = Number(v());
+    else if (a === '--sample') o.sample = Number(v());
+    else if (a === '--photos') o.photos = Number(v());
+    else if (a === '--models') o.models = resolve(v());
+    else if (a === '--json') o.json = resolve(v());
+    else throw new UsageError(`unknown option ${a}`);
+  }
+  // Bounded whatever the options say: a load test is not a denial of service on the machine.
+  if (!(o.clients >= 1 && o.clients <= 1000 && o.requests <= 100_000 && o.seconds <= 1800)) throw new UsageError('at most 1000 clients, 100,000 requests, 1800 s');
+  return o;
+}
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+    s.on('error', rej);
+  });
+}
+
+/** Resident memory (MiB) of workerd (the runtime holding the isolate) and of the rest of the
+ *  process tree wrangler dev starts (its Node process keeps its own buffers). */
+function treeRssMiB(pid) {
+  const rss = { workerd: 0, other: 0 };
+  const visit = (p) => {
+    try {
+      const status = readFileSync(`/proc/${p}/status`, 'utf8');
+      const kib = Number(status.match(/VmRSS:\s+(\d+)/)?.[1] ?? 0);
+      rss[/^Name:\s+workerd$/m.test(status) ? 'workerd' : 'other'] += kib / 1024;
+      for (const t of readdirSync(`/proc/${p}/task`))
+        for (const c of readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) visit(Number(c));
+    } catch {}
+  };
+  visit(pid);
+  return { workerdMiB: Math.round(rss.workerd), wranglerMiB: Math.round(rss.other) };
+}
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] : NaN;
+};
+
+function photos(n) {
+  const root = join(ROOT, '..', 'shared', 'data', 'utkface');
+  if (existsSync(join(root, 'labels.csv'))) {
+    const names = readFileSync(join(root, 'labels.csv'), 'utf8').split(/\r?\n/).filter((l) => l.endsWith(',test')).slice(0, n).map((l) => l.split(',')[0]);
+    return { source: `${names.length} UTKFace test faces`, bytes: names.map((f) => readFileSync(join(root, 'images', f))) };
+  }
+  console.warn('../shared/data/utkface not found: generated photos');
+  return { source: 'generated photos', bytes: makeSeeds().jpegs };
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const persist = mkdtempSync(join(tmpdir(), 'age-edge-load-'));
+  const port = await freePort();
+  const active = await seedR2(o.models, persist, () => {});
+  const child = spawn(
+    WRANGLER,
+    ['dev', '--local', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--show-interactive-dev-session=false',
+      '--var', 'RATE_LIMIT_BINDING:RATE_LIMITER_LOCAL', '--var', 'ACTIVE_REFRESH_SECONDS:3600'],
+    { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+  const lines = [];
+  let partial = '';
+  const take = (d) => {
+    const parts = (partial + d.toString('latin1')).split('\n');
+    partial = parts.pop();
+    lines.push(...parts);
+  };
+  child.stdout.on('data', take);
+  child.stderr.on('data', take);
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    const t0 = performance.now();
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${lines.join('\n')}`);
+      if (performance.now() - t0 > 120_000) throw new Error('wrangler dev did not answer within 120 s');
+      try {
+        if ((await fetch(`${base}/healthz`)).ok) break;
+      } catch {}
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const { source, bytes } = photos(o.photos);
+    const post = async (i) => {
+      const t = performance.now();
+      const res = await fetch(`${base}/v1/age`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: bytes[i] });
+      const text = await res.text();
+      return { status: res.status, text, ms: performance.now() - t };
+    };
+    const reference = [];
+    for (let i = 0; i < bytes.length; i++) {
+      const r = await post(i);
+      if (r.status !== 200) throw new Error(`sequential reference for photo ${i}: ${r.status} ${r.text}`);
+      reference.push(r.text);
+    }
+    const memory = [];
+    const sampleMemory = async (phase, at) => {
+      const heap = JSON.parse(await (await fetch(`${base}/v1/models`)).text()).wasm_heap_bytes;
+      memory.push({ phase, at_s: Math.round(at), wasmHeapMiB: +(heap / 2 ** 20).toFixed(1), ...treeRssMiB(child.pid) });
+    };
+    await sampleMemory('start', 0);
+    const failures = [];
+    const check = (i, r) => {
+      if (r.status !== 200) failures.push(`photo ${i}: ${r.status} ${r.text.slice(0, 120)}`);
+      else if (r.text !== reference[i]) failures.push(`photo ${i}: answer differs from the sequential one`);
+    };
+
+    // Burst: o.requests in all, o.clients at a time.
+    let next = 0;
+    const burstMs = [];
+    const b0 = performance.now();
+    await Promise.all(Array.from({ length: o.clients }, async () => {
+      for (;;) {
+        const k = next++;
+        if (k >= o.requests) return;
+        const i = k % bytes.length;
+        try {
+          const r = await post(i);
+          burstMs.push(r.ms);
+          check(i, r);
+        } catch (err) {
+          failures.push(`photo ${i}: ${err.cause?.code ?? err.message}`);
+        }
+      }
+    }));
+    const burstS = (performance.now() - b0) / 1000;
+    await sampleMemory('after burst', burstS);
+
+    // Sustained: the same clients for o.seconds.
+    const sustainedMs = [];
+    const s0 = performance.now();
+    const end = s0 + o.seconds * 1000;
+    let k = 0;
+    const sampler = setInterval(() => void sampleMemory('sustained', (performance.now() - s0) / 1000), o.sample * 1000);
+    await Promise.all(Array.from({ length: o.clients }, async () => {
+      while (performance.now() < end) {
+        const i = k++ % bytes.length;
+        try {
+          const r = await post(i);
+          sustainedMs.push(r.ms);
+          check(i, r);
+        } catch (err) {
+          failures.push(`photo ${i}: ${err.cause?.code ?? err.message}`);
+        }
+      }
+    }));
+    clearInterval(sampler);
+    const sustainedS = (performance.now() - s0) / 1000;
+    await sampleMemory('end', sustainedS);
+    for (const l of lines) {
+      const leak = leaksImage(l, null) ?? bytes.map((b) => leaksImage(l, b)).find(Boolean);
+      if (leak) failures.push(`log line carries image data (${leak}): ${l.slice(0, 100)}`);
+    }
+    const phase = (ms, s) => ({ requests: ms.length, seconds: +s.toFixed(1), per_s: +(ms.length / s).toFixed(1), p50_ms: Math.round(pct(ms, 50)), p95_ms: Math.round(pct(ms, 95)), p99_ms: Math.round(pct(ms, 99)), max_ms: Math.round(Math.max(...ms)) });
+    const report = {
+      command: `npm run load -- --clients ${o.clients} --requests ${o.requests} --seconds ${o.seconds}`, model: `${active.name}/${active.version}`, photos: source,
+      clients: o.clients, burst: phase(burstMs, burstS), sustained: phase(sustainedMs, sustainedS), memory, log_lines: lines.length,
+      failure_count: failures.length, failures: failures.slice(0, 20),
+    };
+    if (o.json) writeFileSync(o.json, JSON.stringify(report, null, 2) + '\n');
+    console.log(JSON.stringify(report, null, 2));
+    if (failures.length) throw new Error(`${failures.length} failures`);
+    console.log(`\n✔ ${burstMs.length + sustainedMs.length} requests from ${o.clients} clients: every one 200 and byte-identical to the sequential answer; no image data in ${lines.length} log lines`);
+  } finally {
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {}
+    await new Promise((r) => setTimeout(r, 500));
+    rmSync(persist, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => fail(err instanceof UsageError ? err.message : err.stack ?? String(err)));
