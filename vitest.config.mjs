@@ -6,9 +6,11 @@ import { defineConfig } from 'vitest/config';
 
 const root = import.meta.dirname;
 // Test-only file server: workerd cannot read the disk, so tests fetch the fixture model and
-// sample photos through this service binding. Only these two trees are reachable.
+// sample photos through this service binding. Only these trees are reachable; `models` is the
+// committed face detector (models/detectors), which the tests use as it ships.
 const trees = {
   fixtures: resolve(root, 'test/fixtures'),
+  models: resolve(root, 'models/detectors'),
   shared: resolve(root, '../shared/data'),
 };
 

@@ -11,7 +11,8 @@
 // (scripts/bench/worker.ts = the app + GET /_bench/infer), then
 //   cold    first POST /v1/age after start (includes reading and verifying the model from R2
 //           and creating the ORT session);
-//   e2e     POST /v1/age with a 640x480 JPEG (decode + crop + resize + inference + JSON);
+//   e2e     POST /v1/age?crop=image with a 640x480 JPEG (decode + crop + resize + inference + JSON;
+//           no face detection: scripts/bench-photos.mjs measures the photo path);
 //   infer   GET /_bench/infer (one model run on a fixed crop, no image work);
 //   heap    ORT's wasm memory after all requests (GET /v1/models).
 // Requests are sequential (one isolate, one request at a time, as in production).
@@ -115,7 +116,7 @@ async function benchModel(label, modelsDir, n, photo) {
       } catch {}
       await new Promise((r) => setTimeout(r, 200));
     }
-    const post = () => fetch(`${base}/v1/age`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: photo });
+    const post = () => fetch(`${base}/v1/age?crop=image`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: photo });
     const cold = await timed(post);
     for (let i = 0; i < 5; i++) await timed(post);
     const e2e = [];
@@ -176,7 +177,7 @@ async function main() {
   for (const [label, dir] of targets) rows.push({ label, ...(await benchModel(label, dir, opts.n, photo)) });
   if (opts.json) writeJson(opts.json, rows[0], opts.n, source);
   console.log(`\nworkerd via wrangler dev (local), ${opts.n} sequential requests per series, client-timed; ` +
-    `photo: 640x480 JPEG (${source}, ${(photo.length / 1024).toFixed(0)} KiB), whole image as the crop.\n` +
+    `photo: 640x480 JPEG (${source}, ${(photo.length / 1024).toFixed(0)} KiB), whole image as the crop (crop=image).\n` +
     `overhead = e2e − inference; image work = overhead − (upload − round trip), i.e. decode + crop + resize + read-out + JSON, where ` +
     `upload = the same POST refused right after the body is read, round trip = GET /healthz.\n`);
   console.log('| model | S | files | cold start | e2e p50 | e2e p95 | inference p50 | inference p95 | overhead p50 | image work p50 | round trip p50 | upload p50 | wasm heap after requests |');

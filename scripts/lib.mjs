@@ -41,6 +41,17 @@ export function modelsPrefix() {
   return toml.match(/^\s*MODELS_PREFIX\s*=\s*"([^"]*)"/m)?.[1] ?? 'models/';
 }
 
+/** The key prefix of the face detector's registry (DETECTORS_PREFIX in wrangler.toml [vars]). */
+export function detectorsPrefix() {
+  const toml = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8');
+  return toml.match(/^\s*DETECTORS_PREFIX\s*=\s*"([^"]*)"/m)?.[1] ?? 'models/detectors/';
+}
+
+/** Where a version goes in the bucket: the detector's registry for a face detector, else the age model's. */
+export function prefixFor(manifest) {
+  return manifest.kind === 'face_detector' ? detectorsPrefix() : modelsPrefix();
+}
+
 export function sha256File(path) {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }

@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'undecodable_image'
+  | 'no_face'
   | 'model_unavailable'
   | 'internal';
 
@@ -26,4 +27,5 @@ export const badRequest = (message: string) => new ApiError(400, 'bad_request', 
 export const tooLarge = (message: string) => new ApiError(413, 'payload_too_large', message);
 export const unsupportedType = (message: string) => new ApiError(415, 'unsupported_media_type', message);
 export const undecodable = (message: string) => new ApiError(422, 'undecodable_image', message);
+export const noFace = (message: string) => new ApiError(422, 'no_face', message);
 export const modelUnavailable = (message: string, cause?: unknown) => new ApiError(503, 'model_unavailable', message, cause);

@@ -15,20 +15,29 @@ export function parseBox(raw: string | null | undefined): Rect | undefined {
 }
 
 /**
- * The crop that goes to the model, in displayed-image pixels: the whole image without a box
- * (as in training), otherwise the box grown by `margin` of its width on the left and right and
- * of its height above and below, clamped to the image.
+ * How a face box becomes the age model's crop (docs/model-contract.md, `framing`): a square of
+ * side `scale`·√(w·h) centred on the box's centre moved by `offset_x`, `offset_y` times √(w·h).
+ * training/framing.py measured these on the training chips (crop_rect there is the same rule).
  */
-export function faceCrop(box: Rect | undefined, width: number, height: number, margin: number): Rect {
-  if (!box) return { x: 0, y: 0, w: width, h: height };
-  const x0 = Math.max(0, box.x - margin * box.w);
-  const y0 = Math.max(0, box.y - margin * box.h);
-  const x1 = Math.min(width, box.x + box.w + margin * box.w);
-  const y1 = Math.min(height, box.y + box.h + margin * box.h);
-  if (x1 - x0 < 1 || y1 - y0 < 1 || box.x >= width || box.y >= height || box.x + box.w <= 0 || box.y + box.h <= 0) {
+export type Framing = { scale: number; offset_x: number; offset_y: number };
+
+/**
+ * The age model's crop for a face box, in the same (displayed-image) pixels. Not clamped: the
+ * part outside the image is padded black by the resize, so the face is never stretched.
+ */
+export function framedCrop(box: Rect, framing: Framing): Rect {
+  const s = Math.sqrt(box.w * box.h);
+  const side = framing.scale * s;
+  const cx = box.x + box.w / 2 + framing.offset_x * s;
+  const cy = box.y + box.h / 2 + framing.offset_y * s;
+  return { x: cx - side / 2, y: cy - side / 2, w: side, h: side };
+}
+
+/** Refuses (400) a caller's box that does not overlap the image. */
+export function checkBoxInside(box: Rect, width: number, height: number): void {
+  if (box.x >= width || box.y >= height || box.x + box.w <= 0 || box.y + box.h <= 0) {
     throw badRequest(`box ${box.x},${box.y},${box.w},${box.h} does not overlap the ${width}x${height} image.`);
   }
-  return { x: x0, y: y0, w: x1 - x0, h: y1 - y0 };
 }
 
 /** Maps the model's attention box, (x0, y0, x1, y1) in [0, 1] of the crop, to image pixels. */

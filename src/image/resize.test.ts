@@ -90,6 +90,21 @@ describe('resizeCrop', () => {
     expect(worst).toBeLessThanOrEqual(1); // float summation order differs, rounding may flip by one
   });
 
+  it('pads what lies outside the image with black, at the right scale (no squeezing)', () => {
+    const img = makeRgb(10, 10, () => [200, 100, 50]);
+    // A 20 px square from (-10, -5): the image fills its right half, rows 5..15.
+    const out = resizeCrop(img, { x: -10, y: -5, w: 20, h: 20 }, 4, 1);
+    const at = (x: number, y: number) => Array.from(out.subarray((y * 4 + x) * 3, (y * 4 + x) * 3 + 3));
+    expect(at(0, 1)).toEqual([0, 0, 0]);
+    expect(at(2, 1)).toEqual([200, 100, 50]);
+    expect(at(3, 2)).toEqual([200, 100, 50]);
+    expect(at(2, 3)).toEqual([0, 0, 0]);
+    // Row 0 covers y -5..0 (outside), a sample half inside is half as bright.
+    expect(at(2, 0)).toEqual([0, 0, 0]);
+    const half = resizeCrop(img, { x: -5, y: 0, w: 10, h: 10 }, 1, 1);
+    expect(Array.from(half)).toEqual([100, 50, 25]);
+  });
+
   it('refuses a wrong output buffer and an empty crop', () => {
     const img = makeRgb(4, 4, () => [0, 0, 0]);
     expect(() => resizeCrop(img, { x: 0, y: 0, w: 4, h: 4 }, 2, 1, new Uint8Array(5))).toThrow(RangeError);

@@ -10,7 +10,9 @@ type AxisWeights = { offsets: Int32Array; index: Int32Array; weight: Float32Arra
 /**
  * Area averaging: output sample i covers [start + i·scale, start + (i+1)·scale) of the source
  * axis and averages the pixels under it, weighted by how much of each pixel it covers.
- * Fractional edges are honoured, so a crop need not fall on pixel boundaries.
+ * Fractional edges are honoured, so a crop need not fall on pixel boundaries. The part of a
+ * sample outside [0, limit) counts as black: a crop that leaves the image is padded, never
+ * squeezed back into it (the face keeps its aspect ratio, as in the training chips).
  */
 export function axisWeights(start: number, length: number, size: number, limit: number): AxisWeights {
   const scale = length / size;
@@ -23,17 +25,15 @@ export function axisWeights(start: number, length: number, size: number, limit: 
     offsets[i] = n;
     const a = start + i * scale;
     const b = a + scale;
-    let total = 0;
     const first = n;
-    for (let p = Math.floor(a); p < b; p++) {
+    for (let p = Math.max(0, Math.floor(a)); p < b && p < limit; p++) {
       const cover = Math.min(b, p + 1) - Math.max(a, p);
       if (cover <= 0) continue;
-      index[n] = Math.min(Math.max(p, 0), limit - 1);
+      index[n] = p;
       weight[n] = cover;
-      total += cover;
       n++;
     }
-    for (let k = first; k < n; k++) weight[k] = weight[k]! / total;
+    for (let k = first; k < n; k++) weight[k] = weight[k]! / scale;
   }
   offsets[size] = n;
   return { offsets, index, weight };

@@ -2,8 +2,8 @@ import { createMiddleware } from 'hono/factory';
 import { readConfig } from '../../config';
 import { badRequest, tooLarge, unsupportedType } from '../../errors';
 
-/** What the age route needs from the request: the JPEG bytes and the raw `box` parameter. */
-export type ImageUpload = { bytes: Uint8Array; box: string | undefined };
+/** What the age route needs from the request: the JPEG bytes and the raw `box` and `crop` parameters. */
+export type ImageUpload = { bytes: Uint8Array; box: string | undefined; crop: string | undefined };
 
 export type ImageBodyVariables = { upload: ImageUpload };
 
@@ -70,10 +70,13 @@ export const imageBody = createMiddleware<{ Bindings: Env; Variables: ImageBodyV
     if (typeof field === 'string') throw badRequest('The "image" field must be a file, not text.');
     const type = field.type.toLowerCase();
     if (!JPEG_TYPES.has(type) && !UNLABELLED.has(type)) throw unsupportedType(`The "image" file is ${type}; only image/jpeg is supported.`);
-    const box = form.get('box');
-    upload = { bytes: new Uint8Array(await field.arrayBuffer()), box: typeof box === 'string' ? box : c.req.query('box') };
+    const text = (name: string) => {
+      const v = form.get(name);
+      return typeof v === 'string' ? v : c.req.query(name);
+    };
+    upload = { bytes: new Uint8Array(await field.arrayBuffer()), box: text('box'), crop: text('crop') };
   } else {
-    upload = { bytes: raw, box: c.req.query('box') };
+    upload = { bytes: raw, box: c.req.query('box'), crop: c.req.query('crop') };
   }
   if (upload.bytes.byteLength === 0) throw badRequest('The request has no image: send a JPEG as the body or as the multipart field "image".');
   c.set('upload', upload);
