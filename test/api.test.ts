@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AGE_GROUPS } from '../src/model/distribution';
-import { encodeJpeg, facePhoto, makeRgb, orientReference, pattern } from './helpers/images';
+import { encodeJpeg, facePhoto, makeRgb, orientReference, pattern, turnImage } from './helpers/images';
 import { expectError, FIXTURE, fixtureFile, json, post, publishDetector, publishFixture, shippedDetector, worker } from './helpers/worker';
 
 type Rect = { x: number; y: number; w: number; h: number };
@@ -16,6 +16,7 @@ type Face = {
   local_age: number;
   attention: Rect;
   crop: Rect;
+  roll: number;
 };
 type AgeBody = {
   faces: Face[];
@@ -236,6 +237,20 @@ describe('POST /v1/age', () => {
     // Without the tag the same stored pixels are a different (sideways) picture.
     const untagged = await json<AgeBody>(await post(encodeJpeg(stored, { quality: 95 }), { query: 'crop=image' }));
     expect(untagged.image).toEqual({ width: 360, height: 480, orientation: 1 });
+  });
+
+  it('turns a tilted face upright for the model, as the aligned training chips are', async () => {
+    const upright = facePhoto(480, 480, [{ cx: 240, cy: 240, size: 260 }]);
+    const level = (await json<AgeBody>(await post(encodeJpeg(upright, { quality: 95 })))).faces[0]!;
+    expect(level.roll).toBe(0);
+    for (const degrees of [20, -25]) {
+      const body = await json<AgeBody>(await post(encodeJpeg(turnImage(upright, (degrees * Math.PI) / 180), { quality: 95 })));
+      expect(body.faces).toHaveLength(1);
+      const f = body.faces[0]!;
+      expect(Math.abs(f.roll - degrees), `roll for ${degrees}°`).toBeLessThan(5);
+      // Read upright, the face gives about the level face's answer.
+      expect(Math.abs(f.age - level.age), `age for ${degrees}°`).toBeLessThan(1.5);
+    }
   });
 
   it('sends CORS headers for browser clients', async () => {

@@ -151,7 +151,8 @@ class Detector:
         return reg[0], cls[0, :, 0]
 
     def detect(self, image: np.ndarray) -> list[dict]:
-        """Faces in an uint8 RGB image, best first: box (x, y, w, h) in image pixels, score."""
+        """Faces in an uint8 RGB image, best first: box (x, y, w, h) in image pixels, score,
+        keypoints (x, y) in image pixels (right eye, left eye, nose, mouth, right ear, left ear)."""
         tensor, t = letterbox(image, self.size)
         reg, cls = self.raw(tensor)
         dets = weighted_nms(decode(reg, cls, self.anchor_xy, self.size, self.manifest["score_threshold"]),
@@ -163,7 +164,9 @@ class Detector:
             Y0 = (y0 * self.size - t["pad_y"]) / t["scale_y"]
             X1 = (x1 * self.size - t["pad_x"]) / t["scale_x"]
             Y1 = (y1 * self.size - t["pad_y"]) / t["scale_y"]
-            out.append({"box": (X0, Y0, X1 - X0, Y1 - Y0), "score": d["score"]})
+            kp = [((x * self.size - t["pad_x"]) / t["scale_x"], (y * self.size - t["pad_y"]) / t["scale_y"])
+                  for x, y in d["keypoints"]]
+            out.append({"box": (X0, Y0, X1 - X0, Y1 - Y0), "score": d["score"], "keypoints": kp})
         return out
 
 

@@ -28,13 +28,16 @@ def from_margin(margin: float) -> dict:
     return {"scale": 1.0 + 2.0 * margin, "offset_x": 0.0, "offset_y": 0.0}
 
 
-def crop_rect(box, framing: dict) -> tuple[float, float, float, float]:
-    """Face box (x, y, w, h) -> square crop (x, y, side, side) in the same pixels, unclamped."""
+def crop_rect(box, framing: dict, roll: float = 0.0) -> tuple[float, float, float, float]:
+    """Face box (x, y, w, h) -> square crop (x, y, side, side) in the same pixels, unclamped.
+    `roll` (radians): the face's tilt; the offsets follow the face's axes (the server turns
+    the crop by it, see src/image/crop.ts `eyeRoll`)."""
     x, y, w, h = box
     s = math.sqrt(w * h)
     side = framing["scale"] * s
-    cx = x + w / 2 + framing["offset_x"] * s
-    cy = y + h / 2 + framing["offset_y"] * s
+    ox, oy = framing["offset_x"] * s, framing["offset_y"] * s
+    cx = x + w / 2 + math.cos(roll) * ox - math.sin(roll) * oy
+    cy = y + h / 2 + math.sin(roll) * ox + math.cos(roll) * oy
     return (cx - side / 2, cy - side / 2, side, side)
 
 
@@ -53,7 +56,7 @@ def measure_framing(detector_dir: str, data_root: str | None = None, split: str 
     with labels.open() as f:
         rows = [r for r in csv.DictReader(f) if r["split"] == split]
     rows = rows[:limit] if limit else rows
-    scale, dx, dy = [], [], []
+    scale, dx, dy, roll = [], [], [], []
     missed = 0
     for i, r in enumerate(rows):
         side, mult = PLACEMENTS[i % len(PLACEMENTS)]
@@ -66,7 +69,10 @@ def measure_framing(detector_dir: str, data_root: str | None = None, split: str 
         if not dets:
             missed += 1
             continue
-        x, y, w, h = max(dets, key=lambda d: d["box"][2] * d["box"][3])["box"]
+        best = max(dets, key=lambda d: d["box"][2] * d["box"][3])
+        x, y, w, h = best["box"]
+        (rx, ry), (lx, ly) = best["keypoints"][:2]
+        roll.append(math.degrees(math.atan2(ly - ry, lx - rx)))
         s = math.sqrt(w * h)
         scale.append(side / s)
         dx.append((off + side / 2 - (x + w / 2)) / s)
@@ -85,6 +91,8 @@ def measure_framing(detector_dir: str, data_root: str | None = None, split: str 
             "dataset": "utkface", "split": split, "chips": len(rows), "missed": missed,
             "placements": [f"{s} px chip centred on a {s * m} px grey canvas" for s, m in PLACEMENTS],
             "scale_p10_p90": q(scale), "offset_x_p10_p90": q(dx), "offset_y_p10_p90": q(dy),
+            # The chips are aligned: the detector's eye line is level on them, within this spread.
+            "eye_roll_degrees_median": round(float(np.median(roll)), 2), "eye_roll_degrees_p10_p90": q(roll),
         },
     }
     if out:

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../errors';
-import { attentionToImage, checkBoxInside, framedCrop, parseBox } from './crop';
+import { attentionToImage, checkBoxInside, eyeRoll, framedCrop, parseBox } from './crop';
 
 describe('parseBox', () => {
   it('reads four numbers', () => {
@@ -29,6 +29,22 @@ describe('framedCrop', () => {
 
   it('is not clamped to the image (the resize pads instead)', () => {
     expect(framedCrop({ x: 0, y: 0, w: 50, h: 50 }, { scale: 2, offset_x: 0, offset_y: 0 })).toEqual({ x: -25, y: -25, w: 100, h: 100 });
+  });
+});
+
+describe('eyeRoll', () => {
+  it('is the tilt of the eye line, 0 under the threshold', () => {
+    expect(eyeRoll([[100, 100], [140, 100 + 40 * Math.tan(Math.PI / 9)]])).toBeCloseTo(Math.PI / 9, 12); // 20°
+    expect(eyeRoll([[100, 100], [140, 90]])).toBeCloseTo(-Math.atan2(10, 40), 12); // -14°
+    expect(eyeRoll([[100, 100], [140, 103]])).toBe(0); // 4.3°: as level as the training chips
+    expect(eyeRoll([])).toBe(0);
+  });
+
+  it('turns the framing offsets with the face', () => {
+    const c = framedCrop({ x: 0, y: 0, w: 100, h: 100 }, { scale: 1, offset_x: 0, offset_y: -0.25 }, Math.PI / 2);
+    // "up" for a face turned a quarter clockwise is +x in the image
+    expect(c.x + c.w / 2).toBeCloseTo(75, 9);
+    expect(c.y + c.h / 2).toBeCloseTo(50, 9);
   });
 });
 

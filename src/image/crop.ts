@@ -25,12 +25,33 @@ export type Framing = { scale: number; offset_x: number; offset_y: number };
  * The age model's crop for a face box, in the same (displayed-image) pixels. Not clamped: the
  * part outside the image is padded black by the resize, so the face is never stretched.
  */
-export function framedCrop(box: Rect, framing: Framing): Rect {
+export function framedCrop(box: Rect, framing: Framing, roll = 0): Rect {
   const s = Math.sqrt(box.w * box.h);
   const side = framing.scale * s;
-  const cx = box.x + box.w / 2 + framing.offset_x * s;
-  const cy = box.y + box.h / 2 + framing.offset_y * s;
+  // The offsets are along the face's own axes: turned with it when its eyes are not level.
+  const ox = framing.offset_x * s, oy = framing.offset_y * s;
+  const cx = box.x + box.w / 2 + Math.cos(roll) * ox - Math.sin(roll) * oy;
+  const cy = box.y + box.h / 2 + Math.sin(roll) * ox + Math.cos(roll) * oy;
   return { x: cx - side / 2, y: cy - side / 2, w: side, h: side };
+}
+
+/**
+ * Below this tilt of the eye line the crop is not turned: on the training chips the detector's
+ * eye line lies within −3.8…5.8° (p10–p90, `framing.measured` of version 3), so a smaller tilt
+ * is one the model has seen.
+ */
+export const MIN_ROLL_DEGREES = 8;
+
+/**
+ * The angle (radians, clockwise in image coordinates) of the line from the right eye to the
+ * left eye (the detector's first two keypoints), or 0 when it is under MIN_ROLL_DEGREES: the
+ * turn that brings the face upright, as the aligned training chips are.
+ */
+export function eyeRoll(keypoints: [number, number][]): number {
+  const [right, left] = keypoints;
+  if (!right || !left) return 0;
+  const roll = Math.atan2(left[1] - right[1], left[0] - right[0]);
+  return Math.abs(roll) * (180 / Math.PI) < MIN_ROLL_DEGREES ? 0 : roll;
 }
 
 /** Refuses (400) a caller's box that does not overlap the image. */

@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import type { Registries } from '../app';
 import { readConfig } from '../config';
 import { badRequest, noFace } from '../errors';
-import { checkBoxInside, framedCrop, parseBox } from '../image/crop';
+import { checkBoxInside, eyeRoll, framedCrop, parseBox } from '../image/crop';
 import { decodeImage, type DecodedImage } from '../image/decode';
 import { orientedSize } from '../image/orientation';
 import type { Rect } from '../image/types';
@@ -37,7 +37,7 @@ function parseCropMode(raw: string | undefined): 'image' | undefined {
   return 'image';
 }
 
-type Face = { box: Rect; score: number | null; crop?: Rect };
+type Face = { box: Rect; score: number | null; roll: number; crop?: Rect };
 
 export function ageRoutes(registriesFor: (env: Env) => Registries) {
   const app = new Hono<{ Bindings: Env; Variables: ImageBodyVariables }>();
@@ -60,10 +60,10 @@ export function ageRoutes(registriesFor: (env: Env) => Registries) {
     let detector: AgeResult['detector'] = null;
     if (cropMode) {
       const whole = { x: 0, y: 0, w: shown.width, h: shown.height };
-      faces = [{ box: whole, score: null, crop: whole }];
+      faces = [{ box: whole, score: null, roll: 0, crop: whole }];
     } else if (box) {
       checkBoxInside(box, shown.width, shown.height);
-      faces = [{ box, score: null }];
+      faces = [{ box, score: null, roll: 0 }];
     } else {
       ({ faces, detected, detector } = await detectFaces(registries, image, shown, maxFaces, config.detectorTiles));
     }
@@ -74,7 +74,7 @@ export function ageRoutes(registriesFor: (env: Env) => Registries) {
       const results: FaceResult[] = [];
       // One face at a time: an isolate runs one inference at a time anyway.
       for (const f of faces) {
-        const estimate = await estimateAge(lease.model, image, f.crop ?? framedCrop(f.box, framing), k);
+        const estimate = await estimateAge(lease.model, image, f.crop ?? framedCrop(f.box, framing, f.roll), k, f.roll);
         results.push({ box: roundRect(f.box), score: f.score === null ? null : Math.round(f.score * 1000) / 1000, ...estimate });
       }
       const m = lease.model.manifest;
@@ -108,7 +108,7 @@ async function detectFaces(registries: Registries, image: DecodedImage, shown: {
     }
     const m = lease.model.manifest;
     return {
-      faces: found.slice(0, maxFaces).map((d) => ({ box: d.box, score: d.score })),
+      faces: found.slice(0, maxFaces).map((d) => ({ box: d.box, score: d.score, roll: eyeRoll(d.keypoints) })),
       detected: found.length,
       detector: { name: m.name, version: m.version, fallback: lease.fallback },
     };

@@ -120,3 +120,19 @@ export function facePhoto(width: number, height: number, faces: { cx: number; cy
   for (const f of faces) drawFace(img, f.cx, f.cy, f.size);
   return img;
 }
+
+/** `img` turned by `angle` radians (clockwise on screen) about its centre, bilinear, black outside. */
+export function turnImage(img: RgbImage, angle: number): RgbImage {
+  const { width: W, height: H } = img;
+  const cos = Math.cos(angle), sin = Math.sin(angle);
+  return makeRgb(W, H, (x, y) => {
+    const dx = x + 0.5 - W / 2, dy = y + 0.5 - H / 2;
+    const u = cos * dx + sin * dy + W / 2 - 0.5, v = -sin * dx + cos * dy + H / 2 - 0.5;
+    const x0 = Math.floor(u), y0 = Math.floor(v);
+    if (x0 < 0 || y0 < 0 || x0 + 1 >= W || y0 + 1 >= H) return [0, 0, 0];
+    const fx = u - x0, fy = v - y0;
+    const p = (xx: number, yy: number, c: number) => img.data[(yy * W + xx) * 3 + c]!;
+    const c = (k: number) => Math.round((p(x0, y0, k) * (1 - fx) + p(x0 + 1, y0, k) * fx) * (1 - fy) + (p(x0, y0 + 1, k) * (1 - fx) + p(x0 + 1, y0 + 1, k) * fx) * fy);
+    return [c(0), c(1), c(2)];
+  });
+}

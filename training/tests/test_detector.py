@@ -94,6 +94,8 @@ def test_crop_rect_is_the_square_the_server_uses():
     assert crop_rect((200, 100, 100, 100), {"scale": 1.8, "offset_x": 0, "offset_y": 0}) == (160, 60, 180, 180)
     assert crop_rect((0, 0, 100, 400), {"scale": 1.25, "offset_x": 0.125, "offset_y": -0.25}) == (-50, 25, 250, 250)
     assert from_margin(0.4) == {"scale": 1.8, "offset_x": 0.0, "offset_y": 0.0}
+    turned = crop_rect((0, 0, 100, 100), {"scale": 1, "offset_x": 0, "offset_y": -0.25}, roll=np.pi / 2)
+    assert turned[0] + 50 == pytest.approx(75) and turned[1] + 50 == pytest.approx(50)
 
 
 def test_framing_measured_on_chips(utkface_root, tmp_path):
@@ -101,4 +103,5 @@ def test_framing_measured_on_chips(utkface_root, tmp_path):
     # UTKFace chips are a little larger than BlazeFace's square box, about centred on it.
     assert 1.0 < out["scale"] < 1.2 and abs(out["offset_x"]) < 0.1 and abs(out["offset_y"]) < 0.1
     assert out["measured"]["missed"] <= 3
+    assert abs(out["measured"]["eye_roll_degrees_median"]) < 5
     assert json.loads((tmp_path / "f.json").read_text())["scale"] == out["scale"]
