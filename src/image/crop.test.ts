@@ -27,6 +27,16 @@ describe('framedCrop', () => {
     expect(framedCrop({ x: 0, y: 0, w: 100, h: 400 }, { scale: 1.25, offset_x: 0.125, offset_y: -0.25 })).toEqual({ x: -50, y: 25, w: 250, h: 250 });
   });
 
+  it('centres on the eyes and mouth when the keypoints are known and the framing has keypoint offsets', () => {
+    const framing = { scale: 1, offset_x: 0.5, offset_y: 0.5, keypoints: { offset_x: 0, offset_y: -0.25 } };
+    // eyes at (40, 40) and (60, 40), mouth at (50, 80): halfway between (50, 40) and (50, 80) is (50, 60)
+    const kp: [number, number][] = [[40, 40], [60, 40], [50, 60], [50, 80], [30, 50], [70, 50]];
+    expect(framedCrop({ x: 0, y: 0, w: 100, h: 100 }, framing, 0, kp)).toEqual({ x: 0, y: -15, w: 100, h: 100 });
+    // Without keypoints (a caller's box), or a framing without keypoint offsets: the box rule.
+    expect(framedCrop({ x: 0, y: 0, w: 100, h: 100 }, framing)).toEqual({ x: 50, y: 50, w: 100, h: 100 });
+    expect(framedCrop({ x: 0, y: 0, w: 100, h: 100 }, { scale: 1, offset_x: 0, offset_y: 0 }, 0, kp)).toEqual({ x: 0, y: 0, w: 100, h: 100 });
+  });
+
   it('is not clamped to the image (the resize pads instead)', () => {
     expect(framedCrop({ x: 0, y: 0, w: 50, h: 50 }, { scale: 2, offset_x: 0, offset_y: 0 })).toEqual({ x: -25, y: -25, w: 100, h: 100 });
   });

@@ -16,22 +16,33 @@ export function parseBox(raw: string | null | undefined): Rect | undefined {
 
 /**
  * How a face box becomes the age model's crop (docs/model-contract.md, `framing`): a square of
- * side `scale`·√(w·h) centred on the box's centre moved by `offset_x`, `offset_y` times √(w·h).
- * training/framing.py measured these on the training chips (crop_rect there is the same rule).
+ * side `scale`·√(w·h) centred on the box's centre moved by `offset_x`, `offset_y` times √(w·h),
+ * or, when the detector's keypoints are known and the framing has `keypoints`, on the point
+ * halfway between the eyes' midpoint and the mouth moved by those offsets (on the training
+ * chips that point varies half as much as the box centre). training/framing.py measured these
+ * on the training chips (crop_rect there is the same rule).
  */
-export type Framing = { scale: number; offset_x: number; offset_y: number };
+export type Framing = { scale: number; offset_x: number; offset_y: number; keypoints?: { offset_x: number; offset_y: number } };
 
 /**
  * The age model's crop for a face box, in the same (displayed-image) pixels. Not clamped: the
  * part outside the image is padded black by the resize, so the face is never stretched.
  */
-export function framedCrop(box: Rect, framing: Framing, roll = 0): Rect {
+export function framedCrop(box: Rect, framing: Framing, roll = 0, keypoints?: [number, number][]): Rect {
   const s = Math.sqrt(box.w * box.h);
   const side = framing.scale * s;
+  let cx0 = box.x + box.w / 2, cy0 = box.y + box.h / 2, fx = framing.offset_x, fy = framing.offset_y;
+  if (framing.keypoints && keypoints && keypoints.length >= 4) {
+    const [[rx, ry], [lx, ly], , [mx, my]] = keypoints as [[number, number], [number, number], [number, number], [number, number]];
+    cx0 = ((rx + lx) / 2 + mx) / 2;
+    cy0 = ((ry + ly) / 2 + my) / 2;
+    fx = framing.keypoints.offset_x;
+    fy = framing.keypoints.offset_y;
+  }
   // The offsets are along the face's own axes: turned with it when its eyes are not level.
-  const ox = framing.offset_x * s, oy = framing.offset_y * s;
-  const cx = box.x + box.w / 2 + Math.cos(roll) * ox - Math.sin(roll) * oy;
-  const cy = box.y + box.h / 2 + Math.sin(roll) * ox + Math.cos(roll) * oy;
+  const ox = fx * s, oy = fy * s;
+  const cx = cx0 + Math.cos(roll) * ox - Math.sin(roll) * oy;
+  const cy = cy0 + Math.sin(roll) * ox + Math.cos(roll) * oy;
   return { x: cx - side / 2, y: cy - side / 2, w: side, h: side };
 }
 

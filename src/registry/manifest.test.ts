@@ -33,6 +33,7 @@ describe('parseManifest', () => {
     ['name', { name: 'a/b' }, /invalid name/],
     ['framing scale', { framing: { scale: 0, offset_x: 0, offset_y: 0 } }, /framing/],
     ['framing offset', { framing: { scale: 1.1, offset_x: 'a', offset_y: 0 } }, /framing/],
+    ['framing keypoints', { framing: { scale: 1.1, offset_x: 0, offset_y: 0, keypoints: { offset_x: 3, offset_y: 0 } } }, /framing.keypoints/],
   ])('rejects a bad %s', (_, patch, why) => {
     expect(() => parseManifest(JSON.stringify({ ...valid, ...patch }))).toThrow(why);
   });
@@ -45,8 +46,10 @@ describe('parseManifest', () => {
 
 describe('framingOf', () => {
   it('reads the measured framing, or makes the old face_margin box square', () => {
-    const measured = { scale: 1.0859, offset_x: 0.0025, offset_y: -0.0257, measured: { split: 'train' } };
-    expect(framingOf(parseManifest(JSON.stringify({ ...valid, framing: measured })))).toEqual({ scale: 1.0859, offset_x: 0.0025, offset_y: -0.0257 });
+    const measured = { scale: 1.0859, offset_x: 0.0025, offset_y: -0.0257, keypoints: { offset_x: 0.004, offset_y: -0.016 }, measured: { split: 'train' } };
+    expect(framingOf(parseManifest(JSON.stringify({ ...valid, framing: measured })))).toEqual({
+      scale: 1.0859, offset_x: 0.0025, offset_y: -0.0257, keypoints: { offset_x: 0.004, offset_y: -0.016 },
+    });
     expect(framingOf(parseManifest(JSON.stringify(valid)))).toEqual({ scale: 1.8, offset_x: 0, offset_y: 0 });
   });
 });

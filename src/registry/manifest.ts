@@ -25,7 +25,10 @@ export type Manifest = {
 
 /** The manifest's framing, or for a manifest without one the square of the old `face_margin` box. */
 export function framingOf(m: Pick<Manifest, 'framing' | 'face_margin'>): Framing {
-  if (m.framing) return { scale: m.framing.scale, offset_x: m.framing.offset_x, offset_y: m.framing.offset_y };
+  if (m.framing) {
+    const { scale, offset_x, offset_y, keypoints } = m.framing;
+    return { scale, offset_x, offset_y, ...(keypoints ? { keypoints: { offset_x: keypoints.offset_x, offset_y: keypoints.offset_y } } : {}) };
+  }
   return { scale: 1 + 2 * m.face_margin, offset_x: 0, offset_y: 0 };
 }
 
@@ -88,6 +91,10 @@ export function parseManifest(text: string, expected?: ActivePointer): Manifest 
     const num = (v: unknown, lo: number, hi: number) => typeof v === 'number' && v >= lo && v <= hi;
     if (!isObject(f) || !num(f.scale, 0.5, 5) || !num(f.offset_x, -1, 1) || !num(f.offset_y, -1, 1)) {
       fail('framing must be {scale 0.5..5, offset_x -1..1, offset_y -1..1}');
+    }
+    const k = (f as Record<string, unknown>).keypoints;
+    if (k !== undefined && (!isObject(k) || !num(k.offset_x, -1, 1) || !num(k.offset_y, -1, 1))) {
+      fail('framing.keypoints must be {offset_x -1..1, offset_y -1..1}');
     }
   }
   const ages = m.ages;

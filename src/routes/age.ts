@@ -37,7 +37,7 @@ function parseCropMode(raw: string | undefined): 'image' | undefined {
   return 'image';
 }
 
-type Face = { box: Rect; score: number | null; roll: number; crop?: Rect };
+type Face = { box: Rect; score: number | null; roll: number; keypoints?: [number, number][]; crop?: Rect };
 
 export function ageRoutes(registriesFor: (env: Env) => Registries) {
   const app = new Hono<{ Bindings: Env; Variables: ImageBodyVariables }>();
@@ -74,7 +74,7 @@ export function ageRoutes(registriesFor: (env: Env) => Registries) {
       const results: FaceResult[] = [];
       // One face at a time: an isolate runs one inference at a time anyway.
       for (const f of faces) {
-        const estimate = await estimateAge(lease.model, image, f.crop ?? framedCrop(f.box, framing, f.roll), k, f.roll);
+        const estimate = await estimateAge(lease.model, image, f.crop ?? framedCrop(f.box, framing, f.roll, f.keypoints), k, f.roll);
         results.push({ box: roundRect(f.box), score: f.score === null ? null : Math.round(f.score * 1000) / 1000, ...estimate });
       }
       const m = lease.model.manifest;
@@ -108,7 +108,7 @@ async function detectFaces(registries: Registries, image: DecodedImage, shown: {
     }
     const m = lease.model.manifest;
     return {
-      faces: found.slice(0, maxFaces).map((d) => ({ box: d.box, score: d.score, roll: eyeRoll(d.keypoints) })),
+      faces: found.slice(0, maxFaces).map((d) => ({ box: d.box, score: d.score, roll: eyeRoll(d.keypoints), keypoints: d.keypoints })),
       detected: found.length,
       detector: { name: m.name, version: m.version, fallback: lease.fallback },
     };

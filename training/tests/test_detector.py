@@ -94,6 +94,10 @@ def test_crop_rect_is_the_square_the_server_uses():
     assert crop_rect((200, 100, 100, 100), {"scale": 1.8, "offset_x": 0, "offset_y": 0}) == (160, 60, 180, 180)
     assert crop_rect((0, 0, 100, 400), {"scale": 1.25, "offset_x": 0.125, "offset_y": -0.25}) == (-50, 25, 250, 250)
     assert from_margin(0.4) == {"scale": 1.8, "offset_x": 0.0, "offset_y": 0.0}
+    kp = [(40, 40), (60, 40), (50, 60), (50, 80), (30, 50), (70, 50)]
+    framing = {"scale": 1, "offset_x": 0.5, "offset_y": 0.5, "keypoints": {"offset_x": 0, "offset_y": -0.25}}
+    assert crop_rect((0, 0, 100, 100), framing, keypoints=kp) == (0, -15, 100, 100)
+    assert crop_rect((0, 0, 100, 100), framing) == (50, 50, 100, 100)
     turned = crop_rect((0, 0, 100, 100), {"scale": 1, "offset_x": 0, "offset_y": -0.25}, roll=np.pi / 2)
     assert turned[0] + 50 == pytest.approx(75) and turned[1] + 50 == pytest.approx(50)
 
