@@ -306,7 +306,7 @@ function report(opts, r) {
   ];
   const ageRows = subsets.map(([label, xs]) => ({ label, n: xs.length, photo: mae(xs, (p) => p.match.age), chip: mae(xs, (p) => p.chipAge), box: mae(xs, (p) => p.boxAge) }));
   const out = {
-    command: `npm run bench:photos --${opts.faces !== 200 ? ` --faces ${opts.faces}` : ''}${opts.tiles ? '' : ' --no-tiles'}`,
+    command: ['npm run bench:photos', ...(opts.faces !== 200 || !opts.tiles ? ['--'] : []), ...(opts.faces !== 200 ? [`--faces ${opts.faces}`] : []), ...(opts.tiles ? [] : ['--no-tiles'])].join(' '),
     model: `${r.active.name}/${r.active.version}`, detector: `${r.detector?.name}/${r.detector?.version}`, tiles: opts.tiles, framing: r.framing,
     photos: r.photos.length, faces: r.placed.length, empty_photos: r.empty.length,
     detection: rows, recall: hit.length / r.placed.length, mean_iou: mean(hit.map((p) => p.match.iou)),
