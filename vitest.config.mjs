@@ -6,8 +6,9 @@ import { defineConfig } from 'vitest/config';
 
 const root = import.meta.dirname;
 // Test-only file server: workerd cannot read the disk, so tests fetch the fixture model and
-// sample photos through this service binding. Only these three trees are reachable (models:
-// the shipped default model, served through R2 by test/shipped-model.test.ts).
+// sample photos through this service binding. Only these trees are reachable; `models` holds
+// the shipped default model (served through R2 by test/shipped-model.test.ts) and the committed
+// face detector (models/detectors), which the tests use as they ship.
 const trees = {
   fixtures: resolve(root, 'test/fixtures'),
   shared: resolve(root, '../shared/data'),

@@ -11,17 +11,15 @@
 // (scripts/bench/worker.ts = the app + GET /_bench/infer), then
 //   cold    first POST /v1/age after start (includes reading and verifying the model from R2
 //           and creating the ORT session);
-//   e2e     POST /v1/age with a 640x480 JPEG (decode + crop + resize + inference + JSON);
+//   e2e     POST /v1/age?crop=image with a 640x480 JPEG (decode + crop + resize + inference + JSON;
+//           no face detection: scripts/bench-photos.mjs measures the photo path);
 //   infer   GET /_bench/infer (one model run on a fixed crop, no image work);
 //   heap    ORT's wasm memory after all requests (GET /v1/models).
 // Requests are sequential (one isolate, one request at a time, as in production).
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
-import { ROOT, UsageError, WRANGLER, fail, readVersionDir } from './lib.mjs';
+import { ROOT, UsageError, fail, readVersionDir, startBenchWorker } from './lib.mjs';
 import { seed } from './models.mjs';
 
 const require = createRequire(import.meta.url);
@@ -63,17 +61,6 @@ function testJpeg() {
   return { bytes: jpeg.encode({ width: W, height: H, data: rgba }, 90).data, source: faces.length ? 'UTKFace faces tiled' : 'synthetic' };
 }
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-    s.on('error', rej);
-  });
-}
-
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
@@ -90,33 +77,11 @@ async function timed(fn) {
 }
 
 async function benchModel(label, modelsDir, n, photo) {
-  const persist = mkdtempSync(join(tmpdir(), 'age-edge-bench-'));
-  const port = await freePort();
   console.log(`\n## ${label}: seeding ${modelsDir}`);
-  const active = await seed(modelsDir, persist, () => {});
+  const { base, seeded: active, stop } = await startBenchWorker((persist) => seed(modelsDir, persist, () => {}));
   const { manifest } = readVersionDir(join(modelsDir, active.name, active.version));
-  const child = spawn(
-    WRANGLER,
-    ['dev', 'scripts/bench/worker.ts', '--local', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist,
-      '--var', 'ACTIVE_REFRESH_SECONDS:3600', '--var', 'RATE_LIMIT_BINDING:RATE_LIMITER_LOCAL',
-      '--show-interactive-dev-session=false', '--log-level', 'warn'],
-    { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-  );
-  let log = '';
-  child.stdout.on('data', (d) => (log += d));
-  child.stderr.on('data', (d) => (log += d));
-  const base = `http://127.0.0.1:${port}`;
   try {
-    const started = performance.now();
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${log}`);
-      if (performance.now() - started > 120_000) throw new Error(`wrangler dev did not answer within 120 s:\n${log}`);
-      try {
-        if ((await fetch(`${base}/healthz`)).ok) break;
-      } catch {}
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    const post = () => fetch(`${base}/v1/age`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: photo });
+    const post = () => fetch(`${base}/v1/age?crop=image`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: photo });
     const cold = await timed(post);
     for (let i = 0; i < 5; i++) await timed(post);
     const e2e = [];
@@ -154,11 +119,7 @@ async function benchModel(label, modelsDir, n, photo) {
     console.log(JSON.stringify(result));
     return result;
   } finally {
-    try {
-      process.kill(-child.pid, 'SIGTERM');
-    } catch {}
-    await new Promise((r) => setTimeout(r, 500));
-    rmSync(persist, { recursive: true, force: true });
+    await stop();
   }
 }
 
@@ -177,7 +138,7 @@ async function main() {
   for (const [label, dir] of targets) rows.push({ label, ...(await benchModel(label, dir, opts.n, photo)) });
   if (opts.json) writeJson(opts.json, rows[0], opts.n, source);
   console.log(`\nworkerd via wrangler dev (local), ${opts.n} sequential requests per series, client-timed; ` +
-    `photo: 640x480 JPEG (${source}, ${(photo.length / 1024).toFixed(0)} KiB), whole image as the crop.\n` +
+    `photo: 640x480 JPEG (${source}, ${(photo.length / 1024).toFixed(0)} KiB), whole image as the crop (crop=image).\n` +
     `overhead = e2e − inference; image work = overhead − (upload − round trip), i.e. decode + crop + resize + read-out + JSON, where ` +
     `upload = the same POST refused right after the body is read, round trip = GET /healthz.\n`);
   console.log('| model | S | files | cold start | e2e p50 | e2e p95 | inference p50 | inference p95 | overhead p50 | image work p50 | round trip p50 | upload p50 | wasm heap after requests |');

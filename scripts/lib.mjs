@@ -1,7 +1,9 @@
 // Helpers shared by the serving scripts (start, models, bench). Plain Node, no dependencies.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -39,6 +41,17 @@ export function modelsBucket() {
 export function modelsPrefix() {
   const toml = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8');
   return toml.match(/^\s*MODELS_PREFIX\s*=\s*"([^"]*)"/m)?.[1] ?? 'models/';
+}
+
+/** The key prefix of the face detector's registry (DETECTORS_PREFIX in wrangler.toml [vars]). */
+export function detectorsPrefix() {
+  const toml = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8');
+  return toml.match(/^\s*DETECTORS_PREFIX\s*=\s*"([^"]*)"/m)?.[1] ?? 'models/detectors/';
+}
+
+/** Where a version goes in the bucket: the detector's registry for a face detector, else the age model's. */
+export function prefixFor(manifest) {
+  return manifest.kind === 'face_detector' ? detectorsPrefix() : modelsPrefix();
 }
 
 export function sha256File(path) {
@@ -131,4 +144,59 @@ export async function r2GetText(target, key) {
     if (/not found|does not exist|NoSuchKey|404/i.test(err.message)) return undefined;
     throw err;
   }
+}
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+    s.on('error', rej);
+  });
+}
+
+/**
+ * `wrangler dev` (local workerd) on the bench entry (scripts/bench/worker.ts) with a fresh local
+ * R2 seeded by `seedInto(persistDir)`; resolves once /healthz answers. `vars` are extra
+ * `--var NAME:VALUE`. Call `stop()` when done.
+ */
+export async function startBenchWorker(seedInto, vars = {}) {
+  const persist = mkdtempSync(join(tmpdir(), 'age-edge-bench-'));
+  const seeded = await seedInto(persist);
+  const port = await freePort();
+  const varArgs = Object.entries({ ACTIVE_REFRESH_SECONDS: '3600', RATE_LIMIT_BINDING: 'RATE_LIMITER_LOCAL', ...vars }).flatMap(([k, v]) => ['--var', `${k}:${v}`]);
+  const child = spawn(
+    WRANGLER,
+    ['dev', 'scripts/bench/worker.ts', '--local', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist,
+      ...varArgs, '--show-interactive-dev-session=false', '--log-level', 'warn'],
+    { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+  let log = '';
+  child.stdout.on('data', (d) => (log += d));
+  child.stderr.on('data', (d) => (log += d));
+  const base = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {}
+    await new Promise((r) => setTimeout(r, 500));
+    rmSync(persist, { recursive: true, force: true });
+  };
+  try {
+    const started = performance.now();
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${log}`);
+      if (performance.now() - started > 120_000) throw new Error(`wrangler dev did not answer within 120 s:\n${log}`);
+      try {
+        if ((await fetch(`${base}/healthz`)).ok) break;
+      } catch {}
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { base, seeded, stop };
 }

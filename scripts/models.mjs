@@ -4,7 +4,11 @@
 //   publish <dir>  upload models/<name>/<version>/ and make it active      [--remote] [--no-activate]
 //   rollback       make the previously active version active again          [--remote] [--to name/version]
 //   status         print active.json and history.json                       [--remote]
-//   seed [dir]     copy a models/ tree (default: ./models) into local R2, as `npm start` does
+//   seed [dir]     copy a models/ tree (default: ./models) into local R2, as `npm start` does,
+//                  with its detectors/ tree (the face detector; default: ./models/detectors)
+//
+// A version whose manifest says "kind": "face_detector" goes to the detector's registry
+// (DETECTORS_PREFIX); rollback and status take --detector to act on that registry.
 //   wrap <onnx> --out models-dir --name N --version V --size S
 //                  make a models/ tree (manifest with sha256 + active.json) around a bare ONNX
 //                  export, e.g. an untrained architecture to measure serving cost (npm run bench -- --models DIR)
@@ -14,12 +18,12 @@
 // ACTIVE_REFRESH_SECONDS; no redeploy is needed.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { LOCAL_STATE, ROOT, UsageError, fail, listVersionDirs, modelsBucket, modelsPrefix, r2GetText, r2Put, readVersionDir, sha256File } from './lib.mjs';
+import { LOCAL_STATE, ROOT, UsageError, detectorsPrefix, fail, listVersionDirs, modelsBucket, modelsPrefix, prefixFor, r2GetText, r2Put, readVersionDir, sha256File } from './lib.mjs';
 
 const USAGE = `usage:
   npm run models:publish -- <models/<name>/<version>> [--remote] [--no-activate] [--persist-to DIR]
-  npm run models:rollback -- [--to <name>/<version>] [--remote] [--persist-to DIR]
-  npm run models:status -- [--remote] [--persist-to DIR]
+  npm run models:rollback -- [--to <name>/<version>] [--detector] [--remote] [--persist-to DIR]
+  npm run models:status -- [--detector] [--remote] [--persist-to DIR]
   node scripts/models.mjs seed [models-dir] [--persist-to DIR]
   node scripts/models.mjs wrap <model.onnx> --out <models-dir> --name N --version V --size S [--margin 0.4]`;
 
@@ -30,6 +34,7 @@ function parseArgs(argv) {
     if (a === '--remote') opts.remote = true;
     else if (a === '--local') opts.remote = false;
     else if (a === '--no-activate') opts.activate = false;
+    else if (a === '--detector') opts.detector = true;
     else if (a === '--persist-to') opts.persistTo = resolve(argv[++i] ?? '');
     else if (a === '--to') opts.to = argv[++i];
     else if (['--out', '--name', '--version', '--size', '--margin'].includes(a)) opts[a.slice(2)] = argv[++i];
@@ -53,13 +58,12 @@ async function readJson(target, key) {
   }
 }
 
-async function readHistory(target) {
-  const h = await readJson(target, `${modelsPrefix()}history.json`);
+async function readHistory(target, prefix = modelsPrefix()) {
+  const h = await readJson(target, `${prefix}history.json`);
   return Array.isArray(h?.entries) ? h.entries : [];
 }
 
-async function writePointer(target, p, history) {
-  const prefix = modelsPrefix();
+async function writePointer(target, p, history, prefix = modelsPrefix()) {
   // history first: a reader that sees the new active.json can always find the way back.
   await r2Put(target, `${prefix}history.json`, { text: JSON.stringify({ entries: history.slice(-50) }, null, 2), contentType: 'application/json' });
   await r2Put(target, `${prefix}active.json`, { text: JSON.stringify({ name: p.name, version: p.version }), contentType: 'application/json' });
@@ -67,7 +71,7 @@ async function writePointer(target, p, history) {
 
 async function uploadVersion(target, dir, log = console.log) {
   const { manifest, files } = readVersionDir(dir);
-  const base = `${modelsPrefix()}${manifest.name}/${manifest.version}/`;
+  const base = `${prefixFor(manifest)}${manifest.name}/${manifest.version}/`;
   // Data files first and the manifest last, so a version never looks complete before it is.
   const ordered = [...files.filter((f) => f.role !== 'model'), ...files.filter((f) => f.role === 'model')];
   for (const f of ordered) {
@@ -95,17 +99,19 @@ async function publish(opts) {
     console.log(`✔ uploaded ${pointer(next)} (not activated)`);
     return;
   }
-  const current = await readJson(opts, `${modelsPrefix()}active.json`);
-  const history = await readHistory(opts);
+  const prefix = prefixFor(manifest);
+  const current = await readJson(opts, `${prefix}active.json`);
+  const history = await readHistory(opts, prefix);
   if (current && !sameVersion(current, next)) history.push({ name: current.name, version: current.version, until: new Date().toISOString() });
-  await writePointer(opts, next, history);
-  console.log(`✔ active: ${pointer(next)} (was ${pointer(current)}); undo with: npm run models:rollback${opts.remote ? ' -- --remote' : ''}`);
+  await writePointer(opts, next, history, prefix);
+  const undo = [opts.remote && '--remote', manifest.kind === 'face_detector' && '--detector'].filter(Boolean).join(' ');
+  console.log(`✔ active: ${pointer(next)} (was ${pointer(current)}); undo with: npm run models:rollback${undo ? ` -- ${undo}` : ''}`);
 }
 
 async function rollback(opts) {
-  const prefix = modelsPrefix();
+  const prefix = opts.detector ? detectorsPrefix() : modelsPrefix();
   const current = await readJson(opts, `${prefix}active.json`);
-  const history = await readHistory(opts);
+  const history = await readHistory(opts, prefix);
   let target;
   if (opts.to) {
     const [name, version, extra] = opts.to.split('/');
@@ -119,13 +125,14 @@ async function rollback(opts) {
   }
   const manifest = await r2GetText(opts, `${prefix}${target.name}/${target.version}/manifest.json`);
   if (manifest === undefined) throw new UsageError(`${pointer(target)} is not in ${where(opts)} (no manifest.json)`);
-  await writePointer(opts, target, history);
+  await writePointer(opts, target, history, prefix);
   console.log(`✔ active: ${pointer(target)} (was ${pointer(current)}) in ${where(opts)}`);
 }
 
 async function status(opts) {
-  const current = await readJson(opts, `${modelsPrefix()}active.json`);
-  const history = await readHistory(opts);
+  const prefix = opts.detector ? detectorsPrefix() : modelsPrefix();
+  const current = await readJson(opts, `${prefix}active.json`);
+  const history = await readHistory(opts, prefix);
   console.log(`${where(opts)}\n  active:  ${pointer(current)}\n  history: ${history.map(pointer).join(' <- ') || '(empty)'}`);
 }
 
@@ -134,6 +141,16 @@ async function status(opts) {
  * remembers what was uploaded (by sha256), so restarts only upload what changed.
  */
 export async function seed(modelsDir, persistTo = LOCAL_STATE, log = console.log) {
+  const active = await seedTree(modelsDir, persistTo, log, modelsPrefix());
+  // The face detector: the tree's own detectors/, else the one the repository ships.
+  const own = join(modelsDir, 'detectors');
+  const detectors = existsSync(join(own, 'active.json')) ? own : join(ROOT, 'models', 'detectors');
+  log(`  face detector from ${relative(ROOT, detectors) || detectors}:`);
+  await seedTree(detectors, persistTo, log, detectorsPrefix());
+  return active;
+}
+
+async function seedTree(modelsDir, persistTo, log, prefix) {
   const dirs = listVersionDirs(modelsDir);
   const activePath = join(modelsDir, 'active.json');
   if (!dirs.length || !existsSync(activePath)) {
@@ -147,13 +164,13 @@ export async function seed(modelsDir, persistTo = LOCAL_STATE, log = console.log
   const target = { remote: false, persistTo };
   mkdirSync(persistTo, { recursive: true });
   const stampPath = join(persistTo, 'age-edge-seed.json');
-  const stamp = existsSync(stampPath) ? JSON.parse(readFileSync(stampPath, 'utf8')) : {};
   let found = false;
   for (const dir of dirs) {
     const { manifest } = readVersionDir(dir);
     found ||= sameVersion(manifest, active);
-    const key = `${manifest.name}/${manifest.version}`;
+    const key = `${prefix}${manifest.name}/${manifest.version}`;
     const fingerprint = manifest.files.map((f) => f.sha256).join(',');
+    const stamp = existsSync(stampPath) ? JSON.parse(readFileSync(stampPath, 'utf8')) : {};
     if (stamp[key] === fingerprint) {
       log(`  ${key}: already in local R2`);
       continue;
@@ -164,7 +181,7 @@ export async function seed(modelsDir, persistTo = LOCAL_STATE, log = console.log
     writeFileSync(stampPath, JSON.stringify(stamp, null, 2));
   }
   if (!found) throw new UsageError(`${activePath} names ${pointer(active)}, which is not under ${modelsDir}`);
-  await r2Put(target, `${modelsPrefix()}active.json`, { text: JSON.stringify({ name: active.name, version: active.version }), contentType: 'application/json' });
+  await r2Put(target, `${prefix}active.json`, { text: JSON.stringify({ name: active.name, version: active.version }), contentType: 'application/json' });
   log(`  active: ${pointer(active)}`);
   return active;
 }

@@ -2,7 +2,7 @@
 // `npm start`: seed the local R2 from models/ (or --models DIR) and serve the API with
 // `wrangler dev`, entirely offline. Extra arguments after `--` go to wrangler dev.
 //
-//   npm start                                  # models/ (the default model)
+//   npm start                                  # models/ (the default model, and the face detector of models/detectors)
 //   npm start -- --models test/fixtures/model  # the small contract fixture
 //   npm start -- --port 9000
 import { spawn } from 'node:child_process';
@@ -32,7 +32,8 @@ async function main() {
   console.log(`\nStarting ${active.name}/${active.version} on http://${opts.ip === '0.0.0.0' ? 'localhost' : opts.ip}:${opts.port}`);
   console.log(`Once wrangler prints "Ready on", try:`);
   console.log(`  curl -s http://localhost:${opts.port}/healthz`);
-  console.log(`  curl -s -H 'content-type: image/jpeg' --data-binary @face.jpg http://localhost:${opts.port}/v1/age\n`);
+  console.log(`  curl -s -H 'content-type: image/jpeg' --data-binary @photo.jpg http://localhost:${opts.port}/v1/age   # every face in the photo`);
+  console.log(`  curl -s -H 'content-type: image/jpeg' --data-binary @chip.jpg 'http://localhost:${opts.port}/v1/age?crop=image'   # an already cropped face\n`);
   const child = spawn(
     WRANGLER,
     // The local limiter (wrangler.toml): one user sending benchmarks must not meet the deployed

@@ -1,34 +1,50 @@
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { readConfig } from './config';
+import { loadFaceDetector, type FaceDetector } from './detector/face-detector';
+import { parseDetectorManifest } from './detector/manifest';
 import { notFound, onError } from './middleware/errors';
 import { rateLimit } from './middleware/rate-limit';
-import { loadAgeModel } from './model/age-model';
+import { loadAgeModel, type AgeModel } from './model/age-model';
 import { ModelRegistry } from './registry/registry';
 import { ageRoutes } from './routes/age';
 import { healthRoutes } from './routes/health';
 import { modelRoutes } from './routes/models';
 
-/**
- * One registry per isolate: the ORT session is the expensive part and is shared by every
- * request the isolate serves. Rebuilt only if the bucket binding or the prefix changes.
- */
-let shared: { prefix: string; registry: ModelRegistry } | undefined;
+/** The two registries an isolate serves from: the age model and the face detector. */
+export type Registries = { age: ModelRegistry<AgeModel>; detector: ModelRegistry<FaceDetector> };
 
-export function isolateRegistry(env: Env): ModelRegistry {
+/**
+ * One pair of registries per isolate: the ORT sessions are the expensive part and are shared
+ * by every request the isolate serves. Rebuilt only if the bucket prefixes change.
+ */
+let shared: { key: string; registries: Registries } | undefined;
+
+export function isolateRegistries(env: Env): Registries {
   const config = readConfig(env);
-  if (!shared || shared.prefix !== config.modelsPrefix) {
+  const key = `${config.modelsPrefix}\n${config.detectorsPrefix}`;
+  if (!shared || shared.key !== key) {
     shared = {
-      prefix: config.modelsPrefix,
-      registry: new ModelRegistry(env.MODELS, { prefix: config.modelsPrefix, refreshMs: config.activeRefreshMs, loader: loadAgeModel }),
+      key,
+      registries: {
+        age: new ModelRegistry(env.MODELS, { prefix: config.modelsPrefix, refreshMs: config.activeRefreshMs, loader: loadAgeModel }),
+        detector: new ModelRegistry<FaceDetector>(env.MODELS, {
+          prefix: config.detectorsPrefix,
+          refreshMs: config.activeRefreshMs,
+          loader: loadFaceDetector,
+          parse: parseDetectorManifest,
+          what: 'face detector',
+        }),
+      },
     };
   }
   // The binding object is not promised to be the same across requests; always read through the current one.
-  shared.registry.useStore(env.MODELS);
-  return shared.registry;
+  shared.registries.age.useStore(env.MODELS);
+  shared.registries.detector.useStore(env.MODELS);
+  return shared.registries;
 }
 
-export function createApp(registryFor: (env: Env) => ModelRegistry = isolateRegistry) {
+export function createApp(registriesFor: (env: Env) => Registries = isolateRegistries) {
   const app = new Hono<{ Bindings: Env }>();
   app.use(
     '*',
@@ -44,9 +60,9 @@ export function createApp(registryFor: (env: Env) => ModelRegistry = isolateRegi
     }),
   );
   app.use('/v1/*', rateLimit);
-  app.route('/v1/age', ageRoutes(registryFor));
-  app.route('/v1/models', modelRoutes(registryFor));
-  app.route('/healthz', healthRoutes(registryFor));
+  app.route('/v1/age', ageRoutes(registriesFor));
+  app.route('/v1/models', modelRoutes(registriesFor));
+  app.route('/healthz', healthRoutes(registriesFor));
   app.notFound(notFound);
   app.onError(onError);
   return app;

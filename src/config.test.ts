@@ -8,6 +8,14 @@ describe('readConfig', () => {
     });
   });
 
+  it('reads the face limits and the detector settings, the default capped by the limit', () => {
+    expect(readConfig({ MAX_FACES: '3', MAX_FACES_LIMIT: '8', DETECTORS_PREFIX: 'd/', DETECTOR_TILES: 'false' })).toMatchObject({
+      maxFaces: 3, maxFacesLimit: 8, detectorsPrefix: 'd/', detectorTiles: false,
+    });
+    expect(readConfig({ MAX_FACES: '50', MAX_FACES_LIMIT: '10', DETECTOR_TILES: 'yes' })).toMatchObject({ maxFaces: 10, detectorTiles: true });
+    expect(readConfig({})).toMatchObject({ maxFaces: 5, maxFacesLimit: 10, detectorsPrefix: 'models/detectors/', detectorTiles: true });
+  });
+
   it('falls back to safe defaults instead of lifting a limit on a typo', () => {
     const c = readConfig({ MAX_BODY_BYTES: '8MB', MAX_PIXELS: '-1', TOP_K: '50', MAX_TOP_K: '20', ACTIVE_REFRESH_SECONDS: '' });
     expect(c).toMatchObject({ maxBodyBytes: 8 * 1024 * 1024, maxPixels: 4_000_000, topK: 20, activeRefreshMs: 30_000, corsOrigin: '*' });

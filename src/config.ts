@@ -5,12 +5,16 @@ export type Config = {
   jpegMaxMemoryMB: number;
   topK: number;
   maxTopK: number;
+  maxFaces: number;
+  maxFacesLimit: number;
   modelsPrefix: string;
+  detectorsPrefix: string;
+  detectorTiles: boolean;
   activeRefreshMs: number;
   corsOrigin: string;
 };
 
-type Vars = Pick<Env, 'MAX_BODY_BYTES' | 'MAX_PIXELS' | 'JPEG_MAX_MEMORY_MB' | 'TOP_K' | 'MAX_TOP_K' | 'MODELS_PREFIX' | 'ACTIVE_REFRESH_SECONDS' | 'CORS_ORIGIN'>;
+type Vars = Pick<Env, 'MAX_BODY_BYTES' | 'MAX_PIXELS' | 'JPEG_MAX_MEMORY_MB' | 'TOP_K' | 'MAX_TOP_K' | 'MAX_FACES' | 'MAX_FACES_LIMIT' | 'MODELS_PREFIX' | 'DETECTORS_PREFIX' | 'DETECTOR_TILES' | 'ACTIVE_REFRESH_SECONDS' | 'CORS_ORIGIN'>;
 
 function int(raw: string | undefined, fallback: number, min: number): number {
   const v = raw === undefined || raw === '' ? NaN : Number(raw);
@@ -20,13 +24,19 @@ function int(raw: string | undefined, fallback: number, min: number): number {
 
 export function readConfig(env: Partial<Vars>): Config {
   const maxTopK = int(env.MAX_TOP_K, 20, 1);
+  const maxFacesLimit = int(env.MAX_FACES_LIMIT, 10, 1);
   return {
     maxBodyBytes: int(env.MAX_BODY_BYTES, 8 * 1024 * 1024, 1),
     maxPixels: int(env.MAX_PIXELS, 4_000_000, 1),
     jpegMaxMemoryMB: int(env.JPEG_MAX_MEMORY_MB, 64, 1),
     topK: Math.min(int(env.TOP_K, 5, 0), maxTopK),
     maxTopK,
+    maxFaces: Math.min(int(env.MAX_FACES, 5, 1), maxFacesLimit),
+    maxFacesLimit,
     modelsPrefix: env.MODELS_PREFIX ?? 'models/',
+    detectorsPrefix: env.DETECTORS_PREFIX ?? 'models/detectors/',
+    // Anything but "false" keeps the tiles: the safe default is the one that finds more faces.
+    detectorTiles: env.DETECTOR_TILES !== 'false',
     activeRefreshMs: int(env.ACTIVE_REFRESH_SECONDS, 30, 0) * 1000,
     corsOrigin: env.CORS_ORIGIN || '*',
   };

@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'unsupported_media_type'
   | 'undecodable_image'
   | 'rate_limited'
+  | 'no_face'
   | 'model_unavailable'
   | 'internal';
 
@@ -27,6 +28,7 @@ export const badRequest = (message: string) => new ApiError(400, 'bad_request', 
 export const tooLarge = (message: string) => new ApiError(413, 'payload_too_large', message);
 export const unsupportedType = (message: string) => new ApiError(415, 'unsupported_media_type', message);
 export const undecodable = (message: string) => new ApiError(422, 'undecodable_image', message);
+export const noFace = (message: string) => new ApiError(422, 'no_face', message);
 export const modelUnavailable = (message: string, cause?: unknown) => new ApiError(503, 'model_unavailable', message, cause);
 
 /** A client-supplied value quoted in an error message, cut short: messages stay small and

@@ -2,12 +2,13 @@ import { env } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app';
 import { encodeJpeg, makeRgb, pattern } from './helpers/images';
-import { FIXTURE, json, publishFixture, worker } from './helpers/worker';
+import { FIXTURE, json, publishDetector, publishFixture, worker } from './helpers/worker';
 
 const photo = encodeJpeg(makeRgb(64, 64, pattern));
 
 beforeAll(async () => {
   await publishFixture(FIXTURE.version);
+  await publishDetector();
   await env.MODELS.put('models/history.json', JSON.stringify({ entries: [{ name: FIXTURE.name, version: '0' }] }));
 });
 

@@ -1,10 +1,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AGE_GROUPS } from '../src/model/distribution';
-import { encodeJpeg, makeRgb, orientReference, pattern } from './helpers/images';
-import { expectError, FIXTURE, fixtureFile, json, post, publishFixture, worker } from './helpers/worker';
+import { encodeJpeg, facePhoto, makeRgb, orientReference, pattern, turnImage } from './helpers/images';
+import { expectError, FIXTURE, fixtureFile, json, post, publishDetector, publishFixture, shippedDetector, worker } from './helpers/worker';
 
 type Rect = { x: number; y: number; w: number; h: number };
-type AgeBody = {
+type Face = {
+  box: Rect;
+  score: number | null;
   age: number;
   range: { low: number; high: number; level: number };
   group: { label: string; probability: number };
@@ -14,8 +16,14 @@ type AgeBody = {
   local_age: number;
   attention: Rect;
   crop: Rect;
+  roll: number;
+};
+type AgeBody = {
+  faces: Face[];
+  faces_detected: number | null;
   image: { width: number; height: number; orientation: number };
   model: { name: string; version: string; fallback: boolean };
+  detector: { name: string; version: string; fallback: boolean } | null;
 };
 
 const inside = (r: Rect, outer: Rect) => {
@@ -25,7 +33,21 @@ const inside = (r: Rect, outer: Rect) => {
   expect(r.y + r.h).toBeLessThanOrEqual(outer.y + outer.h + 0.1);
 };
 
-function expectValidAge(body: AgeBody, width: number, height: number) {
+/** The fixture's framing (no `framing` in its manifest): the square of 1 + 2 × face_margin (0.4) = 1.8 × √(w·h). */
+const framed = (b: Rect, scale = 1.8): Rect => {
+  const side = scale * Math.sqrt(b.w * b.h);
+  return { x: b.x + b.w / 2 - side / 2, y: b.y + b.h / 2 - side / 2, w: side, h: side };
+};
+const round1 = (r: Rect): Rect => ({ x: Math.round(r.x * 10) / 10, y: Math.round(r.y * 10) / 10, w: Math.round(r.w * 10) / 10, h: Math.round(r.h * 10) / 10 });
+
+function expectValidAge(response: AgeBody, width: number, height: number, faces = 1) {
+  expect(response.faces).toHaveLength(faces);
+  expect(response.image).toMatchObject({ width, height });
+  expect(response.model).toEqual({ name: FIXTURE.name, version: FIXTURE.version, fallback: false });
+  for (const body of response.faces) expectValidFace(body, width, height);
+}
+
+function expectValidFace(body: Face, width: number, height: number) {
   for (const v of [body.age, body.global_age, body.local_age, body.range.low, body.range.high]) {
     expect(v).toBeGreaterThanOrEqual(0);
     expect(v).toBeLessThanOrEqual(100);
@@ -40,16 +62,20 @@ function expectValidAge(body: AgeBody, width: number, height: number) {
   expect(body.top_k).toHaveLength(5);
   for (let i = 1; i < body.top_k.length; i++) expect(body.top_k[i - 1]!.probability).toBeGreaterThanOrEqual(body.top_k[i]!.probability);
   for (const t of body.top_k) expect(Number.isInteger(t.age) && t.age >= 0 && t.age <= 100).toBe(true);
-  expect(body.image).toMatchObject({ width, height });
-  inside(body.crop, { x: 0, y: 0, w: width, h: height });
+  // The crop may reach past the image (padded black), but it contains the face box.
+  inside(body.box, { x: body.crop.x - 1, y: body.crop.y - 1, w: body.crop.w + 2, h: body.crop.h + 2 });
   inside(body.attention, body.crop);
-  expect(body.model).toEqual({ name: FIXTURE.name, version: FIXTURE.version, fallback: false });
 }
 
 const photo = encodeJpeg(makeRgb(640, 480, pattern), { quality: 90 });
+// Cartoon faces BlazeFace finds (test/helpers/images.ts drawFace): a large, a middle, a small one.
+const FACES = [{ cx: 170, cy: 200, size: 300 }, { cx: 470, cy: 140, size: 200 }, { cx: 520, cy: 380, size: 150 }];
+const group = encodeJpeg(facePhoto(640, 480, FACES), { quality: 92 });
+let detector: { name: string; version: string };
 
 beforeAll(async () => {
   await publishFixture(FIXTURE.version);
+  detector = await publishDetector();
 });
 
 describe('GET /healthz', () => {
@@ -61,23 +87,60 @@ describe('GET /healthz', () => {
 });
 
 describe('POST /v1/age', () => {
-  it('estimates an age from a raw JPEG body, every field in range', async () => {
-    const res = await post(photo);
+  it('finds every face of a photo, largest first, each with its box, score and age', async () => {
+    const res = await post(group);
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-store');
     const body = await json<AgeBody>(res);
+    expectValidAge(body, 640, 480, 3);
+    expect(body.faces_detected).toBe(3);
+    expect(body.detector).toEqual({ ...detector, fallback: false });
+    const areas = body.faces.map((f) => f.box.w * f.box.h);
+    expect(areas).toEqual([...areas].sort((a, b) => b - a));
+    body.faces.forEach((f, i) => {
+      // Each detection sits on the face drawn there (its centre within a tenth of the drawing).
+      const want = FACES[i]!;
+      expect(Math.abs(f.box.x + f.box.w / 2 - want.cx)).toBeLessThan(want.size / 10);
+      expect(Math.abs(f.box.y + f.box.h / 2 - want.cy)).toBeLessThan(want.size / 5);
+      expect(f.score).toBeGreaterThan(0.5);
+      expect(f.score).toBeLessThanOrEqual(1);
+      // Framed from the unrounded box: equal up to the one-decimal rounding of both.
+      for (const k of ['x', 'y', 'w', 'h'] as const) expect(Math.abs(f.crop[k] - framed(f.box)[k])).toBeLessThan(0.3);
+    });
+  });
+
+  it('caps the faces at max_faces, and refuses a max_faces over MAX_FACES_LIMIT', async () => {
+    const body = await json<AgeBody>(await post(group, { query: 'max_faces=2' }));
+    expect(body.faces).toHaveLength(2);
+    expect(body.faces_detected).toBe(3);
+    const all = await json<AgeBody>(await post(group));
+    expect(body.faces).toEqual(all.faces.slice(0, 2));
+    expect(await expectError(await post(group, { query: 'max_faces=0' }), 400, 'bad_request')).toMatch(/max_faces/);
+    expect(await expectError(await post(group, { query: 'max_faces=11' }), 400, 'bad_request')).toMatch(/max_faces must be an integer from 1 to 10/);
+  });
+
+  it('answers 422 no_face, with a clear message, for a photo without a face', async () => {
+    const message = await expectError(await post(photo), 422, 'no_face');
+    expect(message).toMatch(/No face was found in the 640x480 image/);
+    expect(message).toMatch(/box=x,y,w,h/);
+  });
+
+  it('reads the whole image as the face with crop=image (no detection)', async () => {
+    const body = await json<AgeBody>(await post(photo, { query: 'crop=image' }));
     expectValidAge(body, 640, 480);
-    expect(body.crop).toEqual({ x: 0, y: 0, w: 640, h: 480 });
-    expect(body.image.orientation).toBe(1);
+    expect(body.faces[0]).toMatchObject({ box: { x: 0, y: 0, w: 640, h: 480 }, score: null, crop: { x: 0, y: 0, w: 640, h: 480 } });
+    expect(body).toMatchObject({ faces_detected: null, detector: null });
+    expect(await expectError(await post(photo, { query: 'crop=face' }), 400, 'bad_request')).toMatch(/crop must be "image"/);
+    expect(await expectError(await post(photo, { query: 'crop=image&box=1,2,3,4' }), 400, 'bad_request')).toMatch(/either box or crop=image/);
   });
 
   it('is deterministic for the same image', async () => {
-    const a = await json<AgeBody>(await post(photo));
-    const b = await json<AgeBody>(await post(photo));
+    const a = await json<AgeBody>(await post(group));
+    const b = await json<AgeBody>(await post(group));
     expect(a).toEqual(b);
   });
 
-  it('estimates an age from a real face photo (UTKFace in ../shared/data)', async (ctx) => {
+  it('estimates ages on real faces pasted into a photo (UTKFace in ../shared/data)', async (ctx) => {
     const labels = await fixtureFile('shared/utkface/labels.csv');
     if (!labels) {
       console.warn('SKIPPED: ../shared/data/utkface/labels.csv not found; the real-photo test needs the shared UTKFace copy');
@@ -85,13 +148,34 @@ describe('POST /v1/age', () => {
       return;
     }
     const rows = new TextDecoder().decode(labels).split(/\r?\n/).slice(1).filter((l) => l.endsWith(',test'));
-    const file = rows[0]!.split(',')[0]!;
-    const jpeg = await fixtureFile(`shared/utkface/images/${file}`);
-    expect(jpeg, `image ${file} listed in labels.csv`).toBeDefined();
-    const res = await post(jpeg!);
-    expect(res.status).toBe(200);
-    const body = await json<AgeBody>(res);
-    expectValidAge(body, 200, 200);
+    const { decodeImage } = await import('../src/image/decode');
+    const limits = { maxPixels: 4_000_000, maxMemoryMB: 64 };
+    // Two test-split chips pasted side by side at 200 and 140 px into a plain 640x480 photo.
+    const canvas = makeRgb(640, 480, (x, y) => [100 + (x % 13), 120, 110 + (y % 11)]);
+    const places = [{ x: 60, y: 120, side: 200 }, { x: 400, y: 200, side: 140 }];
+    for (const [i, p] of places.entries()) {
+      const file = rows[i]!.split(',')[0]!;
+      const jpeg = await fixtureFile(`shared/utkface/images/${file}`);
+      expect(jpeg, `image ${file} listed in labels.csv`).toBeDefined();
+      const chip = decodeImage(jpeg!, limits);
+      for (let y = 0; y < p.side; y++)
+        for (let x = 0; x < p.side; x++) {
+          const sx = Math.floor((x * chip.width) / p.side), sy = Math.floor((y * chip.height) / p.side);
+          canvas.data.set(chip.data.subarray((sy * chip.width + sx) * 3, (sy * chip.width + sx) * 3 + 3), ((p.y + y) * 640 + p.x + x) * 3);
+        }
+    }
+    const body = await json<AgeBody>(await post(encodeJpeg(canvas, { quality: 92 })));
+    expectValidAge(body, 640, 480, 2);
+    body.faces.forEach((f, i) => {
+      const p = places[i]!;
+      expect(Math.abs(f.box.x + f.box.w / 2 - (p.x + p.side / 2))).toBeLessThan(p.side / 8);
+      expect(Math.abs(f.box.y + f.box.h / 2 - (p.y + p.side / 2))).toBeLessThan(p.side / 8);
+      expect(f.box.w / p.side).toBeGreaterThan(0.7);
+      expect(f.box.w / p.side).toBeLessThan(1.1);
+    });
+    // And a chip as it is, with crop=image.
+    const chip = await fixtureFile(`shared/utkface/images/${rows[0]!.split(',')[0]!}`);
+    expectValidAge(await json<AgeBody>(await post(chip!, { query: 'crop=image' })), 200, 200);
   });
 
   it('accepts multipart/form-data with the image and a box field', async () => {
@@ -102,46 +186,71 @@ describe('POST /v1/age', () => {
     expect(res.status).toBe(200);
     const body = await json<AgeBody>(res);
     expectValidAge(body, 640, 480);
-    expect(body.crop).toEqual({ x: 160, y: 40, w: 180, h: 270 });
+    expect(body.faces[0]!.crop).toEqual(round1(framed({ x: 200, y: 100, w: 100, h: 150 })));
+    const form2 = new FormData();
+    form2.append('image', new File([photo], 'face.jpg', { type: 'image/jpeg' }));
+    form2.append('crop', 'image');
+    expect((await json<AgeBody>(await worker.fetch('http://localhost/v1/age', { method: 'POST', body: form2 }))).faces[0]!.score).toBeNull();
   });
 
-  it('crops the face box with the manifest margin, clamped to the image', async () => {
+  it('frames an explicit box with the manifest framing and skips detection; a crop past the edge is padded, not squashed', async () => {
     const a = await json<AgeBody>(await post(photo, { query: 'box=200,100,100,150' }));
-    expect(a.crop).toEqual({ x: 160, y: 40, w: 180, h: 270 });
-    inside(a.attention, a.crop);
+    expect(a.faces[0]).toMatchObject({ box: { x: 200, y: 100, w: 100, h: 150 }, score: null });
+    expect(a).toMatchObject({ faces_detected: null, detector: null });
+    expect(a.faces[0]!.crop).toEqual(round1(framed({ x: 200, y: 100, w: 100, h: 150 })));
     const b = await json<AgeBody>(await post(photo, { query: 'box=600,450,100,100' }));
-    expect(b.crop).toEqual({ x: 560, y: 410, w: 80, h: 70 });
+    // 180 px square around the box centre (650, 500): it reaches past the corner and stays square.
+    expect(b.faces[0]!.crop).toEqual({ x: 560, y: 410, w: 180, h: 180 });
     // The attention box comes back relative to the crop it was computed on.
-    const whole = await json<AgeBody>(await post(photo));
-    const rel = (r: AgeBody) => (r.attention.x - r.crop.x) / r.crop.w;
-    expect(Math.abs(rel(a) - rel(whole))).toBeLessThan(0.05);
+    const whole = await json<AgeBody>(await post(photo, { query: 'crop=image' }));
+    const rel = (r: Face) => (r.attention.x - r.crop.x) / r.crop.w;
+    expect(Math.abs(rel(a.faces[0]!) - rel(whole.faces[0]!))).toBeLessThan(0.05);
   });
 
   it('honours top_k', async () => {
-    expect((await json<AgeBody>(await post(photo, { query: 'top_k=12' }))).top_k).toHaveLength(12);
-    expect((await json<AgeBody>(await post(photo, { query: 'top_k=0' }))).top_k).toEqual([]);
+    expect((await json<AgeBody>(await post(group, { query: 'top_k=12' }))).faces.every((f) => f.top_k.length === 12)).toBe(true);
+    expect((await json<AgeBody>(await post(photo, { query: 'top_k=0&crop=image' }))).faces[0]!.top_k).toEqual([]);
   });
 
   it('applies the EXIF orientation: a rotated-and-tagged photo reads like the upright one', async () => {
-    const upright = makeRgb(320, 240, pattern);
-    const expected = await json<AgeBody>(await post(encodeJpeg(upright, { quality: 95 }), { query: 'box=100,60,90,110' }));
+    const upright = facePhoto(480, 360, [{ cx: 160, cy: 170, size: 240 }]);
+    const expected = await json<AgeBody>(await post(encodeJpeg(upright, { quality: 95 })));
+    expect(expected.faces).toHaveLength(1);
+    const ref = expected.faces[0]!;
     // Orientation 6 means "rotate 90° clockwise to display": store the upright image turned 90° counter-clockwise.
     const stored = orientReference(upright, 8);
     for (const littleEndian of [false, true]) {
-      const res = await post(encodeJpeg(stored, { quality: 95, orientation: 6, littleEndian }), { query: 'box=100,60,90,110' });
-      const body = await json<AgeBody>(res);
-      expect(body.image).toEqual({ width: 320, height: 240, orientation: 6 });
-      expect(body.crop).toEqual(expected.crop);
-      // Pixel-exact orientation handling is proven in src/model/predict.test.ts; here the
-      // answer must match the upright photo up to JPEG re-encoding noise.
-      expect(Math.abs(body.age - expected.age)).toBeLessThanOrEqual(0.3);
-      expect(Math.abs(body.local_age - expected.local_age)).toBeLessThanOrEqual(0.3);
-      expect(Math.abs(body.attention.x - expected.attention.x)).toBeLessThanOrEqual(2);
-      expect(Math.abs(body.attention.y - expected.attention.y)).toBeLessThanOrEqual(2);
+      const body = await json<AgeBody>(await post(encodeJpeg(stored, { quality: 95, orientation: 6, littleEndian })));
+      expect(body.image).toEqual({ width: 480, height: 360, orientation: 6 });
+      expect(body.faces).toHaveLength(1);
+      const f = body.faces[0]!;
+      // Pixel-exact orientation handling is proven in src/model/predict.test.ts and the
+      // detector's tests; here the answer must match the upright photo up to JPEG noise.
+      for (const k of ['x', 'y', 'w', 'h'] as const) expect(Math.abs(f.box[k] - ref.box[k])).toBeLessThanOrEqual(3);
+      expect(Math.abs(f.age - ref.age)).toBeLessThanOrEqual(1);
+      expect(Math.abs(f.attention.x - ref.attention.x)).toBeLessThanOrEqual(4);
+      expect(Math.abs(f.attention.y - ref.attention.y)).toBeLessThanOrEqual(4);
     }
+    // A box is in displayed pixels too.
+    const boxed = await json<AgeBody>(await post(encodeJpeg(stored, { quality: 95, orientation: 6 }), { query: 'box=100,60,90,110' }));
+    expect(boxed.faces[0]!.crop).toEqual(round1(framed({ x: 100, y: 60, w: 90, h: 110 })));
     // Without the tag the same stored pixels are a different (sideways) picture.
-    const untagged = await json<AgeBody>(await post(encodeJpeg(stored, { quality: 95 })));
-    expect(untagged.image).toEqual({ width: 240, height: 320, orientation: 1 });
+    const untagged = await json<AgeBody>(await post(encodeJpeg(stored, { quality: 95 }), { query: 'crop=image' }));
+    expect(untagged.image).toEqual({ width: 360, height: 480, orientation: 1 });
+  });
+
+  it('turns a tilted face upright for the model, as the aligned training chips are', async () => {
+    const upright = facePhoto(480, 480, [{ cx: 240, cy: 240, size: 260 }]);
+    const level = (await json<AgeBody>(await post(encodeJpeg(upright, { quality: 95 })))).faces[0]!;
+    expect(level.roll).toBe(0);
+    for (const degrees of [20, -25]) {
+      const body = await json<AgeBody>(await post(encodeJpeg(turnImage(upright, (degrees * Math.PI) / 180), { quality: 95 })));
+      expect(body.faces).toHaveLength(1);
+      const f = body.faces[0]!;
+      expect(Math.abs(f.roll - degrees), `roll for ${degrees}°`).toBeLessThan(5);
+      // Read upright, the face gives about the level face's answer.
+      expect(Math.abs(f.age - level.age), `age for ${degrees}°`).toBeLessThan(1.5);
+    }
   });
 
   it('sends CORS headers for browser clients', async () => {
@@ -152,7 +261,7 @@ describe('POST /v1/age', () => {
     expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-origin')).toBe('*');
     expect(pre.headers.get('access-control-allow-methods')).toContain('POST');
-    const res = await post(photo, { headers: { origin: 'https://app.example' } });
+    const res = await post(photo, { headers: { origin: 'https://app.example' }, query: 'crop=image' });
     expect(res.headers.get('access-control-allow-origin')).toBe('*');
   });
 });
@@ -221,13 +330,18 @@ describe('errors', () => {
 });
 
 describe('GET /v1/models', () => {
-  it('describes the active model and its metrics', async () => {
+  it('describes the active model, its metrics, and the face detector', async () => {
     const res = await worker.fetch('http://localhost/v1/models');
     expect(res.status).toBe(200);
     const body = await json(res);
     expect(body.active).toMatchObject({ name: FIXTURE.name, version: FIXTURE.version, manifest: { input: { size: expect.any(Number) } } });
     expect(body.active.metrics).toEqual(expect.any(Object));
     expect(body).toMatchObject({ requested: { name: FIXTURE.name, version: FIXTURE.version }, fallback: false, load_error: null });
+    const { manifest } = await shippedDetector();
+    expect(body.detector).toMatchObject({
+      active: { ...detector, manifest: { kind: 'face_detector', input: { size: (manifest.input as { size: number }).size }, source: { license: 'Apache-2.0' } } },
+      requested: detector, fallback: false, load_error: null,
+    });
     expect(body.wasm_heap_bytes).toBeGreaterThan(0);
   });
 });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { agesOf } from './fuzz/cases.ts';
 import { contractGraph, type GraphFault } from './helpers/onnx';
 import { encodeJpeg, makeRgb, pattern } from './helpers/images';
-import { activate, FIXTURE, fixtureModel, json, post, publishFixture, worker } from './helpers/worker';
+import { activate, FIXTURE, fixtureModel, json, post, publishDetector, publishFixture, worker } from './helpers/worker';
 
 // Every fault a published model can have, end to end through R2 in workerd: each is refused at
 // load, the last good model keeps serving (answers marked fallback), /v1/models says which
@@ -12,7 +12,7 @@ import { activate, FIXTURE, fixtureModel, json, post, publishFixture, worker } f
 const photo = encodeJpeg(makeRgb(96, 96, pattern));
 
 async function served() {
-  const res = await post(photo);
+  const res = await post(photo, { query: 'crop=image' });
   expect(res.status).toBe(200);
   const body = await json(res);
   const [age] = agesOf(body) ?? [];
@@ -43,6 +43,7 @@ describe('model faults, through R2 (every one refused; the last good model keeps
   let goodAge = NaN;
 
   it('serves the fixture, the last good model of what follows', async () => {
+    await publishDetector();
     await publishFixture(FIXTURE.version);
     const s = await served();
     expect(s).toMatchObject({ version: FIXTURE.version, fallback: false });

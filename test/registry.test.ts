@@ -6,7 +6,7 @@ import { activate, expectError, FIXTURE, fixtureModel, json, post, publishFixtur
 const photo = encodeJpeg(makeRgb(160, 120, pattern));
 
 async function served(): Promise<{ version: string; fallback: boolean }> {
-  const res = await post(photo);
+  const res = await post(photo, { query: 'crop=image' });
   expect(res.status).toBe(200);
   const body = await json(res);
   return { version: body.model.version, fallback: body.model.fallback };
@@ -23,7 +23,7 @@ describe('model registry in R2 (through the worker)', () => {
     const tampered = model.slice();
     tampered[tampered.length - 1] = tampered.at(-1)! ^ 0xff;
     await publishFixture('bad-sha', { modelBytes: tampered, staleSha: true });
-    expect(await expectError(await post(photo), 503, 'model_unavailable')).toMatch(/sha256 mismatch/);
+    expect(await expectError(await post(photo, { query: 'crop=image' }), 503, 'model_unavailable')).toMatch(/sha256 mismatch/);
     expect(await expectError(await worker.fetch('http://localhost/v1/models'), 503, 'model_unavailable')).toMatch(/sha256 mismatch/);
   });
 

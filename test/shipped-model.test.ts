@@ -2,7 +2,7 @@ import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { agesOf } from './fuzz/cases.ts';
 import { encodeJpeg, makeRgb, pattern } from './helpers/images';
-import { activate, fixtureFile, json, post, worker } from './helpers/worker';
+import { activate, fixtureFile, json, post, publishDetector, worker } from './helpers/worker';
 
 // The model `npm start` serves (models/active.json), int8 with its external .data file, put
 // into R2 file by file as scripts/models.mjs does and served by the worker in workerd: the
@@ -29,8 +29,9 @@ describe('the shipped default model (models/active.json) in workerd', () => {
     }
     await env.MODELS.put(`models/${active.name}/${active.version}/manifest.json`, JSON.stringify(manifest));
     await activate(active.name, active.version);
+    await publishDetector();
 
-    const res = await post(encodeJpeg(makeRgb(200, 200, pattern)));
+    const res = await post(encodeJpeg(makeRgb(200, 200, pattern)), { query: 'crop=image' });
     expect(res.status).toBe(200);
     const body = await json(res);
     expect(body.model).toEqual({ name: active.name, version: active.version, fallback: false });
@@ -52,7 +53,7 @@ describe('the shipped default model (models/active.json) in workerd', () => {
       const [file, age] = row.split(',');
       const jpeg = await fixtureFile(`shared/utkface/images/${file}`);
       expect(jpeg, file).toBeDefined();
-      const res = await post(jpeg!);
+      const res = await post(jpeg!, { query: 'crop=image' }); // a chip: framed as in training
       expect(res.status).toBe(200);
       // The face the photo is of: the chip's only face (or its age, before face detection).
       const [predicted] = agesOf(await json(res)) ?? [];

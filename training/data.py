@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from .datasets import Sample, load_dataset
+from .framing import crop_rect, from_margin
 
 CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache" / "packed"
 
@@ -42,22 +43,24 @@ class Packed:
 
 
 def load_face(sample: Sample, size: int, margin: float = 0.0) -> np.ndarray:
-    """One face as uint8 [S, S, 3]: EXIF-upright, the given box grown by `margin` (the same
-    rule the server applies, see docs/model-contract.md), area-averaged down to S x S."""
+    """One face as uint8 [S, S, 3]: EXIF-upright, the given box framed as the server frames a
+    box (framing.crop_rect: the square of (1 + 2 * margin) * sqrt(w * h), black past the
+    image's edge, see docs/model-contract.md), area-averaged down to S x S."""
     with Image.open(sample.path) as im:
         im = ImageOps.exif_transpose(im).convert("RGB")
         if sample.box is not None:
-            x, y, w, h = sample.box
-            left, top = max(0, x - margin * w), max(0, y - margin * h)
-            right, bottom = min(im.width, x + w + margin * w), min(im.height, y + h + margin * h)
-            im = im.crop((round(left), round(top), round(right), round(bottom)))
+            left, top, side, _ = crop_rect(sample.box, from_margin(margin))
+            # PIL fills the part of a crop outside the image with black: padded, not squashed.
+            im = im.crop((round(left), round(top), round(left + side), round(top + side)))
         # BOX = area averaging, what the server's resize does; keeps train and serve alike.
         return np.array(im.resize((size, size), Image.BOX), dtype=np.uint8)
 
 
 def pack(samples: list[Sample], size: int, margin: float = 0.0, cache: bool = True,
          progress: bool = True) -> Packed:
-    key = hashlib.sha1(f"{size}|{margin}|".encode() + "\n".join(
+    # Boxes are framed square since the detector's framing; chips without a box keep their key.
+    framed = "square|" if any(s.box is not None for s in samples) else ""
+    key = hashlib.sha1(f"{size}|{margin}|{framed}".encode() + "\n".join(
         f"{s.path}|{s.box}" for s in samples).encode()).hexdigest()[:16]
     cache_file = CACHE_DIR / f"{key}.pt"
     if cache and cache_file.exists():

@@ -46,8 +46,11 @@ def evaluate_checkpoint(checkpoint: str, split: str = "val", tta: str = "single"
 
 def release(checkpoint: str, out: str, *, name: str, version: str, face_margin: float = 0.4,
             calib: int = 512, external_data: bool = False, keep_fp32: bool = False,
-            flip: bool = False, limit_eval: int | None = None) -> dict:
-    """flip: the served graph averages the face and its mirror (ModelConfig.test_flip); the
+            flip: bool = False, limit_eval: int | None = None, framing_from: str | None = None) -> dict:
+    """framing_from: a manifest.json whose `framing` (how a detector's box becomes the crop, measured
+    by `python -m training detector framing` for this training data) the release carries; without
+    it the server frames a face by face_margin alone.
+    flip: the served graph averages the face and its mirror (ModelConfig.test_flip); the
     temperature is then fitted on that averaged answer, and the report adds it beside the
     single-crop ablation."""
     model, ckpt = load_checkpoint(checkpoint)
@@ -115,10 +118,12 @@ def release(checkpoint: str, out: str, *, name: str, version: str, face_margin: 
         "val_mae_fp32": round(val_fp32["fused"]["mae"], 3),
         **served_int8["metrics"],
     }
+    framing = json.loads(Path(framing_from).read_text())["framing"] if framing_from else None
     write_manifest(out, model, "model.int8.onnx", name=name, version=version,
                    face_margin=face_margin, metrics=metrics,
                    training_data={"dataset": "UTKFace (train split, 17,267 faces)",
-                                  "license": UTKFACE_LICENSE})
+                                  "license": UTKFACE_LICENSE},
+                   extra={"framing": framing} if framing else None)
     (out / "report.json").write_text(json.dumps(report) + "\n")
     report["summary"] = {"metrics": metrics, "parity_fp32": par, "sizes_bytes": report["sizes_bytes"],
                          "calibration": calibration}

@@ -15,20 +15,61 @@ export function parseBox(raw: string | null | undefined): Rect | undefined {
 }
 
 /**
- * The crop that goes to the model, in displayed-image pixels: the whole image without a box
- * (as in training), otherwise the box grown by `margin` of its width on the left and right and
- * of its height above and below, clamped to the image.
+ * How a face box becomes the age model's crop (docs/model-contract.md, `framing`): a square of
+ * side `scale`·√(w·h) centred on the box's centre moved by `offset_x`, `offset_y` times √(w·h),
+ * or, when the detector's keypoints are known and the framing has `keypoints`, on the point
+ * halfway between the eyes' midpoint and the mouth moved by those offsets (on the training
+ * chips that point varies half as much as the box centre). training/framing.py measured these
+ * on the training chips (crop_rect there is the same rule).
  */
-export function faceCrop(box: Rect | undefined, width: number, height: number, margin: number): Rect {
-  if (!box) return { x: 0, y: 0, w: width, h: height };
-  const x0 = Math.max(0, box.x - margin * box.w);
-  const y0 = Math.max(0, box.y - margin * box.h);
-  const x1 = Math.min(width, box.x + box.w + margin * box.w);
-  const y1 = Math.min(height, box.y + box.h + margin * box.h);
-  if (x1 - x0 < 1 || y1 - y0 < 1 || box.x >= width || box.y >= height || box.x + box.w <= 0 || box.y + box.h <= 0) {
+export type Framing = { scale: number; offset_x: number; offset_y: number; keypoints?: { offset_x: number; offset_y: number } };
+
+/**
+ * The age model's crop for a face box, in the same (displayed-image) pixels. Not clamped: the
+ * part outside the image is padded black by the resize, so the face is never stretched.
+ */
+export function framedCrop(box: Rect, framing: Framing, roll = 0, keypoints?: [number, number][]): Rect {
+  const s = Math.sqrt(box.w * box.h);
+  const side = framing.scale * s;
+  let cx0 = box.x + box.w / 2, cy0 = box.y + box.h / 2, fx = framing.offset_x, fy = framing.offset_y;
+  if (framing.keypoints && keypoints && keypoints.length >= 4) {
+    const [[rx, ry], [lx, ly], , [mx, my]] = keypoints as [[number, number], [number, number], [number, number], [number, number]];
+    cx0 = ((rx + lx) / 2 + mx) / 2;
+    cy0 = ((ry + ly) / 2 + my) / 2;
+    fx = framing.keypoints.offset_x;
+    fy = framing.keypoints.offset_y;
+  }
+  // The offsets are along the face's own axes: turned with it when its eyes are not level.
+  const ox = fx * s, oy = fy * s;
+  const cx = cx0 + Math.cos(roll) * ox - Math.sin(roll) * oy;
+  const cy = cy0 + Math.sin(roll) * ox + Math.cos(roll) * oy;
+  return { x: cx - side / 2, y: cy - side / 2, w: side, h: side };
+}
+
+/**
+ * Below this tilt of the eye line the crop is not turned: on the training chips the detector's
+ * eye line lies within −3.8…5.8° (p10–p90, `framing.measured` of version 3), so a smaller tilt
+ * is one the model has seen.
+ */
+export const MIN_ROLL_DEGREES = 8;
+
+/**
+ * The angle (radians, clockwise in image coordinates) of the line from the right eye to the
+ * left eye (the detector's first two keypoints), or 0 when it is under MIN_ROLL_DEGREES: the
+ * turn that brings the face upright, as the aligned training chips are.
+ */
+export function eyeRoll(keypoints: [number, number][]): number {
+  const [right, left] = keypoints;
+  if (!right || !left) return 0;
+  const roll = Math.atan2(left[1] - right[1], left[0] - right[0]);
+  return Math.abs(roll) * (180 / Math.PI) < MIN_ROLL_DEGREES ? 0 : roll;
+}
+
+/** Refuses (400) a caller's box that does not overlap the image. */
+export function checkBoxInside(box: Rect, width: number, height: number): void {
+  if (box.x >= width || box.y >= height || box.x + box.w <= 0 || box.y + box.h <= 0) {
     throw badRequest(`box ${box.x},${box.y},${box.w},${box.h} does not overlap the ${width}x${height} image.`);
   }
-  return { x: x0, y: y0, w: x1 - x0, h: y1 - y0 };
 }
 
 /** Maps the model's attention box, (x0, y0, x1, y1) in [0, 1] of the crop, to image pixels. */

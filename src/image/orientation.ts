@@ -12,7 +12,7 @@ export function orientedSize(width: number, height: number, o: Orientation): { w
 }
 
 /** Maps a point of the displayed image to the stored image (continuous pixel coordinates). */
-function toStored(u: number, v: number, W: number, H: number, o: Orientation): [number, number] {
+export function toStored(u: number, v: number, W: number, H: number, o: Orientation): [number, number] {
   switch (o) {
     case 1: return [u, v];
     case 2: return [W - u, v];

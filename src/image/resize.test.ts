@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeRgb, orientReference } from '../../test/helpers/images';
 import { rectToStored, orientedSize } from './orientation';
-import { axisWeights, resizeCrop } from './resize';
+import { axisWeights, resizeCrop, resizeTurnedCrop } from './resize';
 import type { Orientation, Rect, RgbImage } from './types';
 
 /** Straightforward area average: integrates each output cell over the source pixels it covers. */
@@ -90,9 +90,58 @@ describe('resizeCrop', () => {
     expect(worst).toBeLessThanOrEqual(1); // float summation order differs, rounding may flip by one
   });
 
+  it('pads what lies outside the image with black, at the right scale (no squeezing)', () => {
+    const img = makeRgb(10, 10, () => [200, 100, 50]);
+    // A 20 px square from (-10, -5): the image fills its right half, rows 5..15.
+    const out = resizeCrop(img, { x: -10, y: -5, w: 20, h: 20 }, 4, 1);
+    const at = (x: number, y: number) => Array.from(out.subarray((y * 4 + x) * 3, (y * 4 + x) * 3 + 3));
+    expect(at(0, 1)).toEqual([0, 0, 0]);
+    expect(at(2, 1)).toEqual([200, 100, 50]);
+    expect(at(3, 2)).toEqual([200, 100, 50]);
+    expect(at(2, 3)).toEqual([0, 0, 0]);
+    // Row 0 covers y -5..0 (outside), a sample half inside is half as bright.
+    expect(at(2, 0)).toEqual([0, 0, 0]);
+    const half = resizeCrop(img, { x: -5, y: 0, w: 10, h: 10 }, 1, 1);
+    expect(Array.from(half)).toEqual([100, 50, 25]);
+  });
+
   it('refuses a wrong output buffer and an empty crop', () => {
     const img = makeRgb(4, 4, () => [0, 0, 0]);
     expect(() => resizeCrop(img, { x: 0, y: 0, w: 4, h: 4 }, 2, 1, new Uint8Array(5))).toThrow(RangeError);
     expect(() => resizeCrop(img, { x: 0, y: 0, w: 0, h: 4 }, 2, 1)).toThrow(RangeError);
+  });
+});
+
+describe('resizeTurnedCrop', () => {
+  const smooth = (x: number, y: number): [number, number, number] => [128 + 100 * Math.sin(x / 9), 128 + 100 * Math.cos(y / 7), (x + y) % 256 > 127 ? 200 : 60];
+
+  it('is close to the area average of the unturned crop when the angle is tiny', () => {
+    const img = { ...makeRgb(120, 90, smooth), orientation: 1 as Orientation };
+    const crop = { x: 10.5, y: 5.25, w: 80, h: 80 };
+    const a = resizeCrop(img, crop, 20, 1), b = resizeTurnedCrop(img, crop, 1e-9, 20);
+    let sum = 0;
+    for (let i = 0; i < a.length; i++) sum += Math.abs(a[i]! - b[i]!);
+    expect(sum / a.length).toBeLessThan(6);
+  });
+
+  it('turned by a quarter turn reads the picture turned the other way, through every EXIF orientation', () => {
+    const upright = makeRgb(64, 64, noise(3));
+    // Turning the crop clockwise by 90° reads what a viewer sees after turning the image counter-clockwise.
+    const expected = resizeCrop(orientReference(upright, 8), { x: 0, y: 0, w: 64, h: 64 }, 16, 1);
+    for (const o of [1, 3, 6, 8] as Orientation[]) {
+      // Stored so that it displays as `upright` with tag o.
+      const inverse = ({ 1: 1, 3: 3, 6: 8, 8: 6 } as const)[o as 1 | 3 | 6 | 8];
+      const stored = { ...orientReference(upright, inverse), orientation: o };
+      const got = resizeTurnedCrop(stored, { x: 0, y: 0, w: 64, h: 64 }, Math.PI / 2, 16);
+      let sum = 0;
+      for (let i = 0; i < got.length; i++) sum += Math.abs(got[i]! - expected[i]!);
+      expect(sum / got.length, `orientation ${o}`).toBeLessThan(3);
+    }
+  });
+
+  it('is black outside the image', () => {
+    const img = { ...makeRgb(20, 20, () => [250, 250, 250]), orientation: 1 as Orientation };
+    const out = resizeTurnedCrop(img, { x: -20, y: 0, w: 40, h: 40 }, 0.3, 8);
+    expect(Array.from(out.subarray(0, 3))).toEqual([0, 0, 0]);
   });
 });

@@ -1,4 +1,4 @@
-import { orientIndex } from './orientation';
+import { orientIndex, toStored } from './orientation';
 import type { Orientation, Rect, RgbImage } from './types';
 
 /**
@@ -10,7 +10,9 @@ type AxisWeights = { offsets: Int32Array; index: Int32Array; weight: Float32Arra
 /**
  * Area averaging: output sample i covers [start + i·scale, start + (i+1)·scale) of the source
  * axis and averages the pixels under it, weighted by how much of each pixel it covers.
- * Fractional edges are honoured, so a crop need not fall on pixel boundaries.
+ * Fractional edges are honoured, so a crop need not fall on pixel boundaries. The part of a
+ * sample outside [0, limit) counts as black: a crop that leaves the image is padded, never
+ * squeezed back into it (the face keeps its aspect ratio, as in the training chips).
  */
 export function axisWeights(start: number, length: number, size: number, limit: number): AxisWeights {
   const scale = length / size;
@@ -23,17 +25,15 @@ export function axisWeights(start: number, length: number, size: number, limit: 
     offsets[i] = n;
     const a = start + i * scale;
     const b = a + scale;
-    let total = 0;
     const first = n;
-    for (let p = Math.floor(a); p < b; p++) {
+    for (let p = Math.max(0, Math.floor(a)); p < b && p < limit; p++) {
       const cover = Math.min(b, p + 1) - Math.max(a, p);
       if (cover <= 0) continue;
-      index[n] = Math.min(Math.max(p, 0), limit - 1);
+      index[n] = p;
       weight[n] = cover;
-      total += cover;
       n++;
     }
-    for (let k = first; k < n; k++) weight[k] = weight[k]! / total;
+    for (let k = first; k < n; k++) weight[k] = weight[k]! / scale;
   }
   offsets[size] = n;
   return { offsets, index, weight };
@@ -82,5 +82,44 @@ export function resizeCrop(image: RgbImage, crop: Rect, size: number, orientatio
       out[d + 2] = Math.min(255, Math.max(0, Math.round(acc[s + 2]!)));
     }
   }
+  return out;
+}
+
+/**
+ * The square `crop` (displayed-image pixels) turned by `angle` radians about its centre,
+ * resampled to size×size, as uint8 RGB in displayed orientation. For a face whose eyes are not
+ * level: the training chips are aligned, so the model reads the face turned upright. Each
+ * output pixel averages n×n bilinear samples spread over its footprint (n grows with the
+ * downscale), close to the area average `resizeCrop` makes of an unturned crop; what lies
+ * outside the image is black, as there.
+ */
+export function resizeTurnedCrop(image: RgbImage & { orientation: Orientation }, crop: Rect, angle: number, size: number): Uint8Array {
+  if (!(crop.w > 0 && crop.h > 0)) throw new RangeError('empty crop');
+  const out = new Uint8Array(size * size * 3);
+  const n = Math.min(4, Math.max(1, Math.ceil(crop.w / size)));
+  const cos = Math.cos(angle), sin = Math.sin(angle);
+  const cx = crop.x + crop.w / 2, cy = crop.y + crop.h / 2;
+  const W = image.width, H = image.height, src = image.data;
+  const px = (x: number, y: number, c: number) => (x < 0 || y < 0 || x >= W || y >= H ? 0 : src[(y * W + x) * 3 + c]!);
+  const acc = [0, 0, 0];
+  for (let oy = 0; oy < size; oy++)
+    for (let ox = 0; ox < size; ox++) {
+      acc[0] = acc[1] = acc[2] = 0;
+      for (let j = 0; j < n; j++)
+        for (let i = 0; i < n; i++) {
+          // Offset from the crop centre in the turned frame, then into the displayed image.
+          const u = ((ox + (i + 0.5) / n) / size - 0.5) * crop.w;
+          const v = ((oy + (j + 0.5) / n) / size - 0.5) * crop.h;
+          const [sx, sy] = toStored(cx + cos * u - sin * v, cy + sin * u + cos * v, W, H, image.orientation);
+          // Pixel centres sit at +0.5: bilinear between the four around the sample.
+          const fx = sx - 0.5, fy = sy - 0.5;
+          const x0 = Math.floor(fx), y0 = Math.floor(fy), ax = fx - x0, ay = fy - y0;
+          for (let c = 0; c < 3; c++) {
+            acc[c]! += (px(x0, y0, c) * (1 - ax) + px(x0 + 1, y0, c) * ax) * (1 - ay) + (px(x0, y0 + 1, c) * (1 - ax) + px(x0 + 1, y0 + 1, c) * ax) * ay;
+          }
+        }
+      const o = (oy * size + ox) * 3;
+      for (let c = 0; c < 3; c++) out[o + c] = Math.min(255, Math.max(0, Math.round(acc[c]! / (n * n))));
+    }
   return out;
 }

@@ -5,14 +5,15 @@ import { resizeCrop } from '../image/resize';
 import type { Orientation } from '../image/types';
 import type { Manifest } from '../registry/manifest';
 import type { AgeModel, ModelOutput } from './age-model';
-import { predictAge } from './predict';
+import { framedCrop } from '../image/crop';
+import { estimateAge } from './predict';
 
 const S = 24;
 const manifest = {
   schema: 1, name: 'probe', version: '1',
   input: { name: 'image', size: S, dtype: 'uint8', layout: 'NHWC', color: 'RGB' },
   outputs: ['age', 'probs', 'global_age', 'local_age', 'box'],
-  face_margin: 0.25, ages: { min: 0, max: 100 }, model: 'm.onnx', files: [],
+  face_margin: 0.25, framing: { scale: 1.5, offset_x: 0, offset_y: 0 }, ages: { min: 0, max: 100 }, model: 'm.onnx', files: [],
 } as unknown as Manifest;
 
 /** A model that records the crop it is given and answers with a fixed, known distribution. */
@@ -33,11 +34,11 @@ function probeModel() {
 
 const limits = { maxPixels: 4_000_000, maxMemoryMB: 64 };
 
-describe('predictAge', () => {
+describe('estimateAge', () => {
   it('reads the distribution out and maps the attention box to image pixels', async () => {
     const { model } = probeModel();
     const image = decodeImage(encodeJpeg(makeRgb(200, 100, pattern)), limits);
-    const r = await predictAge(model, image, { x: 40, y: 20, w: 80, h: 40 }, 2, false);
+    const r = await estimateAge(model, image, { x: 20, y: 10, w: 120, h: 60 }, 2);
     expect(r.crop).toEqual({ x: 20, y: 10, w: 120, h: 60 });
     expect(r.attention).toEqual({ x: 50, y: 40, w: 60, h: 30 });
     expect(r).toMatchObject({
@@ -45,9 +46,25 @@ describe('predictAge', () => {
       group: { label: '25-37', probability: 0.8 },
       top_k: [{ age: 30, probability: 0.5 }, { age: 31, probability: 0.3 }],
       range: { low: 29.7, high: 65, level: 0.8 },
-      image: { width: 200, height: 100, orientation: 1 },
-      model: { name: 'probe', version: '1', fallback: false },
     });
+  });
+
+  it('pads a crop that leaves the image with black instead of squashing it into the image', async () => {
+    // A face box in the top-left corner: its framed crop reaches past two edges.
+    const image = decodeImage(encodeJpeg(makeRgb(96, 64, () => [200, 200, 200]), { quality: 100 }), limits);
+    const crop = framedCrop({ x: 0, y: 0, w: 32, h: 32 }, manifest.framing!);
+    expect(crop).toEqual({ x: -8, y: -8, w: 48, h: 48 });
+    const { model, seen } = probeModel();
+    await estimateAge(model, image, crop, 0);
+    const px = (x: number, y: number) => seen[0]![(y * S + x) * 3]!;
+    // Out of the image (the first 8 of 48 px = 4 of 24 samples): black; inside: the grey.
+    expect(px(0, 0)).toBe(0);
+    expect(px(3, 12)).toBe(0);
+    expect(px(12, 3)).toBe(0);
+    expect(Math.abs(px(12, 12) - 200)).toBeLessThanOrEqual(2);
+    expect(Math.abs(px(23, 23) - 200)).toBeLessThanOrEqual(2);
+    // The face keeps its shape: a square box stays a square crop of the square input.
+    expect(crop.w).toBe(crop.h);
   });
 
   it.each([2, 3, 4, 5, 6, 7, 8] as Orientation[])(
@@ -59,26 +76,25 @@ describe('predictAge', () => {
       const shown = orientReference(stored, o);
       const box = { x: 15, y: 10, w: 30, h: 36 };
       const { model, seen } = probeModel();
-      const r = await predictAge(model, stored, box, 5, false);
-      expect(r.image).toEqual({ width: shown.width, height: shown.height, orientation: o });
-      const expected = resizeCrop(shown, r.crop, S, 1);
+      const crop = framedCrop(box, manifest.framing!);
+      await estimateAge(model, stored, crop, 5);
+      const expected = resizeCrop(shown, crop, S, 1);
       let worst = 0;
       for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(seen[0]![i]! - expected[i]!));
       expect(worst).toBeLessThanOrEqual(1);
       // And it is not what the stored pixels look like unrotated.
-      const naive = resizeCrop(stored, r.crop, S, 1);
+      const naive = resizeCrop(stored, crop, S, 1);
       let diff = 0;
       for (let i = 0; i < naive.length; i++) diff += Math.abs(seen[0]![i]! - naive[i]!);
       expect(diff / naive.length).toBeGreaterThan(5);
     },
   );
 
-  it('feeds the whole image when no box is given', async () => {
+  it('feeds the whole image when the crop is the image', async () => {
     const img = decodeImage(encodeJpeg(makeRgb(48, 48, pattern)), limits);
     const { model, seen } = probeModel();
-    const r = await predictAge(model, img, undefined, 5, true);
+    const r = await estimateAge(model, img, { x: 0, y: 0, w: 48, h: 48 }, 5);
     expect(r.crop).toEqual({ x: 0, y: 0, w: 48, h: 48 });
-    expect(r.model.fallback).toBe(true);
     expect(Array.from(seen[0]!)).toEqual(Array.from(resizeCrop(img, { x: 0, y: 0, w: 48, h: 48 }, S, 1)));
   });
 });

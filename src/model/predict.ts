@@ -1,13 +1,13 @@
-import { attentionToImage, faceCrop } from '../image/crop';
+import { attentionToImage } from '../image/crop';
 import type { DecodedImage } from '../image/decode';
-import { orientedSize, rectToStored } from '../image/orientation';
-import { resizeCrop } from '../image/resize';
+import { rectToStored } from '../image/orientation';
+import { resizeCrop, resizeTurnedCrop } from '../image/resize';
 import type { Rect } from '../image/types';
 import type { AgeModel } from './age-model';
 import { centralInterval, groupProbabilities, mostLikelyGroup, round1, topK } from './distribution';
 
-/** The body of a successful `POST /v1/age`. */
-export type AgeResult = {
+/** The age model's answer for one face crop (the per-face fields of `POST /v1/age`). */
+export type AgeEstimate = {
   age: number;
   range: { low: number; high: number; level: number };
   group: { label: string; probability: number };
@@ -17,25 +17,28 @@ export type AgeResult = {
   local_age: number;
   attention: Rect;
   crop: Rect;
-  image: { width: number; height: number; orientation: number };
-  model: { name: string; version: string; fallback: boolean };
+  /** Degrees the crop was turned (clockwise) so the eyes are level; 0 when it was not. */
+  roll: number;
 };
 
 const RANGE_LEVEL = 0.8;
-const roundRect = (r: Rect): Rect => ({ x: round1(r.x), y: round1(r.y), w: round1(r.w), h: round1(r.h) });
+export const roundRect = (r: Rect): Rect => ({ x: round1(r.x), y: round1(r.y), w: round1(r.w), h: round1(r.h) });
 
 /**
- * One face: crop (with the manifest's margin) in displayed coordinates, resize to S×S,
- * run the model, and read the distribution out. Coordinates in and out are pixels of the
- * image as displayed, i.e. after its EXIF orientation.
+ * One face: resize `crop` (displayed-image pixels, may extend past the image: padded black) to
+ * S×S, turned by `roll` radians about its centre when it is not 0, run the model, and read the
+ * distribution out. The attention box comes back in the same displayed-image pixels (for a
+ * turned crop, the upright bounds of the turned box).
  */
-export async function predictAge(model: AgeModel, image: DecodedImage, box: Rect | undefined, k: number, fallback: boolean): Promise<AgeResult> {
+export async function estimateAge(model: AgeModel, image: DecodedImage, crop: Rect, k: number, roll = 0): Promise<AgeEstimate> {
   const m = model.manifest;
-  const shown = orientedSize(image.width, image.height, image.orientation);
-  const crop = faceCrop(box, shown.width, shown.height, m.face_margin);
-  const tensor = resizeCrop(image, rectToStored(crop, image.width, image.height, image.orientation), m.input.size, image.orientation);
+  const S = m.input.size;
+  const tensor = roll === 0
+    ? resizeCrop(image, rectToStored(crop, image.width, image.height, image.orientation), S, image.orientation)
+    : resizeTurnedCrop(image, crop, roll, S);
   const out = await model.run(tensor);
   const groups = groupProbabilities(out.probs, m.ages.min);
+  const attention = attentionToImage(out.box, crop);
   return {
     age: round1(out.age),
     range: centralInterval(out.probs, RANGE_LEVEL, m.ages.min),
@@ -44,9 +47,19 @@ export async function predictAge(model: AgeModel, image: DecodedImage, box: Rect
     top_k: topK(out.probs, k, m.ages.min),
     global_age: round1(out.globalAge),
     local_age: round1(out.localAge),
-    attention: roundRect(attentionToImage(out.box, crop)),
+    attention: roundRect(roll === 0 ? attention : turnedBounds(attention, crop, roll)),
     crop: roundRect(crop),
-    image: { width: shown.width, height: shown.height, orientation: image.orientation },
-    model: { name: m.name, version: m.version, fallback },
+    roll: round1((roll * 180) / Math.PI),
   };
+}
+
+/** Bounds in the image of `r` (drawn on the upright crop) once the crop is turned back by `roll`. */
+function turnedBounds(r: Rect, crop: Rect, roll: number): Rect {
+  const cx = crop.x + crop.w / 2, cy = crop.y + crop.h / 2, cos = Math.cos(roll), sin = Math.sin(roll);
+  const xs: number[] = [], ys: number[] = [];
+  for (const [x, y] of [[r.x, r.y], [r.x + r.w, r.y], [r.x, r.y + r.h], [r.x + r.w, r.y + r.h]] as const) {
+    xs.push(cx + cos * (x - cx) - sin * (y - cy));
+    ys.push(cy + sin * (x - cx) + cos * (y - cy));
+  }
+  return { x: Math.min(...xs), y: Math.min(...ys), w: Math.max(...xs) - Math.min(...xs), h: Math.max(...ys) - Math.min(...ys) };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseActive, parseManifest } from './manifest';
+import { framingOf, parseActive, parseManifest } from './manifest';
 
 const valid = {
   schema: 1, name: 'al-resnet18-utkface', version: '2026.11.27-1', arch: 'al_resnet18',
@@ -31,6 +31,9 @@ describe('parseManifest', () => {
     ['sha', { files: [{ ...valid.files[0], sha256: 'ABC' }] }, /sha256/],
     ['path traversal', { files: [{ ...valid.files[0], path: '../x.onnx' }] }, /invalid file path/],
     ['name', { name: 'a/b' }, /invalid name/],
+    ['framing scale', { framing: { scale: 0, offset_x: 0, offset_y: 0 } }, /framing/],
+    ['framing offset', { framing: { scale: 1.1, offset_x: 'a', offset_y: 0 } }, /framing/],
+    ['framing keypoints', { framing: { scale: 1.1, offset_x: 0, offset_y: 0, keypoints: { offset_x: 3, offset_y: 0 } } }, /framing.keypoints/],
   ])('rejects a bad %s', (_, patch, why) => {
     expect(() => parseManifest(JSON.stringify({ ...valid, ...patch }))).toThrow(why);
   });
@@ -38,6 +41,16 @@ describe('parseManifest', () => {
   it('rejects a manifest of another version and non-JSON', () => {
     expect(() => parseManifest(JSON.stringify(valid), { name: 'al-resnet18-utkface', version: '2' })).toThrow(/expected/);
     expect(() => parseManifest('{')).toThrow(/not valid JSON/);
+  });
+});
+
+describe('framingOf', () => {
+  it('reads the measured framing, or makes the old face_margin box square', () => {
+    const measured = { scale: 1.0859, offset_x: 0.0025, offset_y: -0.0257, keypoints: { offset_x: 0.004, offset_y: -0.016 }, measured: { split: 'train' } };
+    expect(framingOf(parseManifest(JSON.stringify({ ...valid, framing: measured })))).toEqual({
+      scale: 1.0859, offset_x: 0.0025, offset_y: -0.0257, keypoints: { offset_x: 0.004, offset_y: -0.016 },
+    });
+    expect(framingOf(parseManifest(JSON.stringify(valid)))).toEqual({ scale: 1.8, offset_x: 0, offset_y: 0 });
   });
 });
 

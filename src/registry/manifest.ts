@@ -1,4 +1,5 @@
 /** The model manifest (docs/model-contract.md), validated so a bad upload fails at load time, not mid-request. */
+import type { Framing } from '../image/crop';
 
 export type ManifestFile = { path: string; role: 'model' | 'external_data' | string; sha256: string; bytes: number };
 
@@ -10,6 +11,8 @@ export type Manifest = {
   input: { name: string; size: number; dtype: 'uint8'; layout: 'NHWC'; color: 'RGB' };
   outputs: string[];
   face_margin: number;
+  /** How a face box becomes the crop; absent in older manifests (see `framingOf`). */
+  framing?: Framing & { measured?: Record<string, unknown> };
   ages: { min: number; max: number };
   fusion?: Record<string, number>;
   temperature?: number;
@@ -19,6 +22,15 @@ export type Manifest = {
   training_data?: Record<string, unknown>;
   created?: string;
 };
+
+/** The manifest's framing, or for a manifest without one the square of the old `face_margin` box. */
+export function framingOf(m: Pick<Manifest, 'framing' | 'face_margin'>): Framing {
+  if (m.framing) {
+    const { scale, offset_x, offset_y, keypoints } = m.framing;
+    return { scale, offset_x, offset_y, ...(keypoints ? { keypoints: { offset_x: keypoints.offset_x, offset_y: keypoints.offset_y } } : {}) };
+  }
+  return { scale: 1 + 2 * m.face_margin, offset_x: 0, offset_y: 0 };
+}
 
 export type ActivePointer = { name: string; version: string };
 
@@ -74,6 +86,17 @@ export function parseManifest(text: string, expected?: ActivePointer): Manifest 
     fail(`outputs must include ${REQUIRED_OUTPUTS.join(', ')}`);
   }
   if (typeof m.face_margin !== 'number' || !(m.face_margin >= 0 && m.face_margin <= 2)) fail('face_margin must be a number in 0..2');
+  if (m.framing !== undefined) {
+    const f = m.framing;
+    const num = (v: unknown, lo: number, hi: number) => typeof v === 'number' && v >= lo && v <= hi;
+    if (!isObject(f) || !num(f.scale, 0.5, 5) || !num(f.offset_x, -1, 1) || !num(f.offset_y, -1, 1)) {
+      fail('framing must be {scale 0.5..5, offset_x -1..1, offset_y -1..1}');
+    }
+    const k = (f as Record<string, unknown>).keypoints;
+    if (k !== undefined && (!isObject(k) || !num(k.offset_x, -1, 1) || !num(k.offset_y, -1, 1))) {
+      fail('framing.keypoints must be {offset_x -1..1, offset_y -1..1}');
+    }
+  }
   const ages = m.ages;
   if (!isObject(ages) || !Number.isInteger(ages.min) || !Number.isInteger(ages.max) || (ages.max as number) <= (ages.min as number)) {
     fail('ages must be {min, max} integers with max > min');

@@ -46,7 +46,7 @@ async function publish(bucket: FakeBucket, name: string, version: string, body =
 /** A loader that "loads" the model bytes as text and remembers what happened. */
 function fakeLoader(failFor: string[] = []) {
   const log: string[] = [];
-  const loader: Loader = async (manifest: Manifest, files) => {
+  const loader: Loader<AgeModel> = async (manifest: Manifest, files) => {
     const id = `${manifest.name}/${manifest.version}`;
     const text = new TextDecoder().decode(files.get(manifest.model));
     if (failFor.includes(id)) {
@@ -260,6 +260,32 @@ describe('ModelRegistry', () => {
     await publish(bucket, 'm', '2');
     clock.t += 4_000;
     expect((await use(registry)).id).toBe('m/2');
+  });
+
+  it('serves another kind of model with its own manifest parser, named in its errors', async () => {
+    const bucket = new FakeBucket();
+    const parse = (text: string) => {
+      const m = JSON.parse(text);
+      if (m.kind !== 'face_detector') throw new Error('not a detector manifest');
+      return m;
+    };
+    type Det = { manifest: { name: string; version: string; model: string; files: []; kind: string }; release(): Promise<void> };
+    const registry = new ModelRegistry<Det>(bucket, {
+      prefix: 'models/detectors/', refreshMs: 0, parse, what: 'face detector',
+      loader: async (manifest) => ({ manifest, release: async () => undefined }) as unknown as Det,
+    });
+    await expect(registry.acquire()).rejects.toThrow(/^No face detector could be loaded: models\/detectors\/active.json not found/);
+    await publish(bucket, 'd', '1');
+    bucket.put('models/detectors/active.json', JSON.stringify({ name: 'd', version: '1' }));
+    // The age model's manifest is not a detector's: refused by the parser given.
+    await expect(registry.acquire()).rejects.toThrow(/not found|not a detector/);
+    const bytes = new TextEncoder().encode('onnx');
+    bucket.put('models/detectors/d/2/manifest.json', JSON.stringify({ kind: 'face_detector', name: 'd', version: '2', model: 'm.onnx', files: [{ path: 'm.onnx', role: 'model', sha256: await sha256Hex(bytes), bytes: 4 }] }));
+    bucket.put('models/detectors/d/2/m.onnx', bytes);
+    bucket.put('models/detectors/active.json', JSON.stringify({ name: 'd', version: '2' }));
+    const lease = await registry.acquire();
+    expect(lease.model.manifest.kind).toBe('face_detector');
+    lease.release();
   });
 
   it('loads once for concurrent first requests', async () => {

@@ -1,5 +1,5 @@
 import type { AgeModel } from '../model/age-model';
-import { ManifestError, parseActive, parseManifest, type ActivePointer, type Manifest } from './manifest';
+import { ManifestError, parseActive, parseManifest, type ActivePointer, type ManifestFile } from './manifest';
 import { sha256Hex } from './sha256';
 
 /**
@@ -22,19 +22,29 @@ export type ModelStore = {
   get(key: string): Promise<{ etag: string; text(): Promise<string>; arrayBuffer(): Promise<ArrayBuffer> } | null>;
 };
 
-export type Loader = (manifest: Manifest, files: Map<string, Uint8Array>) => Promise<AgeModel>;
+/** What the registry needs of a manifest: which files to fetch and verify, and which one is the graph. */
+export type VersionManifest = { name: string; version: string; model: string; files: ManifestFile[] };
 
-export type RegistryOptions = {
+/** A loaded model of any kind (the age model, the face detector). */
+export type Served = { readonly manifest: VersionManifest; release(): Promise<void> };
+
+export type Loader<M extends Served> = (manifest: M['manifest'], files: Map<string, Uint8Array>) => Promise<M>;
+
+export type RegistryOptions<M extends Served> = {
   prefix: string;
   refreshMs: number;
-  loader: Loader;
+  loader: Loader<M>;
+  /** What it serves, for error messages ("model" by default, e.g. "face detector"). */
+  what?: string;
+  /** Reads and validates manifest.json; the age model's parser by default. */
+  parse?: (text: string, expected: ActivePointer) => M['manifest'];
   /** How long a version that failed is left alone while active.json is unchanged. */
   failedRetryMs?: number;
   now?: () => number;
 };
 
-export type RegistryStatus = {
-  active: { name: string; version: string; loaded_at: string; manifest: Manifest } | null;
+export type RegistryStatus<Man = VersionManifest> = {
+  active: { name: string; version: string; loaded_at: string; manifest: Man } | null;
   requested: ActivePointer | null;
   fallback: boolean;
   /** The last failure to load what active.json names (cleared once it loads). */
@@ -46,9 +56,9 @@ export class ModelUnavailableError extends Error {
   override name = 'ModelUnavailableError';
 }
 
-export type Lease = { model: AgeModel; fallback: boolean; release(): void };
+export type Lease<M extends Served = AgeModel> = { model: M; fallback: boolean; release(): void };
 
-type Loaded = { pointer: ActivePointer; model: AgeModel; loadedAt: number; users: number; idle?: () => void };
+type Loaded<M> = { pointer: ActivePointer; model: M; loadedAt: number; users: number; idle?: () => void };
 type Failure = { pointer?: ActivePointer; message: string; at: number; etag?: string };
 
 const same = (a: ActivePointer | undefined, b: ActivePointer | undefined) => !!a && !!b && a.name === b.name && a.version === b.version;
@@ -56,8 +66,8 @@ const label = (p: ActivePointer) => `${p.name}/${p.version}`;
 const HISTORY_TRIES = 3;
 const NO_MODEL_RETRY_MS = 5_000;
 
-export class ModelRegistry {
-  private loaded: Loaded | undefined;
+export class ModelRegistry<M extends Served = AgeModel> {
+  private loaded: Loaded<M> | undefined;
   private requested: ActivePointer | undefined;
   private failure: Failure | undefined;
   private lastCheck = Number.NEGATIVE_INFINITY;
@@ -67,14 +77,14 @@ export class ModelRegistry {
 
   constructor(
     private bucket: ModelStore,
-    private readonly options: RegistryOptions,
+    private readonly options: RegistryOptions<M>,
   ) {
     this.now = options.now ?? Date.now;
     this.failedRetryMs = options.failedRetryMs ?? 5 * 60_000;
   }
 
   /** The model to serve with, loading or switching first when due. Call `release()` when done. */
-  async acquire(): Promise<Lease> {
+  async acquire(): Promise<Lease<M>> {
     // While a new version downloads, requests keep using the current model; they only wait
     // when there is none (first load, or the moment of the swap).
     if (this.refreshing) {
@@ -84,7 +94,8 @@ export class ModelRegistry {
     }
     const loaded = this.loaded;
     if (!loaded) {
-      throw new ModelUnavailableError(this.failure ? `No model could be loaded: ${this.failure.message}` : 'No model is loaded.');
+      const what = this.options.what ?? 'model';
+      throw new ModelUnavailableError(this.failure ? `No ${what} could be loaded: ${this.failure.message}` : `No ${what} is loaded.`);
     }
     loaded.users++;
     let released = false;
@@ -121,7 +132,7 @@ export class ModelRegistry {
     return this.loaded !== undefined;
   }
 
-  status(): RegistryStatus {
+  status(): RegistryStatus<M['manifest']> {
     const iso = (t: number) => new Date(t).toISOString();
     const l = this.loaded;
     const f = this.failure;
@@ -213,10 +224,11 @@ export class ModelRegistry {
   }
 
   /** Fetches and verifies every file of a version; nothing is handed to onnxruntime unverified. */
-  private async fetchVerified(pointer: ActivePointer): Promise<{ manifest: Manifest; files: Map<string, Uint8Array> }> {
+  private async fetchVerified(pointer: ActivePointer): Promise<{ manifest: M['manifest']; files: Map<string, Uint8Array> }> {
     const mobj = await this.bucket.get(this.key(pointer.name, pointer.version, 'manifest.json'));
     if (!mobj) throw new ManifestError(`${label(pointer)}: manifest.json not found`);
-    const manifest = parseManifest(await mobj.text(), pointer);
+    const parse = this.options.parse ?? (parseManifest as unknown as (text: string, expected: ActivePointer) => M['manifest']);
+    const manifest = parse(await mobj.text(), pointer);
     const files = new Map<string, Uint8Array>();
     for (const f of manifest.files) {
       if (f.role !== 'model' && f.role !== 'external_data') continue;
@@ -250,7 +262,7 @@ export class ModelRegistry {
     }
   }
 
-  private async retire(old: Loaded): Promise<void> {
+  private async retire(old: Loaded<M>): Promise<void> {
     this.loaded = undefined;
     if (old.users > 0) await new Promise<void>((resolve) => (old.idle = resolve));
     await old.model.release().catch(() => undefined);

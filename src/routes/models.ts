@@ -1,28 +1,44 @@
 import { Hono } from 'hono';
+import type { Registries } from '../app';
 import { wasmHeapBytes } from '../ort/load';
 import { methodNotAllowed } from '../middleware/errors';
-import type { ModelRegistry } from '../registry/registry';
+import { ModelUnavailableError, type ModelRegistry, type Served } from '../registry/registry';
 
-export function modelRoutes(registryFor: (env: Env) => ModelRegistry) {
+/** A registry's state as /v1/models shows it. */
+function describe<M extends Served>(registry: ModelRegistry<M>) {
+  const status = registry.status();
+  return {
+    ...status,
+    active: status.active && {
+      name: status.active.name,
+      version: status.active.version,
+      loaded_at: status.active.loaded_at,
+      metrics: (status.active.manifest as { metrics?: unknown }).metrics ?? null,
+      manifest: status.active.manifest,
+    },
+  };
+}
+
+export function modelRoutes(registriesFor: (env: Env) => Registries) {
   const app = new Hono<{ Bindings: Env }>();
 
-  /** The model being served, what active.json asks for, and the last load failure if any. */
+  /** The age model and the face detector being served, what active.json asks for, the last load failures. */
   app.get('/', async (c) => {
-    const registry = registryFor(c.env);
+    const registries = registriesFor(c.env);
     // Loads (or picks up a new active.json) so the answer reflects what a request would get;
-    // with no loadable model this throws ModelUnavailableError: the usual 503 error shape.
-    (await registry.acquire()).release();
-    const status = registry.status();
+    // with no loadable age model this throws ModelUnavailableError: the usual 503 error shape.
+    (await registries.age.acquire()).release();
+    // A detector that cannot load is shown (load_error) rather than hiding the age model:
+    // requests with a box or crop=image are still served.
+    try {
+      (await registries.detector.acquire()).release();
+    } catch (err) {
+      if (!(err instanceof ModelUnavailableError)) throw err;
+    }
     c.header('Cache-Control', 'no-store');
     return c.json({
-      ...status,
-      active: status.active && {
-        name: status.active.name,
-        version: status.active.version,
-        loaded_at: status.active.loaded_at,
-        metrics: status.active.manifest.metrics ?? null,
-        manifest: status.active.manifest,
-      },
+      ...describe(registries.age),
+      detector: describe(registries.detector),
       wasm_heap_bytes: wasmHeapBytes() ?? null,
     });
   });

@@ -335,7 +335,7 @@ export function generateOne(seed: number, id: number, seeds: Seeds, limits = { m
 }
 
 /** The API's error codes: a 4xx must carry one of these in the one error shape. */
-export const ERROR_CODES = new Set(['bad_request', 'not_found', 'method_not_allowed', 'payload_too_large', 'unsupported_media_type', 'undecodable_image', 'rate_limited']);
+export const ERROR_CODES = new Set(['bad_request', 'not_found', 'method_not_allowed', 'payload_too_large', 'unsupported_media_type', 'undecodable_image', 'no_face', 'rate_limited']);
 
 /**
  * The ages in a /v1/age answer: `faces[].age` (the response with face detection) or the single

@@ -74,3 +74,65 @@ export function orientReference(img: RgbImage, o: Orientation): RgbImage {
     }
   return { width: w, height: h, data };
 }
+
+type Colour = [number, number, number];
+
+/**
+ * Paints a cartoon face (hair, skin, ears, eyes, brows, nose, mouth) of `size` px centred at
+ * (cx, cy): BlazeFace takes it for a face (score ~0.85 at 150–400 px in a 640×480 photo), so
+ * the detector path can be tested on generated photos with faces at known places. Its face box
+ * is about 0.55 × size, centred ~0.05 × size below (cx, cy).
+ */
+export function drawFace(img: RgbImage, cx: number, cy: number, size: number): void {
+  const s = size / 200, ox = cx - 100 * s, oy = cy - 100 * s;
+  const put = (x: number, y: number, c: Colour) => {
+    if (x < 0 || y < 0 || x >= img.width || y >= img.height) return;
+    img.data.set(c, (y * img.width + x) * 3);
+  };
+  const fill = (x0: number, y0: number, x1: number, y1: number, inside: (u: number, v: number) => boolean, c: Colour) => {
+    for (let y = Math.floor(oy + y0 * s); y <= Math.ceil(oy + y1 * s); y++)
+      for (let x = Math.floor(ox + x0 * s); x <= Math.ceil(ox + x1 * s); x++) {
+        const u = (x + 0.5 - ox) / s, v = (y + 0.5 - oy) / s;
+        if (inside(u, v)) put(x, y, c);
+      }
+  };
+  const ellipse = (x0: number, y0: number, x1: number, y1: number, c: Colour) =>
+    fill(x0, y0, x1, y1, (u, v) => ((u - (x0 + x1) / 2) / ((x1 - x0) / 2)) ** 2 + ((v - (y0 + y1) / 2) / ((y1 - y0) / 2)) ** 2 <= 1, c);
+  const rect = (x0: number, y0: number, x1: number, y1: number, c: Colour) => fill(x0, y0, x1, y1, (u, v) => u >= x0 && u <= x1 && v >= y0 && v <= y1, c);
+  ellipse(45, 20, 155, 110, [60, 40, 30]);
+  ellipse(55, 35, 145, 170, [224, 172, 140]);
+  ellipse(40, 85, 60, 120, [210, 160, 130]);
+  ellipse(140, 85, 160, 120, [210, 160, 130]);
+  ellipse(72, 78, 96, 92, [250, 250, 250]);
+  ellipse(104, 78, 128, 92, [250, 250, 250]);
+  ellipse(79, 79, 89, 91, [50, 35, 25]);
+  ellipse(111, 79, 121, 91, [50, 35, 25]);
+  rect(70, 68, 98, 72, [80, 55, 40]);
+  rect(102, 68, 130, 72, [80, 55, 40]);
+  // the nose: a triangle from (100, 95) down to (92..108, 122)
+  fill(92, 95, 108, 122, (u, v) => v >= 95 && v <= 122 && Math.abs(u - 100) <= ((v - 95) / 27) * 8, [205, 150, 120]);
+  ellipse(82, 135, 118, 148, [170, 80, 80]);
+}
+
+/** A plain photo of `width`×`height` in a muted blue-grey, with cartoon faces drawn on it. */
+export function facePhoto(width: number, height: number, faces: { cx: number; cy: number; size: number }[]): RgbImage {
+  const img = makeRgb(width, height, (x, y) => [90 + ((x + y) % 7), 110, 140 - (y % 5)]);
+  for (const f of faces) drawFace(img, f.cx, f.cy, f.size);
+  return img;
+}
+
+/** `img` turned by `angle` radians (clockwise on screen) about its centre, bilinear, black outside. */
+export function turnImage(img: RgbImage, angle: number): RgbImage {
+  const { width: W, height: H } = img;
+  const cos = Math.cos(angle), sin = Math.sin(angle);
+  return makeRgb(W, H, (x, y) => {
+    const dx = x + 0.5 - W / 2, dy = y + 0.5 - H / 2;
+    const u = cos * dx + sin * dy + W / 2 - 0.5, v = -sin * dx + cos * dy + H / 2 - 0.5;
+    const x0 = Math.floor(u), y0 = Math.floor(v);
+    if (x0 < 0 || y0 < 0 || x0 + 1 >= W || y0 + 1 >= H) return [0, 0, 0];
+    const fx = u - x0, fy = v - y0;
+    const p = (xx: number, yy: number, c: number) => img.data[(yy * W + xx) * 3 + c]!;
+    const c = (k: number) => Math.round((p(x0, y0, k) * (1 - fx) + p(x0 + 1, y0, k) * fx) * (1 - fy) + (p(x0, y0 + 1, k) * (1 - fx) + p(x0 + 1, y0 + 1, k) * fx) * fy);
+    return [c(0), c(1), c(2)];
+  });
+}

@@ -46,6 +46,35 @@ export async function publishFixture(
   if (opts.activate !== false) await activate(name, version);
 }
 
+type DetectorJson = { name: string; version: string; model: string } & Record<string, unknown>;
+
+/** The committed face detector (models/detectors, as `npm start` seeds it): manifest text and model bytes. */
+export async function shippedDetector(): Promise<{ manifest: DetectorJson; manifestText: string; model: Uint8Array }> {
+  const active = await fixtureFile('models/detectors/active.json');
+  if (!active) throw new Error('models/detectors/active.json is missing');
+  const { name, version } = JSON.parse(new TextDecoder().decode(active)) as { name: string; version: string };
+  const manifestText = new TextDecoder().decode((await fixtureFile(`models/detectors/${name}/${version}/manifest.json`))!);
+  const manifest = JSON.parse(manifestText) as DetectorJson;
+  const model = await fixtureFile(`models/detectors/${name}/${version}/${manifest.model}`);
+  if (!model) throw new Error(`detector file ${manifest.model} is missing`);
+  return { manifest, manifestText, model };
+}
+
+/** Puts the shipped detector into the test bucket (under DETECTORS_PREFIX) and activates it. */
+export async function publishDetector(opts: { version?: string; modelBytes?: Uint8Array } = {}): Promise<{ name: string; version: string }> {
+  const { manifest, model } = await shippedDetector();
+  const version = opts.version ?? manifest.version;
+  const bytes = opts.modelBytes ?? model;
+  const files = (manifest.files as { path: string; sha256: string; bytes: number }[]).filter((f) => f.path === manifest.model);
+  // Only the graph goes up (the notice and reference files are not loaded), with a manifest
+  // that lists just it; a replaced graph keeps its stale sha256, so it is refused on load.
+  const prefix = `models/detectors/${manifest.name}/${version}/`;
+  await env.MODELS.put(prefix + manifest.model, bytes);
+  await env.MODELS.put(prefix + 'manifest.json', JSON.stringify({ ...manifest, version, files }));
+  await env.MODELS.put('models/detectors/active.json', JSON.stringify({ name: manifest.name, version }));
+  return { name: manifest.name, version };
+}
+
 export async function activate(name: string, version: string): Promise<void> {
   await env.MODELS.put('models/active.json', JSON.stringify({ name, version }));
 }

@@ -28,8 +28,9 @@ LOCAL_OPTIONS=${LOCAL_OPTIONS:-"--model-option local_grid=2 --model-option local
 # Distillation: targets from `python -m training teach` mixed into every stage's label (see
 # device_run.sh, which teaches a small edge model with GPU-trained AL-ResNet-34/AL-RoR-34).
 TEACHER=${TEACHER:-}
-# The served graph averages the face and its mirror (2x inference; --no-flip for one view).
-RELEASE_OPTIONS=${RELEASE_OPTIONS:-"--flip"}
+# The served graph averages the face and its mirror (2x inference; --no-flip for one view), and
+# the manifest carries the measured detector-box -> chip framing (docs/model-contract.md).
+RELEASE_OPTIONS=${RELEASE_OPTIONS:-"--flip --framing-from models/al-resnet18-edge-utkface/3.1/manifest.json"}
 NAME=${NAME:-al-resnet18-edge-utkface}
 VERSION=${VERSION:-3}
 TAG=${TAG:-$NAME-$VERSION}

@@ -55,3 +55,19 @@ def test_carry_file_round_trip(utkface_root, tmp_path, monkeypatch):
     assert torch.equal(carried.labels, direct.labels) and carried.race == direct.race
     # JPEG at quality 75 is lossy, but close.
     assert (carried.images.float() - direct.images.float()).abs().mean() < 6
+
+
+def test_load_face_frames_a_box_square_and_pads_past_the_edge(tmp_path):
+    # A grey 100x60 photo; a 40x40 box in its top-left corner, margin 0.25: the square of
+    # 1.5 * 40 = 60 px from (-10, -10), so its first sixth (10 of 60 px) is black, not stretched.
+    from PIL import Image
+
+    from training.data import load_face
+    from training.datasets import Sample
+
+    path = tmp_path / "p.jpg"
+    Image.new("RGB", (100, 60), (200, 200, 200)).save(path, quality=100)
+    face = load_face(Sample(path=str(path), age=30, label=30, box=(0, 0, 40, 40)), 30, margin=0.25)
+    assert face.shape == (30, 30, 3)
+    assert face[:4, :, 0].max() < 10 and face[:, :4, 0].max() < 10
+    assert abs(int(face[15, 15, 0]) - 200) <= 3 and abs(int(face[29, 29, 0]) - 200) <= 3

@@ -9,7 +9,7 @@ function app() {
   const a = new Hono<{ Bindings: Env; Variables: ImageBodyVariables }>();
   a.post('/', imageBody, (c) => {
     const u = c.get('upload');
-    return c.json({ bytes: Array.from(u.bytes), box: u.box ?? null });
+    return c.json({ bytes: Array.from(u.bytes), box: u.box ?? null, crop: u.crop ?? null });
   });
   a.onError(onError);
   a.notFound(notFound);
@@ -20,17 +20,20 @@ const req = (body: BodyInit, headers: Record<string, string> = {}, query = '') =
   app().request(`/${query}`, { method: 'POST', body, headers }, env);
 
 describe('imageBody', () => {
-  it('takes a raw JPEG body and the box from the query', async () => {
+  it('takes a raw JPEG body and the box and crop from the query', async () => {
     const res = await req(new Uint8Array([1, 2, 3]), { 'content-type': 'image/jpeg' }, '?box=1,2,3,4');
-    expect(await res.json()).toEqual({ bytes: [1, 2, 3], box: '1,2,3,4' });
+    expect(await res.json()).toEqual({ bytes: [1, 2, 3], box: '1,2,3,4', crop: null });
+    const res2 = await req(new Uint8Array([1, 2, 3]), { 'content-type': 'image/jpeg' }, '?crop=image');
+    expect(await res2.json()).toEqual({ bytes: [1, 2, 3], box: null, crop: 'image' });
   });
 
   it('takes the multipart field "image" and the box field', async () => {
     const form = new FormData();
     form.append('image', new File([new Uint8Array([9, 8])], 'a.jpg', { type: 'image/jpeg' }));
     form.append('box', '5,6,7,8');
+    form.append('crop', 'image');
     const res = await app().request('/', { method: 'POST', body: form }, { MAX_BODY_BYTES: '100000' } as Env);
-    expect(await res.json()).toEqual({ bytes: [9, 8], box: '5,6,7,8' });
+    expect(await res.json()).toEqual({ bytes: [9, 8], box: '5,6,7,8', crop: 'image' });
   });
 
   it('refuses by Content-Length before reading the body', async () => {

@@ -3,8 +3,8 @@ import { readConfig } from '../../config';
 import { badRequest, clip, tooLarge, unsupportedType } from '../../errors';
 import { ACCEPTED_IMAGE_TYPES } from '../../image/decode';
 
-/** What the age route needs from the request: the image bytes and the raw `box` parameter. */
-export type ImageUpload = { bytes: Uint8Array; box: string | undefined };
+/** What the age route needs from the request: the image bytes and the raw `box` and `crop` parameters. */
+export type ImageUpload = { bytes: Uint8Array; box: string | undefined; crop: string | undefined };
 
 export type ImageBodyVariables = { upload: ImageUpload };
 
@@ -73,7 +73,7 @@ export function decodeBase64Image(text: string): Uint8Array {
   return bytes;
 }
 
-/** `{"image": "<base64>", "box": "x,y,w,h" | [x, y, w, h]}` from a JSON body. */
+/** `{"image": "<base64>", "box": "x,y,w,h" | [x, y, w, h], "crop": "image"}` from a JSON body. */
 function jsonUpload(raw: Uint8Array): ImageUpload {
   let body: unknown;
   try {
@@ -82,13 +82,14 @@ function jsonUpload(raw: Uint8Array): ImageUpload {
     throw badRequest('The JSON body could not be parsed.');
   }
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('The JSON body must be an object {"image": "<base64>"}.');
-  const { image, box } = body as { image?: unknown; box?: unknown };
+  const { image, box, crop } = body as { image?: unknown; box?: unknown; crop?: unknown };
   if (typeof image !== 'string') throw badRequest('The JSON body needs "image": a base64 string or a data: URL.');
   let boxText: string | undefined;
   if (Array.isArray(box) && box.length === 4 && box.every((v) => typeof v === 'number')) boxText = box.join(',');
   else if (typeof box === 'string') boxText = box;
   else if (box !== undefined && box !== null) throw badRequest('"box" must be "x,y,w,h" or [x, y, w, h] in image pixels.');
-  return { bytes: decodeBase64Image(image), box: boxText };
+  if (crop !== undefined && crop !== null && typeof crop !== 'string') throw badRequest('"crop" must be a string ("image").');
+  return { bytes: decodeBase64Image(image), box: boxText, crop: typeof crop === 'string' ? crop : undefined };
 }
 
 /**
@@ -125,13 +126,17 @@ export const imageBody = createMiddleware<{ Bindings: Env; Variables: ImageBodyV
     if (typeof field === 'string') throw badRequest('The "image" field must be a file, not text.');
     const type = field.type.toLowerCase();
     if (!IMAGE_TYPES.has(type) && !UNLABELLED.has(type)) throw unsupportedType(`The "image" file is ${clip(type)}; accepted: ${ACCEPTED_IMAGE_TYPES.join(', ')}.`);
-    const box = form.get('box');
-    upload = { bytes: new Uint8Array(await field.arrayBuffer()), box: typeof box === 'string' ? box : c.req.query('box') };
+    const text = (name: string) => {
+      const v = form.get(name);
+      return typeof v === 'string' ? v : c.req.query(name);
+    };
+    upload = { bytes: new Uint8Array(await field.arrayBuffer()), box: text('box'), crop: text('crop') };
   } else if (isJson) {
     upload = jsonUpload(raw);
     upload.box ??= c.req.query('box');
+    upload.crop ??= c.req.query('crop');
   } else {
-    upload = { bytes: raw, box: c.req.query('box') };
+    upload = { bytes: raw, box: c.req.query('box'), crop: c.req.query('crop') };
   }
   if (upload.bytes.byteLength === 0) {
     throw badRequest(`The request has no image: send one as the body (${ACCEPTED}) or as the multipart field "image".`);

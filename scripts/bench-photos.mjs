@@ -1,0 +1,336 @@
+#!/usr/bin/env node
+// `npm run bench:photos`: the photo path measured in workerd (wrangler dev, local), on photos
+// composed from UTKFace `test` faces (../shared/data/utkface; nothing composed is kept).
+//
+//   npm run bench:photos                         # default model in models/, 200 faces
+//   npm run bench:photos -- --faces 100 --models DIR --json out.json
+//   npm run bench:photos -- --no-tiles           # the detector's whole-image pass only
+//
+// Each face is a test chip resized to 60-400 px (four size bands, equally many faces each),
+// some turned in the plane by up to ±30°, some JPEG-recompressed before pasting, pasted at a
+// random free place of a 640x480 photo (1-4 faces per photo) on a plain, gradient, noise or
+// textured background; the photo is a JPEG (quality 90, one in five at 50). Then:
+//   detection  every photo is posted without a box; a detection matches a face when their IoU
+//              is >= 0.5. Ground truth box: where the detector's box is on the chip, from the
+//              age model's framing (side = chip / scale, centre moved by the offsets), carried
+//              through the paste (resize, turn, place). Recall and mean IoU per size band,
+//              false faces per photo (plus photos with no face at all);
+//   age        MAE of the matched faces through the photo path, against the same faces sent as
+//              chips (crop=image: the training framing exactly), and with their true box given;
+//   cost       detector ms per photo (POST /_bench/detect minus /_bench/decode, each the best of
+//              3), request ms for 640x480 and 1920x1080 photos with 1 and 4 faces, wasm heap.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { ROOT, UsageError, fail, readVersionDir, startBenchWorker } from './lib.mjs';
+import { seed } from './models.mjs';
+
+const require = createRequire(import.meta.url);
+const jpeg = require('jpeg-js');
+
+const BANDS = [[60, 100], [100, 160], [160, 250], [250, 400]];
+const BACKGROUNDS = ['plain', 'gradient', 'noise', 'textured'];
+const W = 640, H = 480;
+
+function parseArgs(argv) {
+  const opts = { faces: 200, models: join(ROOT, 'models'), json: undefined, tiles: true, seed: 1, n: 20 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--faces') opts.faces = Number(argv[++i]);
+    else if (a === '--models') opts.models = resolve(argv[++i]);
+    else if (a === '--json') opts.json = argv[++i];
+    else if (a === '--no-tiles') opts.tiles = false;
+    else if (a === '--seed') opts.seed = Number(argv[++i]);
+    else if (a === '--n') opts.n = Number(argv[++i]);
+    else throw new UsageError(`unknown option ${a}`);
+  }
+  if (!(opts.faces >= 8)) throw new UsageError('--faces must be at least 8');
+  return opts;
+}
+
+/** mulberry32: a small seeded generator, so the photos are the same on every run. */
+function rng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const decode = (bytes) => jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true });
+const encode = (img, quality) => Buffer.from(jpeg.encode({ width: img.width, height: img.height, data: img.data }, quality).data);
+
+/** Area-average resize of an RGBA image to side×side (the chips are square). */
+function resizeSquare(img, side) {
+  const out = new Uint8Array(side * side * 4);
+  const s = img.width / side;
+  for (let oy = 0; oy < side; oy++)
+    for (let ox = 0; ox < side; ox++) {
+      const acc = [0, 0, 0];
+      let area = 0;
+      for (let y = Math.floor(oy * s); y < (oy + 1) * s; y++)
+        for (let x = Math.floor(ox * s); x < (ox + 1) * s; x++) {
+          const a = (Math.min((ox + 1) * s, x + 1) - Math.max(ox * s, x)) * (Math.min((oy + 1) * s, y + 1) - Math.max(oy * s, y));
+          if (a <= 0) continue;
+          const p = (y * img.width + x) * 4;
+          for (let c = 0; c < 3; c++) acc[c] += img.data[p + c] * a;
+          area += a;
+        }
+      const o = (oy * side + ox) * 4;
+      for (let c = 0; c < 3; c++) out[o + c] = Math.round(acc[c] / area);
+      out[o + 3] = 255;
+    }
+  return { width: side, height: side, data: out };
+}
+
+function background(kind, width, height, r) {
+  const data = new Uint8Array(width * height * 4);
+  const c1 = [r() * 255, r() * 255, r() * 255], c2 = [r() * 255, r() * 255, r() * 255];
+  const fx = 0.02 + r() * 0.1, fy = 0.02 + r() * 0.1, angle = r() * Math.PI;
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      let t;
+      if (kind === 'plain') t = 0;
+      else if (kind === 'gradient') t = (x * Math.cos(angle) + y * Math.sin(angle)) / Math.hypot(width, height) + 0.5;
+      else if (kind === 'noise') t = r();
+      else t = 0.5 + 0.25 * Math.sin(x * fx) * Math.cos(y * fy) + 0.25 * Math.sin((x + y) * fx * 0.37);
+      t = Math.min(1, Math.max(0, t));
+      const o = (y * width + x) * 4;
+      for (let c = 0; c < 3; c++) data[o + c] = c1[c] * (1 - t) + c2[c] * t;
+      data[o + 3] = 255;
+    }
+  return { width, height, data };
+}
+
+/** Pastes `chip` centred at (cx, cy), turned by `angle` (radians), bilinear. */
+function paste(canvas, chip, cx, cy, angle) {
+  const c = chip.width, cos = Math.cos(angle), sin = Math.sin(angle);
+  const half = (c * (Math.abs(cos) + Math.abs(sin))) / 2;
+  for (let y = Math.floor(cy - half); y <= Math.ceil(cy + half); y++)
+    for (let x = Math.floor(cx - half); x <= Math.ceil(cx + half); x++) {
+      if (x < 0 || y < 0 || x >= canvas.width || y >= canvas.height) continue;
+      const dx = x + 0.5 - cx, dy = y + 0.5 - cy;
+      const u = cos * dx + sin * dy + c / 2 - 0.5, v = -sin * dx + cos * dy + c / 2 - 0.5;
+      if (u < 0 || v < 0 || u > c - 1 || v > c - 1) continue;
+      const x0 = Math.floor(u), y0 = Math.floor(v), x1 = Math.min(c - 1, x0 + 1), y1 = Math.min(c - 1, y0 + 1);
+      const fu = u - x0, fv = v - y0;
+      const o = (y * canvas.width + x) * 4;
+      for (let k = 0; k < 3; k++) {
+        const p = (yy, xx) => chip.data[(yy * c + xx) * 4 + k];
+        canvas.data[o + k] = Math.round((p(y0, x0) * (1 - fu) + p(y0, x1) * fu) * (1 - fv) + (p(y1, x0) * (1 - fu) + p(y1, x1) * fu) * fv);
+      }
+    }
+}
+
+/** Where the detector's box lies on a chip pasted at (cx, cy), side c, turned by angle. */
+function truthBox(framing, cx, cy, c, angle) {
+  const b = c / framing.scale;
+  // On the chip the crop centre is the box centre moved by offset·b: the box centre is the other way.
+  const ox = -framing.offset_x * b, oy = -framing.offset_y * b;
+  const bx = cx + Math.cos(angle) * ox - Math.sin(angle) * oy, by = cy + Math.sin(angle) * ox + Math.cos(angle) * oy;
+  return { x: bx - b / 2, y: by - b / 2, w: b, h: b };
+}
+
+const iou = (a, b) => {
+  const ix = Math.max(0, Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x));
+  const iy = Math.max(0, Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y));
+  return (ix * iy) / (a.w * a.h + b.w * b.h - ix * iy);
+};
+
+/** The test faces and the composed photos (deterministic for a seed). */
+function compose(opts, framing) {
+  const dir = join(ROOT, '..', 'shared', 'data', 'utkface');
+  if (!existsSync(join(dir, 'labels.csv'))) throw new UsageError(`${dir}/labels.csv not found: the photo benchmark composes photos from UTKFace's test faces (../shared/data)`);
+  const r = rng(opts.seed);
+  const [header, ...lines] = readFileSync(join(dir, 'labels.csv'), 'utf8').trim().split(/\r?\n/).map((l) => l.split(','));
+  const col = (name) => header.indexOf(name);
+  const rows = lines.filter((f) => f[col('split')] === 'test').map((f) => ({ file: f[col('file')], age: Number(f[col('age')]) }));
+  for (let i = rows.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [rows[i], rows[j]] = [rows[j], rows[i]];
+  }
+  const faces = rows.slice(0, opts.faces).map((row, i) => {
+    const [lo, hi] = BANDS[i % BANDS.length];
+    return {
+      ...row,
+      band: i % BANDS.length,
+      side: Math.round(lo * (hi / lo) ** r()),
+      angle: r() < 0.35 ? (r() < 0.5 ? -1 : 1) * (5 + r() * 25) * (Math.PI / 180) : 0,
+      recompress: r() < 0.3 ? Math.round(30 + r() * 30) : null,
+      bytes: readFileSync(join(dir, 'images', row.file)),
+    };
+  });
+  const photos = [];
+  let next = 0;
+  while (next < faces.length) {
+    const want = Math.min(1 + Math.floor(r() * 4), faces.length - next);
+    const kind = BACKGROUNDS[photos.length % BACKGROUNDS.length];
+    const canvas = background(kind, W, H, r);
+    const placed = [];
+    for (const face of faces.slice(next, next + want)) {
+      let side = face.side;
+      for (let attempt = 0; ; attempt++) {
+        const reach = (side * (Math.abs(Math.cos(face.angle)) + Math.abs(Math.sin(face.angle)))) / 2;
+        if (2 * reach <= Math.min(W, H)) {
+          const cx = reach + r() * (W - 2 * reach), cy = reach + r() * (H - 2 * reach);
+          const free = placed.every((p) => Math.abs(p.cx - cx) >= p.reach + reach || Math.abs(p.cy - cy) >= p.reach + reach);
+          if (free) {
+            placed.push({ face, cx, cy, reach, side });
+            break;
+          }
+        }
+        if (attempt > 0 && attempt % 40 === 0) side = Math.round(side * 0.9);
+        if (attempt > 400) break; // no room left in this photo: the face goes to the next one
+      }
+    }
+    for (const p of placed) {
+      let chip = decode(p.face.bytes);
+      if (p.face.recompress) chip = decode(encode(chip, p.face.recompress));
+      paste(canvas, resizeSquare(chip, p.side), p.cx, p.cy, p.face.angle);
+      p.face.side = p.side;
+      p.face.band = BANDS.findIndex(([lo, hi]) => p.side >= lo && p.side < hi || (hi === 400 && p.side === 400));
+      p.truth = truthBox(framing, p.cx, p.cy, p.side, p.face.angle);
+    }
+    next += placed.length;
+    photos.push({ kind, bytes: encode(canvas, r() < 0.2 ? 50 : 90), faces: placed });
+  }
+  const empty = BACKGROUNDS.flatMap((kind) => Array.from({ length: 5 }, () => ({ kind, bytes: encode(background(kind, W, H, r), 90), faces: [] })));
+  return { faces, photos, empty };
+}
+
+/** A photo of a given size with `n` faces of the first test chips, for the cost rows. */
+function costPhoto(faces, width, height, n) {
+  const canvas = background('gradient', width, height, rng(7));
+  const side = Math.round(Math.min(width / 4, height / 2) * 0.8);
+  for (let i = 0; i < n; i++) paste(canvas, resizeSquare(decode(faces[i].bytes), side), (width / 4) * (i + 0.5), height / 2, 0);
+  return encode(canvas, 90);
+}
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+};
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+async function postJpeg(base, path, bytes) {
+  const t0 = performance.now();
+  const res = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: bytes });
+  const body = await res.json();
+  return { t: performance.now() - t0, status: res.status, body };
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const active = JSON.parse(readFileSync(join(opts.models, 'active.json'), 'utf8'));
+  const { manifest } = readVersionDir(join(opts.models, active.name, active.version));
+  const framing = manifest.framing ?? { scale: 1 + 2 * manifest.face_margin, offset_x: 0, offset_y: 0 };
+  console.log(`composing photos from ${opts.faces} UTKFace test faces…`);
+  const { faces, photos, empty } = compose(opts, framing);
+  const placed = photos.flatMap((p) => p.faces);
+  console.log(`${photos.length} photos with ${placed.length} faces, ${empty.length} without; starting workerd with ${active.name}/${active.version}`);
+  const { base, stop } = await startBenchWorker((persist) => seed(opts.models, persist, () => {}), { DETECTOR_TILES: String(opts.tiles) });
+  try {
+    // Warm up both sessions.
+    await postJpeg(base, '/v1/age', photos[0].bytes);
+    let falseFaces = 0, falseEmpty = 0;
+    for (const photo of photos) {
+      const r = await postJpeg(base, '/v1/age?max_faces=10', photo.bytes);
+      const found = r.status === 200 ? r.body.faces : [];
+      if (r.status !== 200 && r.body.error?.code !== 'no_face') throw new Error(`HTTP ${r.status}: ${JSON.stringify(r.body)}`);
+      const used = new Set();
+      // Greedy matching, best IoU first.
+      const pairs = [];
+      photo.faces.forEach((p, i) => found.forEach((f, j) => pairs.push({ i, j, v: iou(p.truth, f.box) })));
+      pairs.sort((a, b) => b.v - a.v);
+      const matchedFace = new Set();
+      for (const { i, j, v } of pairs) {
+        if (v < 0.5 || used.has(j) || matchedFace.has(i)) continue;
+        used.add(j);
+        matchedFace.add(i);
+        photo.faces[i].match = { iou: v, age: found[j].age, score: found[j].score };
+      }
+      falseFaces += found.length - used.size;
+      for (const p of photo.faces) {
+        const t = p.truth;
+        const boxed = await postJpeg(base, `/v1/age?box=${[t.x, t.y, t.w, t.h].map((v) => v.toFixed(2)).join(',')}`, photo.bytes);
+        p.boxAge = boxed.body.faces[0].age;
+      }
+    }
+    for (const photo of empty) {
+      const r = await postJpeg(base, '/v1/age?max_faces=10', photo.bytes);
+      if (r.status === 200) falseEmpty += r.body.faces.length;
+    }
+    for (const p of placed) p.chipAge = (await postJpeg(base, '/v1/age?crop=image', p.face.bytes)).body.faces[0].age;
+
+    const detectMs = [];
+    for (const photo of photos) {
+      const best = async (path) => {
+        let t = Infinity;
+        for (let i = 0; i < 3; i++) t = Math.min(t, (await postJpeg(base, path, photo.bytes)).t);
+        return t;
+      };
+      detectMs.push((await best('/_bench/detect')) - (await best('/_bench/decode')));
+    }
+    const cost = [];
+    for (const [w, h] of [[640, 480], [1920, 1080]])
+      for (const n of [1, 4]) {
+        const bytes = costPhoto(faces, w, h, n);
+        const first = await postJpeg(base, '/v1/age', bytes);
+        const ts = [];
+        for (let i = 0; i < opts.n; i++) ts.push((await postJpeg(base, '/v1/age', bytes)).t);
+        cost.push({ size: `${w}x${h}`, faces: n, found: first.body.faces?.length ?? 0, kib: bytes.length / 1024, p50: pct(ts, 50), p95: pct(ts, 95) });
+      }
+    const models = await (await fetch(`${base}/v1/models`)).json();
+    report(opts, { active, framing, photos, empty, placed, falseFaces, falseEmpty, detectMs, cost, heap: models.wasm_heap_bytes, detector: models.detector.active });
+  } finally {
+    await stop();
+  }
+}
+
+function report(opts, r) {
+  const rows = BANDS.map(([lo, hi], b) => {
+    const inBand = r.placed.filter((p) => p.face.band === b);
+    const hit = inBand.filter((p) => p.match);
+    return { band: `${lo}–${hi} px`, faces: inBand.length, recall: hit.length / inBand.length, iou: hit.length ? mean(hit.map((p) => p.match.iou)) : NaN };
+  });
+  const hit = r.placed.filter((p) => p.match);
+  const mae = (xs, f) => mean(xs.map((p) => Math.abs(f(p) - p.face.age)));
+  const subsets = [
+    ['all matched faces', hit],
+    ['upright, not recompressed', hit.filter((p) => !p.face.angle && !p.face.recompress)],
+    ['turned ±5–30°', hit.filter((p) => p.face.angle)],
+    ['recompressed (q 30–60)', hit.filter((p) => p.face.recompress)],
+  ];
+  const ageRows = subsets.map(([label, xs]) => ({ label, n: xs.length, photo: mae(xs, (p) => p.match.age), chip: mae(xs, (p) => p.chipAge), box: mae(xs, (p) => p.boxAge) }));
+  const out = {
+    command: ['npm run bench:photos', ...(opts.faces !== 200 || !opts.tiles ? ['--'] : []), ...(opts.faces !== 200 ? [`--faces ${opts.faces}`] : []), ...(opts.tiles ? [] : ['--no-tiles'])].join(' '),
+    model: `${r.active.name}/${r.active.version}`, detector: `${r.detector?.name}/${r.detector?.version}`, tiles: opts.tiles, framing: r.framing,
+    photos: r.photos.length, faces: r.placed.length, empty_photos: r.empty.length,
+    detection: rows, recall: hit.length / r.placed.length, mean_iou: mean(hit.map((p) => p.match.iou)),
+    false_faces_per_photo: r.falseFaces / r.photos.length, false_faces_per_empty_photo: r.falseEmpty / r.empty.length,
+    age: ageRows,
+    detector_ms: { p50: pct(r.detectMs, 50), p95: pct(r.detectMs, 95) },
+    requests: r.cost, wasm_heap_mib: r.heap / 2 ** 20,
+  };
+  const f = (v, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : '–');
+  console.log(`\n${out.photos} photos 640x480 with ${out.faces} UTKFace test faces (+${out.empty_photos} without a face); ${out.model}, detector ${out.detector}, tiles ${opts.tiles ? 'on' : 'off'}, framing scale ${r.framing.scale} offset (${r.framing.offset_x}, ${r.framing.offset_y})\n`);
+  console.log('| face size (chip side) | faces | recall (IoU ≥ 0.5) | mean IoU |\n|---|---|---|---|');
+  for (const x of rows) console.log(`| ${x.band} | ${x.faces} | ${f(x.recall, 3)} | ${f(x.iou, 3)} |`);
+  console.log(`| all | ${out.faces} | ${f(out.recall, 3)} | ${f(out.mean_iou, 3)} |`);
+  console.log(`\nfalse faces per photo: ${f(out.false_faces_per_photo, 3)} (photos with faces), ${f(out.false_faces_per_empty_photo, 3)} (photos without)\n`);
+  console.log('| faces (matched) | n | MAE photo path | MAE as chips (crop=image) | photo − chip | MAE with the true box |\n|---|---|---|---|---|---|');
+  for (const a of ageRows) console.log(`| ${a.label} | ${a.n} | ${f(a.photo)} | ${f(a.chip)} | ${f(a.photo - a.chip)} | ${f(a.box)} |`);
+  console.log(`\ndetector per photo (workerd, 640x480): p50 ${f(out.detector_ms.p50, 1)} ms, p95 ${f(out.detector_ms.p95, 1)} ms\n`);
+  console.log('| photo | faces in it | faces found | JPEG | request p50 | request p95 |\n|---|---|---|---|---|---|');
+  for (const c of r.cost) console.log(`| ${c.size} | ${c.faces} | ${c.found} | ${c.kib.toFixed(0)} KiB | ${f(c.p50, 1)} ms | ${f(c.p95, 1)} ms |`);
+  console.log(`\nwasm heap after the run: ${f(out.wasm_heap_mib, 1)} MiB`);
+  if (opts.json) {
+    writeFileSync(opts.json, JSON.stringify(out, null, 2) + '\n');
+    console.log(`wrote ${opts.json}`);
+  }
+}
+
+main().catch((err) => fail(err instanceof UsageError ? err.message : err.stack ?? String(err)));

@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { encodeJpeg, facePhoto, makeRgb, orientReference, pattern } from '../../test/helpers/images';
+import { fixtureFile, shippedDetector } from '../../test/helpers/worker';
+import { decodeImage } from '../image/decode';
+import type { Rect } from '../image/types';
+import { loadFaceDetector, mergeTiles, tileRects, type Detection, type FaceDetector } from './face-detector';
+import { parseDetectorManifest } from './manifest';
+
+const limits = { maxPixels: 4_000_000, maxMemoryMB: 64 };
+
+/** training/detector.py formula_tensor: smooth waves per channel, NCHW, no face. */
+function formulaTensor(size: number, k: number): Float32Array {
+  const out = new Float32Array(3 * size * size);
+  for (let c = 0; c < 3; c++)
+    for (let y = 0; y < size; y++)
+      for (let x = 0; x < size; x++) {
+        out[(c * size + y) * size + x] = Math.sin(x * (0.05 + 0.01 * c) + y * 0.03 * (k + 1) + c) * Math.cos(y * 0.07 - x * 0.02 * k);
+      }
+  return out;
+}
+
+type ModelCase = { formula: number; classificators: number[]; top: number[]; regressors_top: number[][] };
+
+let shared: FaceDetector | undefined;
+async function detector(): Promise<FaceDetector> {
+  if (!shared) {
+    const { manifestText, model } = await shippedDetector();
+    const manifest = parseDetectorManifest(manifestText);
+    shared = await loadFaceDetector(manifest, new Map([[manifest.model, model]]));
+  }
+  return shared;
+}
+
+const iou = (a: Rect, b: Rect) => {
+  const ix = Math.max(0, Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x));
+  const iy = Math.max(0, Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y));
+  return (ix * iy) / (a.w * a.h + b.w * b.h - ix * iy);
+};
+/** The face box of drawFace: ~0.55 of its size, ~0.05 below its centre (see test/helpers/images.ts). */
+const drawnBox = (cx: number, cy: number, size: number): Rect => ({ x: cx - 0.275 * size, y: cy + 0.05 * size - 0.275 * size, w: 0.55 * size, h: 0.55 * size });
+
+describe('the shipped face detector in workerd', () => {
+  it('gives the raw outputs onnxruntime gave in Python (reference.json)', async () => {
+    const d = await detector();
+    const { manifest } = await shippedDetector();
+    const ref = JSON.parse(new TextDecoder().decode((await fixtureFile(`models/detectors/${manifest.name}/${manifest.version}/reference.json`))!)) as { model: ModelCase[] };
+    expect(ref.model.length).toBe(2);
+    for (const c of ref.model) {
+      const out = await d.raw(formulaTensor(d.manifest.input.size, c.formula));
+      let worst = 0;
+      for (let i = 0; i < c.classificators.length; i++) worst = Math.max(worst, Math.abs(out.classificators[i]! - c.classificators[i]!));
+      expect(worst, `formula ${c.formula} classificators`).toBeLessThan(1e-3);
+      c.top.forEach((anchor, j) => {
+        for (let k = 0; k < 16; k++) expect(Math.abs(out.regressors[anchor * 16 + k]! - c.regressors_top[j]![k]!)).toBeLessThan(1e-3);
+      });
+    }
+  });
+
+  it('finds no face in a pattern and one face where it was drawn', async () => {
+    const d = await detector();
+    expect(await d.detect(decodeImage(encodeJpeg(makeRgb(640, 480, pattern)), limits), { tiles: true })).toEqual([]);
+    const found = await d.detect(decodeImage(encodeJpeg(facePhoto(640, 480, [{ cx: 400, cy: 200, size: 260 }]), { quality: 95 }), limits));
+    expect(found).toHaveLength(1);
+    expect(found[0]!.score).toBeGreaterThan(0.7);
+    expect(iou(found[0]!.box, drawnBox(400, 200, 260))).toBeGreaterThan(0.6);
+  });
+
+  it('maps boxes back through the EXIF orientation to the displayed image', async () => {
+    const d = await detector();
+    const upright = facePhoto(480, 360, [{ cx: 150, cy: 170, size: 220 }]);
+    const want = (await d.detect(decodeImage(encodeJpeg(upright, { quality: 95 }), limits)))[0]!;
+    expect(want).toBeDefined();
+    for (const [o, inverse] of [[6, 8], [3, 3], [8, 6]] as const) {
+      const stored = decodeImage(encodeJpeg(orientReference(upright, inverse), { quality: 95, orientation: o }), limits);
+      const got = await d.detect(stored);
+      expect(got, `orientation ${o}`).toHaveLength(1);
+      expect(iou(got[0]!.box, want.box), `orientation ${o}`).toBeGreaterThan(0.9);
+    }
+  });
+
+  it('finds small faces only with the tiles', async () => {
+    const d = await detector();
+    // Three faces of ~60 px boxes: under 1/6 of the long side, too small for one pass at 128 px.
+    const faces = [{ cx: 120, cy: 120, size: 110 }, { cx: 330, cy: 300, size: 110 }, { cx: 520, cy: 160, size: 110 }];
+    const image = decodeImage(encodeJpeg(facePhoto(640, 480, faces), { quality: 95 }), limits);
+    expect((await d.detect(image, { tiles: false })).length).toBeLessThan(3);
+    const found = await d.detect(image, { tiles: true });
+    expect(found).toHaveLength(3);
+    for (const f of faces) expect(Math.max(...found.map((x) => iou(x.box, drawnBox(f.cx, f.cy, f.size))))).toBeGreaterThan(0.5);
+  });
+});
+
+describe('tiles', () => {
+  it('cover the image with squares of half the long side, overlapping by a third or more', () => {
+    const tiles = tileRects(640, 480);
+    expect(tiles.map((t) => [t.x, t.y, t.w])).toEqual([[0, 0, 320], [160, 0, 320], [320, 0, 320], [0, 160, 320], [160, 160, 320], [320, 160, 320]]);
+    expect(tileRects(200, 200)).toEqual([]);
+    const wide = tileRects(1920, 1080);
+    expect(wide.every((t) => t.w === 960)).toBe(true);
+    expect(wide.at(-1)).toEqual({ x: 960, y: 120, w: 960, h: 960 });
+  });
+
+  it('add a tile face only when it is whole, small and new', () => {
+    const det = (x: number, y: number, w: number, score = 0.9): Detection => ({ box: { x, y, w, h: w }, score, keypoints: [] });
+    const tile = { x: 0, y: 0, w: 320, h: 320 };
+    const whole = [det(100, 100, 200)];
+    const merged = mergeTiles(whole, [{ tile, found: [det(120, 120, 100), det(10, 10, 40), det(300, 10, 40), det(20, 200, 170)] }]);
+    // kept: the new small face; dropped: the duplicate, the one cut by the tile edge, the one over half the tile
+    expect(merged.map((d) => d.box.x)).toEqual([100, 10]);
+  });
+});

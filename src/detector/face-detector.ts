@@ -1,0 +1,182 @@
+import type { DecodedImage } from '../image/decode';
+import { orientedSize, rectToStored } from '../image/orientation';
+import { resizeCrop } from '../image/resize';
+import type { Rect } from '../image/types';
+import { ModelLoadError } from '../model/age-model';
+import { createSession, ort } from '../ort/load';
+import { anchors, decode, weightedNms, type RawDetection } from './decode';
+import type { DetectorManifest } from './manifest';
+
+/** A face found in a photo, in pixels of the image as displayed (after EXIF orientation). */
+export type Detection = { box: Rect; score: number; keypoints: [number, number][] };
+
+export type DetectOptions = {
+  /** Also look at overlapping tiles of half the photo's long side, for faces too small for one pass. */
+  tiles: boolean;
+};
+
+export interface FaceDetector {
+  readonly manifest: DetectorManifest;
+  /** Every face above the manifest's score threshold, after suppression, best score first. */
+  detect(image: DecodedImage, options?: DetectOptions): Promise<Detection[]>;
+  /** Raw outputs for one input tensor (float32 NCHW), for the reference tests. */
+  raw(input: Float32Array): Promise<{ regressors: Float32Array; classificators: Float32Array }>;
+  release(): Promise<void>;
+}
+
+/**
+ * The letterbox: the displayed image scaled to fit the detector's square input, centred, the
+ * rest black (as MediaPipe feeds BlazeFace). It is the square of side max(w, h) around the
+ * image, resized like any crop; the resize pads what lies outside the image with black.
+ */
+export function letterboxRect(width: number, height: number): Rect {
+  const side = Math.max(width, height);
+  return { x: (width - side) / 2, y: (height - side) / 2, w: side, h: side };
+}
+
+/** Tiles are not worth it below this side: the faces they would add are too small to age. */
+const MIN_TILE = 160;
+
+/**
+ * The second pass's tiles: squares of half the long side, overlapping by at least a third,
+ * covering the image. BlazeFace (short range) finds faces down to about 1/6 of its input's
+ * side, so one pass over a 640×480 photo misses faces under ~100 px; in a 320 px tile they are
+ * twice as large. Faces over half a tile are the whole-image pass's job.
+ */
+export function tileRects(width: number, height: number): Rect[] {
+  const t = Math.ceil(Math.max(width, height) / 2);
+  if (t < MIN_TILE) return [];
+  const starts = (len: number) => {
+    if (len <= t) return [(len - t) / 2];
+    const n = Math.ceil((len - t) / ((2 * t) / 3)) + 1;
+    return Array.from({ length: n }, (_, i) => ((len - t) * i) / (n - 1));
+  };
+  const out: Rect[] = [];
+  for (const y of starts(height)) for (const x of starts(width)) out.push({ x, y, w: t, h: t });
+  return out;
+}
+
+const intersection = (a: Rect, b: Rect) =>
+  Math.max(0, Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x)) * Math.max(0, Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y));
+
+/**
+ * Adds the tiles' faces to the whole image's. A tile's face counts only if it lies inside the
+ * tile (a face cut by the tile's edge gives a partial box) and is under half the tile, and
+ * only if it is not already there: more than half of the smaller box covered by a kept one.
+ */
+export function mergeTiles(whole: Detection[], tiles: { tile: Rect; found: Detection[] }[]): Detection[] {
+  const kept = [...whole];
+  const candidates = tiles.flatMap(({ tile, found }) => {
+    const m = 0.02 * tile.w;
+    return found.filter(
+      (d) => d.box.x >= tile.x + m && d.box.y >= tile.y + m && d.box.x + d.box.w <= tile.x + tile.w - m && d.box.y + d.box.h <= tile.y + tile.h - m && d.box.w <= tile.w / 2,
+    );
+  });
+  candidates.sort((a, b) => b.score - a.score);
+  for (const d of candidates) {
+    const dup = kept.some((k) => intersection(k.box, d.box) > 0.5 * Math.min(k.box.w * k.box.h, d.box.w * d.box.h));
+    if (!dup) kept.push(d);
+  }
+  return kept;
+}
+
+class OrtFaceDetector implements FaceDetector {
+  private readonly anchorXY: Float64Array;
+  private readonly pixels: Uint8Array;
+  private readonly tensor: Float32Array;
+
+  constructor(readonly manifest: DetectorManifest, private readonly session: ort.InferenceSession) {
+    const S = manifest.input.size;
+    this.anchorXY = anchors(manifest.anchors, S);
+    this.pixels = new Uint8Array(S * S * 3);
+    this.tensor = new Float32Array(3 * S * S);
+  }
+
+  async raw(input: Float32Array) {
+    const S = this.manifest.input.size;
+    if (input.length !== 3 * S * S) throw new RangeError(`detector input must be 3x${S}x${S}`);
+    const { regressors, classificators } = this.manifest.outputs;
+    const out = await this.session.run({ [this.manifest.input.name]: new ort.Tensor('float32', input, [1, 3, S, S]) }, [regressors, classificators]);
+    const reg = out[regressors], cls = out[classificators];
+    if (!reg || !cls || reg.type !== 'float32' || cls.type !== 'float32') throw new ModelLoadError('detector outputs are missing or not float32');
+    // Copies: ORT may reuse its output buffers on the next run.
+    const result = { regressors: (reg.data as Float32Array).slice(), classificators: (cls.data as Float32Array).slice() };
+    for (const t of Object.values(out)) t.dispose();
+    return result;
+  }
+
+  async detect(image: DecodedImage, options: DetectOptions = { tiles: false }): Promise<Detection[]> {
+    const shown = orientedSize(image.width, image.height, image.orientation);
+    const whole = await this.detectIn(image, letterboxRect(shown.width, shown.height));
+    if (!options.tiles) return whole;
+    const tiles = [];
+    for (const tile of tileRects(shown.width, shown.height)) tiles.push({ tile, found: await this.detectIn(image, tile) });
+    return mergeTiles(whole, tiles);
+  }
+
+  /** One pass over a square of the displayed image (it may reach past the image: black). */
+  private async detectIn(image: DecodedImage, box: Rect): Promise<Detection[]> {
+    const m = this.manifest;
+    const S = m.input.size;
+    resizeCrop(image, rectToStored(box, image.width, image.height, image.orientation), S, image.orientation, this.pixels);
+    // uint8 NHWC -> float NCHW in the manifest's range.
+    const [lo, hi] = m.input.range;
+    const k = (hi - lo) / 255;
+    const plane = S * S;
+    for (let i = 0; i < plane; i++) {
+      this.tensor[i] = this.pixels[3 * i]! * k + lo;
+      this.tensor[plane + i] = this.pixels[3 * i + 1]! * k + lo;
+      this.tensor[2 * plane + i] = this.pixels[3 * i + 2]! * k + lo;
+    }
+    const { regressors, classificators } = await this.raw(this.tensor);
+    const found = weightedNms(decode(regressors, classificators, this.anchorXY, S, m.score_threshold), m.nms_iou);
+    return found.map((d) => toImage(d, box));
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}
+
+/** From [0, 1] of the letterboxed input back to displayed-image pixels. */
+function toImage(d: RawDetection, lb: Rect): Detection {
+  const [x0, y0, x1, y1] = d.box;
+  return {
+    box: { x: lb.x + x0 * lb.w, y: lb.y + y0 * lb.h, w: (x1 - x0) * lb.w, h: (y1 - y0) * lb.h },
+    score: d.score,
+    keypoints: d.keypoints.map(([x, y]) => [lb.x + x * lb.w, lb.y + y * lb.h]),
+  };
+}
+
+/**
+ * Creates the detector's session and proves it with one run on a grey input: the output sizes
+ * must match the manifest's anchor grid, so a graph that does not fit its manifest is refused
+ * at load time and the registry keeps the last good detector.
+ */
+export async function loadFaceDetector(manifest: DetectorManifest, files: Map<string, Uint8Array>): Promise<FaceDetector> {
+  const model = files.get(manifest.model);
+  if (!model) throw new ModelLoadError(`model file ${manifest.model} was not loaded`);
+  let session: ort.InferenceSession;
+  try {
+    session = await createSession({ model });
+  } catch (err) {
+    throw new ModelLoadError(`onnxruntime could not create a session: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const detector = new OrtFaceDetector(manifest, session);
+  try {
+    if (!session.inputNames.includes(manifest.input.name)) {
+      throw new ModelLoadError(`graph has no input ${manifest.input.name} (inputs: ${session.inputNames.join(', ')})`);
+    }
+    const S = manifest.input.size;
+    const out = await detector.raw(new Float32Array(3 * S * S));
+    const n = anchors(manifest.anchors, S).length / 2;
+    if (out.classificators.length !== n || out.regressors.length !== n * 16) {
+      throw new ModelLoadError(`graph gives ${out.classificators.length} scores and ${out.regressors.length} regressors; the manifest's anchors need ${n} and ${n * 16}`);
+    }
+  } catch (err) {
+    await session.release().catch(() => undefined);
+    if (err instanceof ModelLoadError) throw err;
+    throw new ModelLoadError(`test run failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return detector;
+}

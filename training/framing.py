@@ -1,0 +1,120 @@
+"""How a face box becomes the crop the age model sees (docs/model-contract.md, `framing`).
+
+The training faces are UTKFace chips: the age model learnt faces framed the way those chips
+frame them. `measure_framing` runs the face detector on the training chips, set into a plain
+canvas the way a face appears in a photo, and finds the square crop around the detector's box
+that reproduces the chip: side = scale * sqrt(w * h), centre shifted by (offset_x, offset_y)
+times sqrt(w * h) from the box centre, or by `keypoints` (offset_x, offset_y) from the point
+halfway between the eyes' midpoint and the mouth when the detector's keypoints are known. The crop is never clamped to the image: what falls outside is black, as in
+UTKFace's own chips of faces near a photo's edge, so the face keeps its aspect ratio.
+`src/image/crop.ts` (`framedCrop`) is the serving copy of `crop_rect`.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+# Chip sizes (px) and the canvas around each, as multiples of the chip: a face at 100-200 px
+# in a photo two to four times its size, which is how the photo path meets faces.
+PLACEMENTS = [(200, 2), (150, 3), (100, 4)]
+CANVAS_GREY = 128
+
+
+def from_margin(margin: float) -> dict:
+    """The framing of a manifest without one: the old `face_margin` grown box, made square."""
+    return {"scale": 1.0 + 2.0 * margin, "offset_x": 0.0, "offset_y": 0.0}
+
+
+def _centre(box, framing: dict, keypoints) -> tuple[float, float, float, float]:
+    """Where the crop's centre is measured from, and the offsets from it (in units of sqrt(w*h))."""
+    x, y, w, h = box
+    k = framing.get("keypoints")
+    if k and keypoints is not None and len(keypoints) >= 4:
+        (rx, ry), (lx, ly), _, (mx, my) = keypoints[:4]
+        # Halfway between the eyes' midpoint and the mouth: on the chips it varies half as
+        # much as the box centre does (measure_framing's spreads).
+        return ((rx + lx) / 2 + mx) / 2, ((ry + ly) / 2 + my) / 2, k["offset_x"], k["offset_y"]
+    return x + w / 2, y + h / 2, framing["offset_x"], framing["offset_y"]
+
+
+def crop_rect(box, framing: dict, roll: float = 0.0, keypoints=None) -> tuple[float, float, float, float]:
+    """Face box (x, y, w, h) -> square crop (x, y, side, side) in the same pixels, unclamped.
+    With the detector's `keypoints` (and a framing that has `keypoints`) the centre is placed
+    from the eyes and mouth, otherwise from the box. `roll` (radians): the face's tilt; the
+    offsets follow the face's axes (the server turns the crop by it, see src/image/crop.ts)."""
+    _, _, w, h = box
+    s = math.sqrt(w * h)
+    side = framing["scale"] * s
+    cx0, cy0, fx, fy = _centre(box, framing, keypoints)
+    ox, oy = fx * s, fy * s
+    cx = cx0 + math.cos(roll) * ox - math.sin(roll) * oy
+    cy = cy0 + math.sin(roll) * ox + math.cos(roll) * oy
+    return (cx - side / 2, cy - side / 2, side, side)
+
+
+def measure_framing(detector_dir: str, data_root: str | None = None, split: str = "train",
+                    limit: int | None = None, out: str | None = None) -> dict:
+    """Median scale and centre shift that turn the detector's box into the chip, over `split`."""
+    from PIL import Image
+
+    from .detector import Detector
+
+    root = Path(data_root) if data_root else Path(__file__).resolve().parents[2] / "shared" / "data" / "utkface"
+    labels = root / "labels.csv"
+    if not labels.exists():
+        raise SystemExit(f"{labels} not found: the framing is measured on UTKFace's chips (--data-root)")
+    detector = Detector(detector_dir)
+    with labels.open() as f:
+        rows = [r for r in csv.DictReader(f) if r["split"] == split]
+    rows = rows[:limit] if limit else rows
+    scale, dx, dy, kdx, kdy, roll = [], [], [], [], [], []
+    missed = 0
+    for i, r in enumerate(rows):
+        side, mult = PLACEMENTS[i % len(PLACEMENTS)]
+        with Image.open(root / "images" / r["file"]) as im:
+            chip = im.convert("RGB").resize((side, side), Image.BOX)
+        canvas = Image.new("RGB", (side * mult, side * mult), (CANVAS_GREY,) * 3)
+        off = (side * mult - side) // 2
+        canvas.paste(chip, (off, off))
+        dets = detector.detect(np.asarray(canvas))
+        if not dets:
+            missed += 1
+            continue
+        best = max(dets, key=lambda d: d["box"][2] * d["box"][3])
+        x, y, w, h = best["box"]
+        (rx, ry), (lx, ly) = best["keypoints"][:2]
+        roll.append(math.degrees(math.atan2(ly - ry, lx - rx)))
+        s = math.sqrt(w * h)
+        scale.append(side / s)
+        dx.append((off + side / 2 - (x + w / 2)) / s)
+        dy.append((off + side / 2 - (y + h / 2)) / s)
+        kx, ky, _, _ = _centre(best["box"], {"keypoints": {"offset_x": 0, "offset_y": 0}}, best["keypoints"])
+        kdx.append((off + side / 2 - kx) / s)
+        kdy.append((off + side / 2 - ky) / s)
+    if not scale:
+        raise SystemExit("the detector found no face on any chip")
+    q = lambda a: [round(float(v), 4) for v in np.percentile(a, [10, 90])]
+    result = {
+        "scale": round(float(np.median(scale)), 4),
+        "offset_x": round(float(np.median(dx)), 4),
+        "offset_y": round(float(np.median(dy)), 4),
+        "keypoints": {"offset_x": round(float(np.median(kdx)), 4), "offset_y": round(float(np.median(kdy)), 4)},
+        "measured": {
+            "command": f"python -m training detector framing --detector {detector_dir} --split {split}"
+                       + (f" --limit {limit}" if limit else ""),
+            "detector": f"{detector.manifest['name']}/{detector.manifest['version']}",
+            "dataset": "utkface", "split": split, "chips": len(rows), "missed": missed,
+            "placements": [f"{s} px chip centred on a {s * m} px grey canvas" for s, m in PLACEMENTS],
+            "scale_p10_p90": q(scale), "offset_x_p10_p90": q(dx), "offset_y_p10_p90": q(dy),
+            "keypoints_offset_x_p10_p90": q(kdx), "keypoints_offset_y_p10_p90": q(kdy),
+            # The chips are aligned: the detector's eye line is level on them, within this spread.
+            "eye_roll_degrees_median": round(float(np.median(roll)), 2), "eye_roll_degrees_p10_p90": q(roll),
+        },
+    }
+    if out:
+        Path(out).write_text(json.dumps(result, indent=2) + "\n")
+    return result
