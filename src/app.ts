@@ -5,6 +5,7 @@ import { notFound, onError } from './middleware/errors';
 import { loadAgeModel } from './model/age-model';
 import { ModelRegistry } from './registry/registry';
 import { ageRoutes } from './routes/age';
+import { demoRoutes } from './routes/demo';
 import { healthRoutes } from './routes/health';
 import { modelRoutes } from './routes/models';
 
@@ -42,6 +43,7 @@ export function createApp(registryFor: (env: Env) => ModelRegistry = isolateRegi
       maxAge: 86400,
     }),
   );
+  app.route('/', demoRoutes());
   app.route('/v1/age', ageRoutes(registryFor));
   app.route('/v1/models', modelRoutes(registryFor));
   app.route('/healthz', healthRoutes(registryFor));
