@@ -27,6 +27,17 @@ wait $scripts_pid || sc=1
 grep -E '^(not )?ok |^# (pass|fail) ' "$tmp/scripts.tap"
 [ $sc -eq 0 ] || { tail -40 "$tmp/scripts.tap" >&2; ts=1; }
 
+# The demo page end to end in headless Chromium (Debian's package, driven by playwright-core).
+if ! [ -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "== installing chromium (Debian) for the demo page's browser test"
+  { apt-get install -y -qq chromium || { apt-get update -qq && apt-get install -y -qq chromium; }; } >/dev/null 2>&1 \
+    || echo "!! could not install chromium: the demo page will NOT be tested in a browser !!" >&2
+fi
+echo "== demo page in Chromium (node --test test/e2e/demo.test.mjs)"
+node --test --test-reporter=tap test/e2e/demo.test.mjs >"$tmp/e2e.tap" 2>&1 || ts=1
+grep -E '^(not )?ok |^# (pass|fail|skip)|# SKIP' "$tmp/e2e.tap"
+grep -q '^# fail 0' "$tmp/e2e.tap" || tail -60 "$tmp/e2e.tap" >&2
+
 # The int8 portability test runs the shipped graph on an emulated AVX2-only CPU (QEMU user mode).
 if ! command -v qemu-x86_64 >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "== installing qemu-user (Debian) for the int8 portability test"
@@ -56,16 +67,18 @@ node -e '
   const fs = require("fs");
   let p = 0, f = 0, s = 0;
   try { const v = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); p += v.numPassedTests; f += v.numFailedTests; s += v.numPendingTests + (v.numTodoTests || 0); } catch { f += 1; }
-  try {
-    const tap = fs.readFileSync(process.argv[3], "utf8");
-    const n = (w) => Number((tap.match(new RegExp("^# " + w + " (\\d+)", "m")) || [0, 0])[1]);
-    p += n("pass"); f += n("fail"); s += n("skipped");
-  } catch { f += 1; }
+  for (const file of [process.argv[3], process.argv[4]]) {
+    try {
+      const tap = fs.readFileSync(file, "utf8");
+      const n = (w) => Number((tap.match(new RegExp("^# " + w + " (\\d+)", "m")) || [0, 0])[1]);
+      p += n("pass"); f += n("fail"); s += n("skipped");
+    } catch { f += 1; }
+  }
   try {
     const log = fs.readFileSync(process.argv[2], "utf8").trim().split("\n").pop();
     const n = (w) => Number((log.match(new RegExp("(\\d+) " + w)) || [0, 0])[1]);
     p += n("passed"); f += n("failed") + n("error"); s += n("skipped");
   } catch {}
   console.log(`total: ${p} passed, ${f} failed, ${s} skipped`);
-' "$tmp/vitest.json" "$tmp/pytest.log" "$tmp/scripts.tap"
+ ' "$tmp/vitest.json" "$tmp/pytest.log" "$tmp/scripts.tap" "$tmp/e2e.tap"
 [ $ts -eq 0 ] && [ $py -eq 0 ]

@@ -8,6 +8,7 @@ import { rateLimit } from './middleware/rate-limit';
 import { loadAgeModel, type AgeModel } from './model/age-model';
 import { ModelRegistry } from './registry/registry';
 import { ageRoutes } from './routes/age';
+import { demoRoutes } from './routes/demo';
 import { healthRoutes } from './routes/health';
 import { modelRoutes } from './routes/models';
 
@@ -59,6 +60,7 @@ export function createApp(registriesFor: (env: Env) => Registries = isolateRegis
       maxAge: 86400,
     }),
   );
+  app.route('/', demoRoutes());
   app.use('/v1/*', rateLimit);
   app.route('/v1/age', ageRoutes(registriesFor));
   app.route('/v1/models', modelRoutes(registriesFor));

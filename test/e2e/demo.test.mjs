@@ -1,0 +1,128 @@
+// The demo page (GET /) in real headless Chromium against the local worker with the default
+// model and detector (`npm start`'s models/): a generated photo is uploaded, the numbers the
+// page shows must be the API's answer for the image it sent, and the overlay must be drawn.
+// A screenshot goes to docs/demo.png. Run by scripts/test.sh (node --test); skipped with a loud
+// message where Chromium cannot be found (scripts/test.sh installs Debian's chromium as root).
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ROOT, startBenchWorker } from '../../scripts/lib.mjs';
+import { seed } from '../../scripts/models.mjs';
+
+const require = createRequire(import.meta.url);
+const jpeg = require('jpeg-js');
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+const SHARED = join(ROOT, '..', 'shared', 'data', 'utkface');
+
+/** A 480x360 photo of soft coloured shapes: no one's face, so its screenshot can be committed. */
+function syntheticPhoto() {
+  const W = 480, H = 360;
+  const data = Buffer.alloc(W * H * 4);
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) {
+      const o = (y * W + x) * 4;
+      const d = Math.hypot(x - W / 2, y - H / 2);
+      data[o] = 200 - d / 3;
+      data[o + 1] = 160 + 60 * Math.sin(x / 23);
+      data[o + 2] = 120 + 60 * Math.cos(y / 17);
+      data[o + 3] = 255;
+    }
+  return jpeg.encode({ width: W, height: H, data }, 90).data;
+}
+
+let worker, base, browser;
+
+before(async () => {
+  if (!CHROMIUM) return;
+  // The app as `npm start` serves it (the bench entry adds only a timing route), on a fresh local R2.
+  worker = await startBenchWorker((dir) => seed(join(ROOT, 'models'), dir, () => {}));
+  base = worker.base;
+  const { chromium } = await import('playwright-core');
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+});
+
+after(async () => {
+  await browser?.close();
+  await worker?.stop();
+});
+
+/** Uploads `file` on the page; returns what the page shows and the request it sent. */
+async function upload(page, file, { crop }) {
+  await page.goto(base + '/');
+  if (crop) await page.check('#is-crop');
+  const sent = page.waitForRequest((r) => r.url().includes('/v1/age') && r.method() === 'POST');
+  await page.setInputFiles('#file', file);
+  const request = await sent;
+  await page.waitForSelector('body[data-result], #status.error', { timeout: 60_000 });
+  return { request, result: JSON.parse((await page.getAttribute('body', 'data-result')) ?? 'null') };
+}
+
+test('the demo page shows the API answer for the photo it sent, with the overlay drawn', { skip: !CHROMIUM && '!!! Chromium not found: the demo page was NOT tested in a browser !!!' }, async () => {
+  const page = await browser.newPage({ viewport: { width: 1000, height: 1100 } });
+  const dir = mkdtempSync(join(tmpdir(), 'age-edge-photo-'));
+  const file = join(dir, 'photo.jpg');
+  writeFileSync(file, syntheticPhoto());
+  const { request, result } = await upload(page, file, { crop: true });
+  assert.ok(result, `the page shows an error: ${await page.textContent('#status')}`);
+  assert.equal(result.faces.length, 1);
+
+  // The same bytes sent again from here: the page must show exactly that answer.
+  const sentBytes = await page.evaluate(async () => Array.from(new Uint8Array(await window.ageEdgeLastUpload.jpeg.arrayBuffer())));
+  const url = new URL(request.url());
+  const again = await fetch(base + url.pathname + url.search, {
+    method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: new Uint8Array(sentBytes),
+  });
+  const api = await again.json();
+  assert.equal(again.status, 200, JSON.stringify(api));
+  assert.deepEqual(result.faces, api.faces);
+  const face = api.faces[0];
+  assert.equal(await page.textContent('[data-face="0"] [data-field="age"]'), face.age.toFixed(1));
+  assert.equal(await page.textContent('[data-face="0"] [data-field="range"]'), `80% range ${face.range.low.toFixed(1)}–${face.range.high.toFixed(1)}`);
+  assert.match(await page.textContent('[data-face="0"] [data-field="group"]'), new RegExp(`^group ${face.group.label} `));
+  assert.equal(await page.locator('[data-face="0"] .bar').count(), face.groups.length);
+
+  // The face box is stroked in green on the canvas, just inside its left edge.
+  const [r, g, b] = await page.evaluate(({ x, y }) => Array.from(document.getElementById('photo').getContext('2d').getImageData(x, y, 1, 1).data), {
+    x: Math.round(face.box.x + 1), y: Math.round(face.box.y + face.box.h / 2),
+  });
+  assert.ok(g > 150 && r < 80 && b < 150, `no green box edge on the canvas: rgb(${r}, ${g}, ${b})`);
+  await page.screenshot({ path: join(ROOT, 'docs', 'demo.png'), fullPage: true });
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('an image the server refuses shows its message, readably', { skip: !CHROMIUM && '!!! Chromium not found !!!' }, async () => {
+  const page = await browser.newPage();
+  const dir = mkdtempSync(join(tmpdir(), 'age-edge-photo-'));
+  const file = join(dir, 'photo.jpg');
+  writeFileSync(file, jpeg.encode({ width: 320, height: 240, data: Buffer.alloc(320 * 240 * 4, 128) }, 90).data);
+  await upload(page, file, { crop: false }); // a flat grey photo: the detector finds no face
+  assert.equal(await page.getAttribute('#status', 'class'), 'error');
+  assert.match(await page.textContent('#status'), /No face was found/);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('real faces in a photo are found and each gets a card', { skip: (!CHROMIUM || !existsSync(join(SHARED, 'labels.csv'))) && '!!! Chromium or ../shared/data/utkface missing: the detector path was NOT tested in a browser !!!' }, async () => {
+  const page = await browser.newPage();
+  const [header, ...rows] = readFileSync(join(SHARED, 'labels.csv'), 'utf8').trim().split(/\r?\n/).map((l) => l.split(','));
+  const split = header.indexOf('split');
+  const faces = rows.filter((c) => c[split] === 'test').slice(0, 2).map((c) => jpeg.decode(readFileSync(join(SHARED, 'images', c[0])), { useTArray: true }));
+  const W = 640, H = 480, data = Buffer.alloc(W * H * 4, 235);
+  faces.forEach((f, i) => {
+    for (let y = 0; y < f.height; y++)
+      for (let x = 0; x < f.width; x++) {
+        const o = ((y + 140) * W + x + 60 + i * 320) * 4, s = (y * f.width + x) * 4;
+        data[o] = f.data[s]; data[o + 1] = f.data[s + 1]; data[o + 2] = f.data[s + 2];
+      }
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'age-edge-photo-'));
+  const file = join(dir, 'faces.jpg');
+  writeFileSync(file, jpeg.encode({ width: W, height: H, data }, 92).data);
+  const { result } = await upload(page, file, { crop: false });
+  assert.ok(result, `the page shows an error: ${await page.textContent('#status')}`);
+  assert.equal(result.faces.length, 2);
+  assert.equal(await page.locator('.face').count(), 2);
+  rmSync(dir, { recursive: true, force: true }); // a photo of real faces is never kept
+});
