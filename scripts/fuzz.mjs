@@ -9,11 +9,11 @@
 //   npm run fuzz -- --n 20000 --seed 7 --models models --json fuzz.json
 //   npm run fuzz -- --seed 1 --only 4711           # replay one case (or a range: --only 4700-4711)
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ROOT, UsageError, WRANGLER, fail } from './lib.mjs';
+import { freePort, ROOT, treeRssMiB, UsageError, WRANGLER, fail } from './lib.mjs';
 import { seed as seedR2 } from './models.mjs';
 import { checkAnswer, generateOne, leaksImage, makeSeeds } from '../test/fuzz/cases.ts';
 
@@ -31,34 +31,6 @@ function parseArgs(argv) {
     else throw new UsageError(`unknown option ${a}`);
   }
   return o;
-}
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-    s.on('error', rej);
-  });
-}
-
-/** Resident memory (MiB) of workerd (the runtime holding the isolate) and of the rest of the
- *  process tree wrangler dev starts (its Node process keeps its own buffers). */
-function treeRssMiB(pid) {
-  const rss = { workerd: 0, other: 0 };
-  const visit = (p) => {
-    try {
-      const status = readFileSync(`/proc/${p}/status`, 'utf8');
-      const kib = Number(status.match(/VmRSS:\s+(\d+)/)?.[1] ?? 0);
-      rss[/^Name:\s+workerd$/m.test(status) ? 'workerd' : 'other'] += kib / 1024;
-      for (const t of readdirSync(`/proc/${p}/task`))
-        for (const c of readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) visit(Number(c));
-    } catch {}
-  };
-  visit(pid);
-  return { workerdMiB: Math.round(rss.workerd), wranglerMiB: Math.round(rss.other) };
 }
 
 /**

@@ -146,7 +146,7 @@ export async function r2GetText(target, key) {
   }
 }
 
-function freePort() {
+export function freePort() {
   return new Promise((res, rej) => {
     const s = createServer();
     s.listen(0, '127.0.0.1', () => {
@@ -199,4 +199,21 @@ export async function startBenchWorker(seedInto, vars = {}) {
     throw err;
   }
   return { base, seeded, stop };
+}
+
+/** Resident memory (MiB) of workerd (the runtime holding the isolate) and of the rest of the
+ *  process tree wrangler dev starts (its Node process keeps its own buffers). */
+export function treeRssMiB(pid) {
+  const rss = { workerd: 0, other: 0 };
+  const visit = (p) => {
+    try {
+      const status = readFileSync(`/proc/${p}/status`, 'utf8');
+      const kib = Number(status.match(/VmRSS:\s+(\d+)/)?.[1] ?? 0);
+      rss[/^Name:\s+workerd$/m.test(status) ? 'workerd' : 'other'] += kib / 1024;
+      for (const t of readdirSync(`/proc/${p}/task`))
+        for (const c of readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) visit(Number(c));
+    } catch {}
+  };
+  visit(pid);
+  return { workerdMiB: Math.round(rss.workerd), wranglerMiB: Math.round(rss.other) };
 }

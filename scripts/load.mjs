@@ -12,11 +12,10 @@
 //   npm run load                                   # 200 clients, 2,000 requests, 60 s sustained, the fixture
 //   npm run load -- --models models --seconds 300 --json load.json
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ROOT, UsageError, WRANGLER, fail } from './lib.mjs';
+import { freePort, ROOT, treeRssMiB, UsageError, WRANGLER, fail } from './lib.mjs';
 import { seed as seedR2 } from './models.mjs';
 import { leaksImage, makeSeeds } from '../test/fuzz/cases.ts';
 
@@ -37,34 +36,6 @@ function parseArgs(argv) {
   // Bounded whatever the options say: a load test is not a denial of service on the machine.
   if (!(o.clients >= 1 && o.clients <= 1000 && o.requests <= 100_000 && o.seconds <= 1800)) throw new UsageError('at most 1000 clients, 100,000 requests, 1800 s');
   return o;
-}
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-    s.on('error', rej);
-  });
-}
-
-/** Resident memory (MiB) of workerd (the runtime holding the isolate) and of the rest of the
- *  process tree wrangler dev starts (its Node process keeps its own buffers). */
-function treeRssMiB(pid) {
-  const rss = { workerd: 0, other: 0 };
-  const visit = (p) => {
-    try {
-      const status = readFileSync(`/proc/${p}/status`, 'utf8');
-      const kib = Number(status.match(/VmRSS:\s+(\d+)/)?.[1] ?? 0);
-      rss[/^Name:\s+workerd$/m.test(status) ? 'workerd' : 'other'] += kib / 1024;
-      for (const t of readdirSync(`/proc/${p}/task`))
-        for (const c of readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) visit(Number(c));
-    } catch {}
-  };
-  visit(pid);
-  return { workerdMiB: Math.round(rss.workerd), wranglerMiB: Math.round(rss.other) };
 }
 
 const pct = (xs, p) => {
