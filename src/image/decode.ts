@@ -1,15 +1,11 @@
 import jpegJs from 'jpeg-js/lib/decoder.js';
 import { tooLarge, undecodable, unsupportedType } from '../errors';
 import { readJpegHeader, sniffOtherFormat } from './jpeg-header';
+import { checkPixels, type DecodeLimits } from './limits';
 import { decodePng, isPng } from './png';
 import type { Orientation, RgbImage } from './types';
 
-export type DecodeLimits = {
-  /** Largest width * height accepted. */
-  maxPixels: number;
-  /** jpeg-js's own cap on what it allocates for one decode, in MiB. */
-  maxMemoryMB: number;
-};
+export type { DecodeLimits } from './limits';
 
 export type DecodedImage = RgbImage & { orientation: Orientation };
 
@@ -30,12 +26,7 @@ export function decodeImage(bytes: Uint8Array, limits: DecodeLimits): DecodedIma
 function decodeJpeg(bytes: Uint8Array, limits: DecodeLimits): DecodedImage {
   const header = readJpegHeader(bytes);
   if (!header) throw undecodable('The body is not a readable JPEG image.');
-  const pixels = header.width * header.height;
-  if (pixels > limits.maxPixels) {
-    throw tooLarge(
-      `The image is ${header.width}x${header.height} (${pixels} pixels); at most ${limits.maxPixels} pixels are accepted. Downscale it before sending.`,
-    );
-  }
+  checkPixels(header.width, header.height, limits);
   let decoded: { width: number; height: number; data: Uint8Array };
   try {
     decoded = jpegJs(bytes, {

@@ -1,7 +1,8 @@
 import { Unzlib } from 'fflate';
 import { convertIndexedToRgb, decode as decodeFastPng, type DecodedPng } from 'fast-png';
 import { ApiError, tooLarge, undecodable } from '../errors';
-import type { DecodeLimits, DecodedImage } from './decode';
+import type { DecodedImage } from './decode';
+import { checkPixels, type DecodeLimits } from './limits';
 
 /** What IHDR says, before any pixel data is inflated. */
 export type PngHeader = { width: number; height: number; depth: number; colorType: number; interlaced: boolean };
@@ -119,12 +120,7 @@ function toRgb(png: DecodedPng): Uint8Array {
 export function decodePng(bytes: Uint8Array, limits: DecodeLimits): DecodedImage {
   const header = readPngHeader(bytes);
   if (!header) throw undecodable('The body is not a readable PNG image.');
-  const pixels = header.width * header.height;
-  if (pixels > limits.maxPixels) {
-    throw tooLarge(
-      `The image is ${header.width}x${header.height} (${pixels} pixels); at most ${limits.maxPixels} pixels are accepted. Downscale it before sending.`,
-    );
-  }
+  const pixels = checkPixels(header.width, header.height, limits);
   const expected = inflatedSize(header);
   // Inflated scanlines, the unfiltered samples, and the RGB result are alive at once.
   const bytesPerSample = header.depth === 16 ? 2 : 1;
