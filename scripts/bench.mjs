@@ -15,14 +15,11 @@
 //   infer   GET /_bench/infer (one model run on a fixed crop, no image work);
 //   heap    ORT's wasm memory after all requests (GET /v1/models).
 // Requests are sequential (one isolate, one request at a time, as in production).
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
-import { ROOT, UsageError, WRANGLER, fail, readVersionDir } from './lib.mjs';
-import { seed } from './models.mjs';
+import { ROOT, UsageError, fail } from './lib.mjs';
+import { startBenchServer } from './bench/server.mjs';
 
 const require = createRequire(import.meta.url);
 const jpeg = require('jpeg-js');
@@ -63,17 +60,6 @@ function testJpeg() {
   return { bytes: jpeg.encode({ width: W, height: H, data: rgba }, 90).data, source: faces.length ? 'UTKFace faces tiled' : 'synthetic' };
 }
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-    s.on('error', rej);
-  });
-}
-
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
@@ -90,31 +76,9 @@ async function timed(fn) {
 }
 
 async function benchModel(label, modelsDir, n, photo) {
-  const persist = mkdtempSync(join(tmpdir(), 'age-edge-bench-'));
-  const port = await freePort();
   console.log(`\n## ${label}: seeding ${modelsDir}`);
-  const active = await seed(modelsDir, persist, () => {});
-  const { manifest } = readVersionDir(join(modelsDir, active.name, active.version));
-  const child = spawn(
-    WRANGLER,
-    ['dev', 'scripts/bench/worker.ts', '--local', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist,
-      '--var', 'ACTIVE_REFRESH_SECONDS:3600', '--show-interactive-dev-session=false', '--log-level', 'warn'],
-    { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-  );
-  let log = '';
-  child.stdout.on('data', (d) => (log += d));
-  child.stderr.on('data', (d) => (log += d));
-  const base = `http://127.0.0.1:${port}`;
+  const { base, active, manifest, stop } = await startBenchServer(modelsDir);
   try {
-    const started = performance.now();
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${log}`);
-      if (performance.now() - started > 120_000) throw new Error(`wrangler dev did not answer within 120 s:\n${log}`);
-      try {
-        if ((await fetch(`${base}/healthz`)).ok) break;
-      } catch {}
-      await new Promise((r) => setTimeout(r, 200));
-    }
     const post = () => fetch(`${base}/v1/age`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: photo });
     const cold = await timed(post);
     for (let i = 0; i < 5; i++) await timed(post);
@@ -153,11 +117,7 @@ async function benchModel(label, modelsDir, n, photo) {
     console.log(JSON.stringify(result));
     return result;
   } finally {
-    try {
-      process.kill(-child.pid, 'SIGTERM');
-    } catch {}
-    await new Promise((r) => setTimeout(r, 500));
-    rmSync(persist, { recursive: true, force: true });
+    await stop();
   }
 }
 
