@@ -25,6 +25,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire, registerHooks } from 'node:module';
+import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ROOT, UsageError, fail } from './lib.mjs';
 import { startBenchServer } from './bench/server.mjs';
@@ -271,6 +272,8 @@ function table(rows, oursNodeMs) {
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const t0 = performance.now();
+  // Other work on the machine slows every model, not always equally: the load is part of the record.
+  const load0 = loadavg()[0];
   const faces = testFaces(opts.data, opts.limit);
   ensurePeers();
   const { label } = activeModel();
@@ -296,7 +299,8 @@ async function main() {
   console.log(`\nUTKFace test: ${subset}. Time per face: median over the faces after ${WARMUP} warm-up faces, one face at a time, ` +
     `preprocessing + inference + read-out (ours in workerd: GET /_bench/infer, inference + a local HTTP round trip). ` +
     `tfjs ${env.tfjs} wasm (SIMD ${env.simd}, ${env.threads} thread), onnxruntime-web wasm (SIMD, 1 thread). ` +
-    `Run took ${((performance.now() - t0) / 60000).toFixed(1)} min.\n`);
+    `Run took ${((performance.now() - t0) / 60000).toFixed(1)} min on ${cpus().length} × ${cpus()[0]?.model.trim()}, ` +
+    `1-minute load average ${load0.toFixed(1)} at the start and ${loadavg()[0].toFixed(1)} at the end.\n`);
   console.log(table(rows, rows[0].msPerFace));
   if (rows[1]?.e2eMsPerFace) console.log(`\nours in workerd, POST /v1/age of the chip JPEG (decode + resize + inference + JSON): ${f1(rows[1].e2eMsPerFace)} ms per face`);
   console.log(`\nversions: ${Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
