@@ -19,8 +19,8 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
-import { ROOT, UsageError, fail, readVersionDir, startBenchWorker } from './lib.mjs';
-import { seed } from './models.mjs';
+import { ROOT, UsageError, fail } from './lib.mjs';
+import { startBenchServer } from './bench/server.mjs';
 
 const require = createRequire(import.meta.url);
 const jpeg = require('jpeg-js');
@@ -78,8 +78,7 @@ async function timed(fn) {
 
 async function benchModel(label, modelsDir, n, photo) {
   console.log(`\n## ${label}: seeding ${modelsDir}`);
-  const { base, seeded: active, stop } = await startBenchWorker((persist) => seed(modelsDir, persist, () => {}));
-  const { manifest } = readVersionDir(join(modelsDir, active.name, active.version));
+  const { base, active, manifest, stop } = await startBenchServer(modelsDir);
   try {
     const post = () => fetch(`${base}/v1/age?crop=image`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: photo });
     const cold = await timed(post);

