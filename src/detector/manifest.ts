@@ -1,4 +1,4 @@
-import { ManifestError, type ActivePointer, type ManifestFile } from '../registry/manifest';
+import { checkModelFiles, ManifestError, type ActivePointer, type ManifestFile } from '../registry/manifest';
 
 /**
  * The face detector's manifest (docs/model-contract.md, "The face detector"), written by
@@ -27,7 +27,6 @@ export type AnchorSpec = { strides: number[]; per_layer: number; offset: number 
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const FILE_PATH = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/;
 const inRange = (v: unknown, lo: number, hi: number) => typeof v === 'number' && v >= lo && v <= hi;
 
 export function parseDetectorManifest(text: string, expected?: ActivePointer): DetectorManifest {
@@ -71,18 +70,6 @@ export function parseDetectorManifest(text: string, expected?: ActivePointer): D
     fail('anchors must be {strides: [int], per_layer: int, offset: 0..1}');
   }
   if (!inRange(m.score_threshold, 0, 1) || !inRange(m.nms_iou, 0, 1)) fail('score_threshold and nms_iou must be in 0..1');
-  if (typeof m.model !== 'string') fail('model must name a file');
-  if (!Array.isArray(m.files) || m.files.length === 0) return fail('files must list the model files');
-  const seen = new Set<string>();
-  for (const f of m.files as unknown[]) {
-    if (!isObject(f)) return fail('files entries must be objects');
-    if (typeof f.path !== 'string' || !FILE_PATH.test(f.path)) fail(`invalid file path ${JSON.stringify(f.path)}`);
-    if (typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256)) fail(`${String(f.path)}: sha256 must be 64 lower-case hex digits`);
-    if (!Number.isInteger(f.bytes) || (f.bytes as number) <= 0) fail(`${String(f.path)}: bytes must be a positive integer`);
-    if (typeof f.role !== 'string') fail(`${String(f.path)}: role missing`);
-    if (seen.has(f.path as string)) fail(`${String(f.path)} listed twice`);
-    seen.add(f.path as string);
-  }
-  if (!(m.files as ManifestFile[]).some((f) => f.path === m.model && f.role === 'model')) fail(`model ${String(m.model)} is not listed in files with role "model"`);
+  checkModelFiles(m, fail);
   return m as unknown as DetectorManifest;
 }

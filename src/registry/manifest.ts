@@ -101,6 +101,15 @@ export function parseManifest(text: string, expected?: ActivePointer): Manifest 
   if (!isObject(ages) || !Number.isInteger(ages.min) || !Number.isInteger(ages.max) || (ages.max as number) <= (ages.min as number)) {
     fail('ages must be {min, max} integers with max > min');
   }
+  checkModelFiles(m, fail);
+  return m as unknown as Manifest;
+}
+
+/**
+ * `model` and `files` of a manifest, age model or detector alike: every file a safe name with its
+ * sha256, size and role, listed once, and the model file among them with role "model".
+ */
+export function checkModelFiles(m: Record<string, unknown>, fail: (why: string) => never): ManifestFile[] {
   if (typeof m.model !== 'string') fail('model must name a file');
   if (!Array.isArray(m.files) || m.files.length === 0) return fail('files must list the model files');
   const seen = new Set<string>();
@@ -114,7 +123,6 @@ export function parseManifest(text: string, expected?: ActivePointer): Manifest 
     seen.add(f.path as string);
   }
   const files = m.files as ManifestFile[];
-  const model = files.find((f) => f.path === m.model);
-  if (!model || model.role !== 'model') fail(`model ${String(m.model)} is not listed in files with role "model"`);
-  return m as unknown as Manifest;
+  if (!files.some((f) => f.path === m.model && f.role === 'model')) fail(`model ${String(m.model)} is not listed in files with role "model"`);
+  return files;
 }
