@@ -1,5 +1,5 @@
 import { Unzlib } from 'fflate';
-import { convertIndexedToRgb, decode as decodeFastPng, type DecodedPng } from 'fast-png';
+import { convertIndexedToRgb, decode as decodeFastPng, type DecodedPng, type PngDataArray } from 'fast-png';
 import { ApiError, tooLarge, undecodable } from '../errors';
 import type { DecodedImage } from './decode';
 import { checkPixels, type DecodeLimits } from './limits';
@@ -74,6 +74,18 @@ function checkInflatedSize(bytes: Uint8Array, expected: number): void {
   inflate.push(new Uint8Array(0), true);
 }
 
+function unpackGrey(packed: PngDataArray, width: number, height: number, depth: number): Uint8Array {
+  const out = new Uint8Array(width * height);
+  const rowBytes = Math.ceil((depth * width) / 8);
+  const mask = 2 ** depth - 1;
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const bit = x * depth;
+      out[y * width + x] = (packed[y * rowBytes + (bit >> 3)]! >> (8 - depth - (bit & 7))) & mask;
+    }
+  return out;
+}
+
 /** Alpha (0-1) over white: how a transparent area looks on the page the photo came from. */
 const overWhite = (value: number, alpha: number) => Math.round(value * alpha + 255 * (1 - alpha));
 
@@ -92,22 +104,22 @@ function toRgb(png: DecodedPng): Uint8Array {
   }
   const channels = png.channels;
   const max = 2 ** png.depth - 1;
-  const data = png.data;
-  const rowBytes = Math.ceil((png.depth * channels * width) / 8);
-  // Samples of depth 1, 2 and 4 (grey only) stay packed, most significant bits first.
-  const sample = (i: number, k: number): number => {
-    if (png.depth >= 8) return data[i * channels + k]!;
-    const bit = (i % width) * png.depth;
-    const byte = data[Math.floor(i / width) * rowBytes + (bit >> 3)]!;
-    return (byte >> (8 - png.depth - (bit & 7))) & max;
-  };
+  // Grey samples of depth 1, 2 and 4 come packed, most significant bits first: one per byte here,
+  // so the loop below reads whole samples alike for every depth.
+  const data = png.depth >= 8 ? png.data : unpackGrey(png.data, width, height, png.depth);
   const color = channels >= 3 ? 3 : 1;
   const hasAlpha = channels === 2 || channels === 4;
   const key = png.transparency; // tRNS for grey / RGB: the one colour that is transparent
-  for (let i = 0; i < n; i++) {
-    let alpha = hasAlpha ? sample(i, color) / max : 1;
-    if (key && (color === 1 ? sample(i, 0) === key[0] : sample(i, 0) === key[0] && sample(i, 1) === key[1] && sample(i, 2) === key[2])) alpha = 0;
-    for (let k = 0; k < 3; k++) out[i * 3 + k] = overWhite((sample(i, color === 3 ? k : 0) / max) * 255, alpha);
+  for (let i = 0, s = 0, o = 0; i < n; i++, s += channels, o += 3) {
+    let alpha = hasAlpha ? data[s + color]! / max : 1;
+    if (key && data[s] === key[0] && (color === 1 || (data[s + 1] === key[1] && data[s + 2] === key[2]))) alpha = 0;
+    if (color === 3) {
+      out[o] = overWhite((data[s]! / max) * 255, alpha);
+      out[o + 1] = overWhite((data[s + 1]! / max) * 255, alpha);
+      out[o + 2] = overWhite((data[s + 2]! / max) * 255, alpha);
+    } else {
+      out[o] = out[o + 1] = out[o + 2] = overWhite((data[s]! / max) * 255, alpha);
+    }
   }
   return out;
 }
