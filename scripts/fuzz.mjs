@@ -8,12 +8,10 @@
 //   npm run fuzz                                   # 10,000 cases, seed 1, the contract fixture
 //   npm run fuzz -- --n 20000 --seed 7 --models models --json fuzz.json
 //   npm run fuzz -- --seed 1 --only 4711           # replay one case (or a range: --only 4700-4711)
-import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { freePort, ROOT, treeRssMiB, UsageError, WRANGLER, fail } from './lib.mjs';
+import { ROOT, startLocalWorker, treeRssMiB, UsageError, fail } from './lib.mjs';
 import { seed as seedR2 } from './models.mjs';
 import { checkAnswer, generateOne, leaksImage, makeSeeds } from '../test/fuzz/cases.ts';
 
@@ -103,37 +101,11 @@ function malformedHttp(c) {
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
-  const persist = mkdtempSync(join(tmpdir(), 'age-edge-fuzz-'));
-  const port = await freePort();
-  const active = await seedR2(o.models, persist, () => {});
-  const child = spawn(
-    WRANGLER,
-    ['dev', '--local', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--show-interactive-dev-session=false',
-      '--var', 'RATE_LIMIT_BINDING:RATE_LIMITER_LOCAL', '--var', `MAX_BODY_BYTES:${o.maxBody}`, '--var', 'ACTIVE_REFRESH_SECONDS:3600'],
-    { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-  );
-  // Every line wrangler and the worker print, kept for the privacy check.
-  const lines = [];
-  let partial = '';
-  const take = (d) => {
-    const text = partial + d.toString('latin1');
-    const parts = text.split('\n');
-    partial = parts.pop();
-    lines.push(...parts);
-  };
-  child.stdout.on('data', take);
-  child.stderr.on('data', take);
-  const base = `http://127.0.0.1:${port}`;
-  const t0 = performance.now();
+  // Every line wrangler and the worker print is kept (lines) for the privacy check.
+  const { base, port, seeded: active, child, lines, stop } = await startLocalWorker({
+    seedInto: (persist) => seedR2(o.models, persist, () => {}), vars: { MAX_BODY_BYTES: String(o.maxBody) }, prefix: 'age-edge-fuzz-',
+  });
   try {
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${lines.join('\n')}`);
-      if (performance.now() - t0 > 120_000) throw new Error('wrangler dev did not answer within 120 s');
-      try {
-        if ((await fetch(`${base}/healthz`)).ok) break;
-      } catch {}
-      await new Promise((r) => setTimeout(r, 200));
-    }
     const faceFile = join(ROOT, '..', 'shared', 'data', 'utkface', 'labels.csv');
     let face;
     if (existsSync(faceFile)) {
@@ -222,11 +194,7 @@ async function main() {
     console.log(`\n✔ ${sent} hostile inputs in ${seconds.toFixed(0)} s: from the worker no 5xx, hang or dropped connection, every answer within ${o.boundMs} ms` +
       ` (${malformed} malformed as HTTP, answered by the HTTP layer in front of it), no image bytes in ${lines.length} log lines, the real face answered as before`);
   } finally {
-    try {
-      process.kill(-child.pid, 'SIGTERM');
-    } catch {}
-    await new Promise((r) => setTimeout(r, 500));
-    rmSync(persist, { recursive: true, force: true });
+    await stop();
   }
 }
 

@@ -158,24 +158,31 @@ export function freePort() {
 }
 
 /**
- * `wrangler dev` (local workerd) on the bench entry (scripts/bench/worker.ts) with a fresh local
- * R2 seeded by `seedInto(persistDir)`; resolves once /healthz answers. `vars` are extra
- * `--var NAME:VALUE`. Call `stop()` when done.
+ * `wrangler dev` (local workerd) with a fresh local R2 seeded by `seedInto(persistDir)`; resolves
+ * once /healthz answers. `entry`: the worker script (default: wrangler.toml's `main`); `vars`: extra
+ * `--var NAME:VALUE`; `logLevel`: wrangler's. Every line it and the worker print is kept in `lines`
+ * (the privacy checks read them). Call `stop()` when done.
  */
-export async function startBenchWorker(seedInto, vars = {}) {
-  const persist = mkdtempSync(join(tmpdir(), 'age-edge-bench-'));
+export async function startLocalWorker({ seedInto, entry, vars = {}, logLevel, prefix = 'age-edge-' }) {
+  const persist = mkdtempSync(join(tmpdir(), prefix));
   const seeded = await seedInto(persist);
   const port = await freePort();
   const varArgs = Object.entries({ ACTIVE_REFRESH_SECONDS: '3600', RATE_LIMIT_BINDING: 'RATE_LIMITER_LOCAL', ...vars }).flatMap(([k, v]) => ['--var', `${k}:${v}`]);
   const child = spawn(
     WRANGLER,
-    ['dev', 'scripts/bench/worker.ts', '--local', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist,
-      ...varArgs, '--show-interactive-dev-session=false', '--log-level', 'warn'],
+    ['dev', ...(entry ? [entry] : []), '--local', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist,
+      ...varArgs, '--show-interactive-dev-session=false', ...(logLevel ? ['--log-level', logLevel] : [])],
     { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
-  let log = '';
-  child.stdout.on('data', (d) => (log += d));
-  child.stderr.on('data', (d) => (log += d));
+  const lines = [];
+  let partial = '';
+  const take = (d) => {
+    const parts = (partial + d.toString('latin1')).split('\n');
+    partial = parts.pop();
+    lines.push(...parts);
+  };
+  child.stdout.on('data', take);
+  child.stderr.on('data', take);
   const base = `http://127.0.0.1:${port}`;
   const stop = async () => {
     try {
@@ -187,8 +194,8 @@ export async function startBenchWorker(seedInto, vars = {}) {
   try {
     const started = performance.now();
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${log}`);
-      if (performance.now() - started > 120_000) throw new Error(`wrangler dev did not answer within 120 s:\n${log}`);
+      if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${lines.join('\n')}`);
+      if (performance.now() - started > 120_000) throw new Error(`wrangler dev did not answer within 120 s:\n${lines.join('\n')}`);
       try {
         if ((await fetch(`${base}/healthz`)).ok) break;
       } catch {}
@@ -198,7 +205,12 @@ export async function startBenchWorker(seedInto, vars = {}) {
     await stop();
     throw err;
   }
-  return { base, seeded, stop };
+  return { base, port, seeded, child, lines, stop };
+}
+
+/** startLocalWorker on the bench entry (scripts/bench/worker.ts: the app plus GET /_bench/infer). */
+export function startBenchWorker(seedInto, vars = {}) {
+  return startLocalWorker({ seedInto, entry: 'scripts/bench/worker.ts', vars, logLevel: 'warn', prefix: 'age-edge-bench-' });
 }
 
 /** Resident memory (MiB) of workerd (the runtime holding the isolate) and of the rest of the

@@ -11,11 +11,9 @@
 //
 //   npm run load                                   # 200 clients, 2,000 requests, 60 s sustained, the fixture
 //   npm run load -- --models models --seconds 300 --json load.json
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { freePort, ROOT, treeRssMiB, UsageError, WRANGLER, fail } from './lib.mjs';
+import { ROOT, startLocalWorker, treeRssMiB, UsageError, fail } from './lib.mjs';
 import { seed as seedR2 } from './models.mjs';
 import { leaksImage, makeSeeds } from '../test/fuzz/cases.ts';
 
@@ -55,35 +53,10 @@ function photos(n) {
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
-  const persist = mkdtempSync(join(tmpdir(), 'age-edge-load-'));
-  const port = await freePort();
-  const active = await seedR2(o.models, persist, () => {});
-  const child = spawn(
-    WRANGLER,
-    ['dev', '--local', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--show-interactive-dev-session=false',
-      '--var', 'RATE_LIMIT_BINDING:RATE_LIMITER_LOCAL', '--var', 'ACTIVE_REFRESH_SECONDS:3600'],
-    { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-  );
-  const lines = [];
-  let partial = '';
-  const take = (d) => {
-    const parts = (partial + d.toString('latin1')).split('\n');
-    partial = parts.pop();
-    lines.push(...parts);
-  };
-  child.stdout.on('data', take);
-  child.stderr.on('data', take);
-  const base = `http://127.0.0.1:${port}`;
+  const { base, seeded: active, child, lines, stop } = await startLocalWorker({
+    seedInto: (persist) => seedR2(o.models, persist, () => {}), prefix: 'age-edge-load-',
+  });
   try {
-    const t0 = performance.now();
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${lines.join('\n')}`);
-      if (performance.now() - t0 > 120_000) throw new Error('wrangler dev did not answer within 120 s');
-      try {
-        if ((await fetch(`${base}/healthz`)).ok) break;
-      } catch {}
-      await new Promise((r) => setTimeout(r, 200));
-    }
     const { source, bytes } = photos(o.photos);
     const post = async (i) => {
       const t = performance.now();
@@ -166,11 +139,7 @@ async function main() {
     if (failures.length) throw new Error(`${failures.length} failures`);
     console.log(`\n✔ ${burstMs.length + sustainedMs.length} requests from ${o.clients} clients: every one 200 and byte-identical to the sequential answer; no image data in ${lines.length} log lines`);
   } finally {
-    try {
-      process.kill(-child.pid, 'SIGTERM');
-    } catch {}
-    await new Promise((r) => setTimeout(r, 500));
-    rmSync(persist, { recursive: true, force: true });
+    await stop();
   }
 }
 
