@@ -11,7 +11,6 @@ releases the last stage into models/<name>/<version>/ and writes its card.
 from __future__ import annotations
 
 import dataclasses
-import json
 import tomllib
 from pathlib import Path
 
@@ -104,4 +103,4 @@ def _release(recipe: Recipe) -> dict:
     card = write_card(str(model_dir), compare, str(bench) if bench.exists() else None,
                       [f"@{n}" for n in notes if Path(n).exists()]
                       or [f"Trained with `python -m training recipe` from {recipe.name}/{recipe.version}'s recipe."])
-    return {"model_dir": str(model_dir), "card": str(card), "summary": json.loads(json.dumps(report["summary"]))}
+    return {"model_dir": str(model_dir), "card": str(card), "summary": report["summary"]}

@@ -7,7 +7,7 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 UTKFACE = SHARED_DATA / "utkface"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def utkface_root() -> Path:
     if not (UTKFACE / "labels.csv").exists():
         pytest.skip(f"real faces not found at {UTKFACE} (../shared/data beside the repo): "

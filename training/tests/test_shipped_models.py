@@ -35,12 +35,16 @@ def _active():
     return version, json.loads((version / "manifest.json").read_text())
 
 
-def _val_subset(root, manifest):
-    # The release measured val on the faces as packed for training (whole 200 px crops, no
-    # margin); val_subset names the fixed part of val it recorded for this test.
+@pytest.fixture(scope="module")
+def served_val_subset(utkface_root):
+    """The fixed part of `val` the release recorded (val_subset), as packed for training (whole
+    200 px crops, no margin), with the active graph's answers in the serving runtime: computed
+    once for the tests below (~20 s in wasm)."""
+    version, manifest = _active()
     subset = manifest["metrics"]["val_subset"]
-    return load_packed("utkface", str(root), "val", manifest["input"]["size"], limit=subset["n"],
-                       seed=subset["seed"], progress=False)
+    val = load_packed("utkface", str(utkface_root), "val", manifest["input"]["size"], limit=subset["n"],
+                      seed=subset["seed"], progress=False)
+    return val, predict_wasm(str(version / manifest["model"]), val)
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -64,20 +68,18 @@ def test_int8_weights_are_portable(version):
     assert dequantized and onnx.TensorProto.INT8 not in dequantized
 
 
-def test_active_model_reproduces_its_validation_mae_in_the_serving_runtime(utkface_root):
-    version, manifest = _active()
-    val = _val_subset(utkface_root, manifest)
-    served = predict_wasm(str(version / manifest["model"]), val)
+def test_active_model_reproduces_its_validation_mae_in_the_serving_runtime(served_val_subset):
+    _, manifest = _active()
+    val, served = served_val_subset
     mae = float(np.mean(np.abs(served["fused"]["age"] - val.ages.numpy())))
     # wasm gives the same answers on every host; the manifest rounds to 4 decimals.
     assert mae == pytest.approx(manifest["metrics"]["val_subset"]["mae_int8"], abs=1e-3)
 
 
-def test_python_onnxruntime_matches_the_serving_runtime(utkface_root):
+def test_python_onnxruntime_matches_the_serving_runtime(served_val_subset):
     version, manifest = _active()
-    val = _val_subset(utkface_root, manifest)
-    path = str(version / manifest["model"])
-    served, python = predict_wasm(path, val), predict_onnx(path, val)
+    val, served = served_val_subset
+    python = predict_onnx(str(version / manifest["model"]), val)
     gap = np.abs(served["fused"]["age"] - python["fused"]["age"])
     assert gap.max() < PYTHON_VS_WASM_MAX_AGE, f"face {gap.argmax()} differs by {gap.max():.3f} years"
 
