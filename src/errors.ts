@@ -1,20 +1,10 @@
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { ErrorCode } from './schemas';
 
-/** Machine-readable error codes of the API, one per kind of failure a client can act on. */
-export type ErrorCode =
-  | 'bad_request'
-  | 'not_found'
-  | 'method_not_allowed'
-  | 'payload_too_large'
-  | 'unsupported_media_type'
-  | 'undecodable_image'
-  | 'rate_limited'
-  | 'no_face'
-  | 'model_unavailable'
-  | 'internal';
+export type { ErrorCode };
 
-/** A request error that maps to `{ "error": { "code", "message" } }` with its status. */
+/** A request error that maps to `{ "error": { "code", "message", "request_id" } }` with its status. */
 export class ApiError extends HTTPException {
   readonly code: ErrorCode;
   constructor(status: ContentfulStatusCode, code: ErrorCode, message: string, cause?: unknown) {

@@ -1,30 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AGE_GROUPS } from '../src/model/distribution';
+import type { AgeResult, FaceResult, Rect } from '../src/schemas';
 import { encodeJpeg, facePhoto, makeRgb, orientReference, pattern, turnImage } from './helpers/images';
 import { expectError, FIXTURE, fixtureFile, json, post, publishDetector, publishFixture, shippedDetector, worker } from './helpers/worker';
 
-type Rect = { x: number; y: number; w: number; h: number };
-type Face = {
-  box: Rect;
-  score: number | null;
-  age: number;
-  range: { low: number; high: number; level: number };
-  group: { label: string; probability: number };
-  groups: { label: string; probability: number }[];
-  top_k: { age: number; probability: number }[];
-  global_age: number;
-  local_age: number;
-  attention: Rect;
-  crop: Rect;
-  roll: number;
-};
-type AgeBody = {
-  faces: Face[];
-  faces_detected: number | null;
-  image: { width: number; height: number; orientation: number };
-  model: { name: string; version: string; fallback: boolean };
-  detector: { name: string; version: string; fallback: boolean } | null;
-};
+type Face = FaceResult;
+type AgeBody = AgeResult;
 
 const inside = (r: Rect, outer: Rect) => {
   expect(r.x).toBeGreaterThanOrEqual(outer.x - 0.05);

@@ -3,23 +3,12 @@ import type { DecodedImage } from '../image/decode';
 import { rectToStored } from '../image/orientation';
 import { resizeCrop, resizeTurnedCrop } from '../image/resize';
 import type { Rect } from '../image/types';
+import type { AgeEstimate } from '../schemas';
 import type { AgeModel } from './age-model';
 import { centralInterval, groupProbabilities, mostLikelyGroup, round1, topK } from './distribution';
 
-/** The age model's answer for one face crop (the per-face fields of `POST /v1/age`). */
-export type AgeEstimate = {
-  age: number;
-  range: { low: number; high: number; level: number };
-  group: { label: string; probability: number };
-  groups: { label: string; probability: number }[];
-  top_k: { age: number; probability: number }[];
-  global_age: number;
-  local_age: number;
-  attention: Rect;
-  crop: Rect;
-  /** Degrees the crop was turned (clockwise) so the eyes are level; 0 when it was not. */
-  roll: number;
-};
+/** The age model's answer for one face crop: the per-face fields of `POST /v1/age` (src/schemas.ts). */
+export type { AgeEstimate };
 
 const RANGE_LEVEL = 0.8;
 export const roundRect = (r: Rect): Rect => ({ x: round1(r.x), y: round1(r.y), w: round1(r.w), h: round1(r.h) });

@@ -1,59 +1,81 @@
-import { Hono } from 'hono';
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Registries } from '../app';
-import { readConfig } from '../config';
+import type { Config } from '../config';
+import type { AppEnv } from '../context';
 import { badRequest, noFace } from '../errors';
 import { checkBoxInside, eyeRoll, framedCrop, parseBox } from '../image/crop';
 import { decodeImage, type DecodedImage } from '../image/decode';
 import { orientedSize } from '../image/orientation';
 import type { Rect } from '../image/types';
+import { limitBody } from '../middleware/body-limit';
+import { methodNotAllowed, rejectInvalid } from '../middleware/errors';
 import { imageBody, type ImageBodyVariables } from '../middleware/image-body';
-import { methodNotAllowed } from '../middleware/errors';
-import { estimateAge, roundRect, type AgeEstimate } from '../model/predict';
+import { estimateAge, roundRect } from '../model/predict';
 import { framingOf } from '../registry/manifest';
+import { AgeFormSchema, AgeJsonBodySchema, AgeQuerySchema, AgeResultSchema, errorResponses, type AgeResult, type FaceResult } from '../schemas';
 
-/** One face of the answer: where it is, how sure the detector is (null for a caller's box), its age. */
-export type FaceResult = { box: Rect; score: number | null } & AgeEstimate;
+export type { AgeResult, FaceResult };
 
-/** The body of a successful `POST /v1/age`. */
-export type AgeResult = {
-  faces: FaceResult[];
-  /** Faces the detector found, before `max_faces` (null when it did not run). */
-  faces_detected: number | null;
-  image: { width: number; height: number; orientation: number };
-  model: { name: string; version: string; fallback: boolean };
-  detector: { name: string; version: string; fallback: boolean } | null;
-};
+const IMAGE_FILE = { schema: { type: 'string', format: 'binary' } } as const;
 
-function parseCount(name: string, raw: string | undefined, fallback: number, min: number, max: number): number {
+export const estimateAgeRoute = createRoute({
+  method: 'post',
+  path: '/',
+  summary: 'Ages of the faces in a photo',
+  description:
+    'Finds the faces (BlazeFace), largest first, and estimates the age of each; or, with box, of that box; or, with crop=image, of the whole image. ' +
+    'box and crop may also come as fields of a multipart or JSON body.',
+  middleware: [limitBody, imageBody] as const,
+  request: {
+    query: AgeQuerySchema,
+    body: {
+      required: true,
+      description: 'A JPEG or PNG (at most MAX_BODY_BYTES and MAX_PIXELS): as the body, as the multipart field "image", or as base64 in JSON.',
+      // $refs rather than the zod schemas themselves: with those, zod-openapi would read and
+      // check the body a second time, with its own 415 and no unlabelled bodies. imageBody
+      // validates with the same schemas (registered below).
+      content: {
+        'image/jpeg': IMAGE_FILE,
+        'image/png': IMAGE_FILE,
+        'application/octet-stream': IMAGE_FILE,
+        'multipart/form-data': { schema: { $ref: '#/components/schemas/AgeForm' } },
+        'application/json': { schema: { $ref: '#/components/schemas/AgeJsonBody' } },
+      },
+    },
+  },
+  responses: {
+    200: { description: 'One entry per face.', content: { 'application/json': { schema: AgeResultSchema } } },
+    ...errorResponses(400, 413, 415, 422, 429, 500, 503),
+  },
+});
+
+/** A count parameter within this deployment's bounds (the schema checked it is a number). */
+function withinBounds(name: string, raw: string | undefined, fallback: number, min: number, max: number): number {
   if (raw === undefined) return fallback;
-  if (!/^\d{1,3}$/.test(raw) || Number(raw) < min || Number(raw) > max) throw badRequest(`${name} must be an integer from ${min} to ${max}.`);
+  if (Number(raw) < min || Number(raw) > max) throw badRequest(`${name} must be an integer from ${min} to ${max}.`);
   return Number(raw);
-}
-
-/** `crop=image`: the photo is already a face chip framed like the training faces. */
-function parseCropMode(raw: string | undefined): 'image' | undefined {
-  if (raw === undefined || raw === '') return undefined;
-  if (raw !== 'image') throw badRequest('crop must be "image" (the whole photo is the face crop) or absent.');
-  return 'image';
 }
 
 type Face = { box: Rect; score: number | null; roll: number; keypoints?: [number, number][]; crop?: Rect };
 
-export function ageRoutes(registriesFor: (env: Env) => Registries) {
-  const app = new Hono<{ Bindings: Env; Variables: ImageBodyVariables }>();
+export function ageRoutes(registriesFor: (env: Env, config: Config) => Registries) {
+  const app = new OpenAPIHono<AppEnv & { Variables: ImageBodyVariables }>({ defaultHook: rejectInvalid });
+  app.openAPIRegistry.register('AgeJsonBody', AgeJsonBodySchema);
+  app.openAPIRegistry.register('AgeForm', AgeFormSchema);
 
-  app.post('/', imageBody, async (c) => {
-    const config = readConfig(c.env);
+  return app.openapi(estimateAgeRoute, async (c) => {
+    const config = c.var.config;
+    const query = c.req.valid('query');
     const upload = c.get('upload');
     // Validate every parameter before the (slow) decode and model load.
     const box = parseBox(upload.box);
-    const cropMode = parseCropMode(upload.crop);
+    const cropMode = upload.crop === 'image';
     if (box && cropMode) throw badRequest('Send either box or crop=image, not both.');
-    const k = parseCount('top_k', c.req.query('top_k'), config.topK, 0, config.maxTopK);
-    const maxFaces = parseCount('max_faces', c.req.query('max_faces'), config.maxFaces, 1, config.maxFacesLimit);
+    const k = withinBounds('top_k', query.top_k, config.topK, 0, config.maxTopK);
+    const maxFaces = withinBounds('max_faces', query.max_faces, config.maxFaces, 1, config.maxFacesLimit);
     const image = decodeImage(upload.bytes, { maxPixels: config.maxPixels, maxMemoryMB: config.jpegMaxMemoryMB });
     const shown = orientedSize(image.width, image.height, image.orientation);
-    const registries = registriesFor(c.env);
+    const registries = registriesFor(c.env, c.var.config);
 
     let faces: Face[];
     let detected: number | null = null;
@@ -86,13 +108,11 @@ export function ageRoutes(registriesFor: (env: Env) => Registries) {
         detector,
       };
       c.header('Cache-Control', 'no-store');
-      return c.json(body);
+      return c.json(body, 200);
     } finally {
       lease.release();
     }
-  });
-  app.all('/', methodNotAllowed('POST, OPTIONS'));
-  return app;
+  }).all('/', methodNotAllowed('POST, OPTIONS'));
 }
 
 /** Every face in the photo, largest first, at most `maxFaces`; 422 when there is none. */

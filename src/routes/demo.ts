@@ -1,5 +1,5 @@
-import { Hono } from 'hono';
-import { readConfig } from '../config';
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import type { AppEnv } from '../context';
 import { methodNotAllowed } from '../middleware/errors';
 import page from '../demo/index.html';
 
@@ -16,14 +16,21 @@ const CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
+export const demoRoute = createRoute({
+  method: 'get',
+  path: '/',
+  summary: 'The demo page',
+  description: 'Pick, drop or take a photo; it is downscaled in the browser to MAX_PIXELS and sent to POST /v1/age.',
+  responses: { 200: { description: 'An HTML page.', content: { 'text/html': { schema: z.string() } } } },
+});
+
 /** GET /: the demo page, with this deployment's pixel limit, so it downscales photos to fit. */
 export function demoRoutes() {
-  const app = new Hono<{ Bindings: Env }>();
-  app.get('/', (c) => {
-    c.header('Content-Security-Policy', CSP);
-    c.header('Cache-Control', 'no-cache');
-    return c.html(page.replace('__MAX_PIXELS__', String(readConfig(c.env).maxPixels)));
-  });
-  app.all('/', methodNotAllowed('GET, HEAD'));
-  return app;
+  return new OpenAPIHono<AppEnv>()
+    .openapi(demoRoute, (c) => {
+      c.header('Content-Security-Policy', CSP);
+      c.header('Cache-Control', 'no-cache');
+      return c.html(page.replace('__MAX_PIXELS__', String(c.var.config.maxPixels)), 200);
+    })
+    .all('/', methodNotAllowed('GET, HEAD'));
 }

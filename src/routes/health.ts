@@ -1,15 +1,28 @@
-import { Hono } from 'hono';
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Registries } from '../app';
+import type { Config } from '../config';
+import type { AppEnv } from '../context';
 import { methodNotAllowed } from '../middleware/errors';
+import { errorResponses, HealthSchema } from '../schemas';
+
+export const healthRoute = createRoute({
+  method: 'get',
+  path: '/',
+  summary: 'Liveness',
+  description: 'Answers without touching R2 or loading a model; says whether the isolate has them loaded.',
+  responses: {
+    200: { description: 'The worker is up.', content: { 'application/json': { schema: HealthSchema } } },
+    ...errorResponses(500),
+  },
+});
 
 /** Liveness: answers without touching R2 or loading a model, so it stays cheap. */
-export function healthRoutes(registriesFor: (env: Env) => Registries) {
-  const app = new Hono<{ Bindings: Env }>();
-  app.get('/', (c) => {
-    c.header('Cache-Control', 'no-store');
-    const r = registriesFor(c.env);
-    return c.json({ status: 'ok', model_loaded: r.age.isLoaded, detector_loaded: r.detector.isLoaded });
-  });
-  app.all('/', methodNotAllowed('GET, HEAD'));
-  return app;
+export function healthRoutes(registriesFor: (env: Env, config: Config) => Registries) {
+  return new OpenAPIHono<AppEnv>()
+    .openapi(healthRoute, (c) => {
+      c.header('Cache-Control', 'no-store');
+      const r = registriesFor(c.env, c.var.config);
+      return c.json({ status: 'ok' as const, model_loaded: r.age.isLoaded, detector_loaded: r.detector.isLoaded }, 200);
+    })
+    .all('/', methodNotAllowed('GET, HEAD'));
 }

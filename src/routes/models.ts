@@ -1,8 +1,11 @@
-import { Hono } from 'hono';
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Registries } from '../app';
+import type { Config } from '../config';
+import type { AppEnv } from '../context';
 import { wasmHeapBytes } from '../ort/load';
 import { methodNotAllowed } from '../middleware/errors';
 import { ModelUnavailableError, type ModelRegistry, type Served } from '../registry/registry';
+import { errorResponses, ModelsSchema } from '../schemas';
 
 /** A registry's state as /v1/models shows it. */
 function describe<M extends Served>(registry: ModelRegistry<M>) {
@@ -19,12 +22,21 @@ function describe<M extends Served>(registry: ModelRegistry<M>) {
   };
 }
 
-export function modelRoutes(registriesFor: (env: Env) => Registries) {
-  const app = new Hono<{ Bindings: Env }>();
+export const modelsRoute = createRoute({
+  method: 'get',
+  path: '/',
+  summary: 'The models being served',
+  description: 'The age model (top level) and the face detector: what is loaded, what active.json asks for, the last load failure.',
+  responses: {
+    200: { description: 'The registries of this isolate.', content: { 'application/json': { schema: ModelsSchema } } },
+    ...errorResponses(429, 500, 503),
+  },
+});
 
+export function modelRoutes(registriesFor: (env: Env, config: Config) => Registries) {
   /** The age model and the face detector being served, what active.json asks for, the last load failures. */
-  app.get('/', async (c) => {
-    const registries = registriesFor(c.env);
+  return new OpenAPIHono<AppEnv>().openapi(modelsRoute, async (c) => {
+    const registries = registriesFor(c.env, c.var.config);
     // Loads (or picks up a new active.json) so the answer reflects what a request would get;
     // with no loadable age model this throws ModelUnavailableError: the usual 503 error shape.
     (await registries.age.acquire()).release();
@@ -40,8 +52,6 @@ export function modelRoutes(registriesFor: (env: Env) => Registries) {
       ...describe(registries.age),
       detector: describe(registries.detector),
       wasm_heap_bytes: wasmHeapBytes() ?? null,
-    });
-  });
-  app.all('/', methodNotAllowed('GET, HEAD, OPTIONS'));
-  return app;
+    }, 200);
+  }).all('/', methodNotAllowed('GET, HEAD, OPTIONS'));
 }

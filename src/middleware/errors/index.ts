@@ -1,36 +1,31 @@
+import type { Hook } from '@hono/zod-openapi';
 import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { ApiError, clip, type ErrorCode } from '../../errors';
+import { ApiError, badRequest, clip, type ErrorCode } from '../../errors';
 import { ModelUnavailableError } from '../../registry/registry';
+import { ERROR_STATUSES, type ErrorBody, type ErrorStatus } from '../../schemas';
 
-/** The one error shape of the API. */
-export type ErrorBody = { error: { code: ErrorCode; message: string } };
+export type { ErrorBody };
 
-const CODES: Partial<Record<number, ErrorCode>> = {
-  400: 'bad_request',
-  404: 'not_found',
-  405: 'method_not_allowed',
-  413: 'payload_too_large',
-  415: 'unsupported_media_type',
-  422: 'undecodable_image',
-  429: 'rate_limited',
-  503: 'model_unavailable',
-};
+/** The code of an HTTPException that is not an ApiError (Hono's own middleware throws those). */
+function codeFor(status: number): ErrorCode {
+  const known = ERROR_STATUSES[status as ErrorStatus];
+  if (known) return known.codes[0];
+  return status < 500 ? 'bad_request' : 'internal';
+}
 
 export function errorResponse(c: Context, status: ContentfulStatusCode, code: ErrorCode, message: string): Response {
   c.header('Cache-Control', 'no-store');
-  return c.json({ error: { code, message } } satisfies ErrorBody, status);
+  return c.json({ error: { code, message, request_id: c.get('requestId') } } satisfies ErrorBody, status);
 }
 
 export const onError: ErrorHandler = (err, c) => {
   if (err instanceof ApiError) return errorResponse(c, err.status, err.code, err.message);
   if (err instanceof ModelUnavailableError) return errorResponse(c, 503, 'model_unavailable', err.message);
-  if (err instanceof HTTPException) {
-    return errorResponse(c, err.status, CODES[err.status] ?? (err.status < 500 ? 'bad_request' : 'internal'), err.message || 'Request failed.');
-  }
+  if (err instanceof HTTPException) return errorResponse(c, err.status, codeFor(err.status), err.message || 'Request failed.');
   // Only the error itself is logged: never request bodies (they are photos of people).
-  console.error(JSON.stringify({ event: 'unhandled_error', path: c.req.path, name: (err as Error).name, message: (err as Error).message }));
+  console.error(JSON.stringify({ event: 'unhandled_error', request_id: c.get('requestId'), path: c.req.path, name: (err as Error).name, message: (err as Error).message }));
   return errorResponse(c, 500, 'internal', 'Internal error.');
 };
 
@@ -40,4 +35,9 @@ export const notFound: NotFoundHandler = (c) => errorResponse(c, 404, 'not_found
 export const methodNotAllowed = (allow: string) => (c: Context) => {
   c.header('Allow', allow);
   return errorResponse(c, 405, 'method_not_allowed', `${clip(c.req.method, 20)} is not allowed here; use ${allow}.`);
+};
+
+/** zod-openapi's hook after validating a request part: the first problem becomes a 400 in the one error shape. */
+export const rejectInvalid: Hook<unknown, any, any, unknown> = (result) => {
+  if (!result.success) throw badRequest(result.error.issues[0]?.message ?? 'The request is invalid.');
 };

@@ -1,4 +1,8 @@
 import { Hono } from 'hono';
+import { requestId } from 'hono/request-id';
+import type { AppEnv } from '../../context';
+import { limitBody } from '../body-limit';
+import { withConfig } from '../config';
 import { describe, expect, it } from 'vitest';
 import { notFound, onError } from '../errors';
 import { imageBody, type ImageBodyVariables } from '.';
@@ -6,8 +10,9 @@ import { imageBody, type ImageBodyVariables } from '.';
 const env = { MAX_BODY_BYTES: '100' } as Env;
 
 function app() {
-  const a = new Hono<{ Bindings: Env; Variables: ImageBodyVariables }>();
-  a.post('/', imageBody, (c) => {
+  const a = new Hono<AppEnv & { Variables: ImageBodyVariables }>();
+  // As the age route has it: the request id and the vars, then the body cap, then the body.
+  a.post('/', requestId(), withConfig, limitBody, imageBody, (c) => {
     const u = c.get('upload');
     return c.json({ bytes: Array.from(u.bytes), box: u.box ?? null, crop: u.crop ?? null });
   });

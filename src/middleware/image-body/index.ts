@@ -1,7 +1,7 @@
 import { createMiddleware } from 'hono/factory';
-import { readConfig } from '../../config';
-import { badRequest, clip, tooLarge, unsupportedType } from '../../errors';
+import { badRequest, clip, unsupportedType } from '../../errors';
 import { ACCEPTED_IMAGE_TYPES } from '../../image/decode';
+import { AgeFormFieldsSchema, AgeJsonBodySchema } from '../../schemas';
 
 /** What the age route needs from the request: the image bytes and the raw `box` and `crop` parameters. */
 export type ImageUpload = { bytes: Uint8Array; box: string | undefined; crop: string | undefined };
@@ -14,37 +14,20 @@ const ACCEPTED = `${ACCEPTED_IMAGE_TYPES.join(', ')}, or JSON {"image": "<base64
 // Sent by clients that do not label the body; the decoder sniffs the bytes instead.
 const UNLABELLED = new Set(['', 'application/octet-stream']);
 
-/** Reads at most `max` bytes of the body; a longer body (chunked or lying) is refused with 413. */
-async function readCapped(body: ReadableStream<Uint8Array> | null, max: number): Promise<Uint8Array> {
+/** The whole body (already capped by limitBody); 400 when the client goes away mid-upload. */
+async function readBody(body: ReadableStream<Uint8Array> | null): Promise<Uint8Array> {
   if (!body) return new Uint8Array(0);
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    let chunk: ReadableStreamReadResult<Uint8Array>;
-    try {
-      chunk = await reader.read();
-    } catch {
-      // The client went away mid-upload, or sent fewer bytes than its Content-Length.
-      throw badRequest('The request body could not be read to its end (connection closed early, or shorter than its Content-Length).');
-    }
-    const { done, value } = chunk;
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel().catch(() => undefined);
-      throw tooLarge(`The request body exceeds ${max} bytes.`);
-    }
-    chunks.push(value);
+  try {
+    return new Uint8Array(await new Response(body).arrayBuffer());
+  } catch {
+    throw badRequest('The request body could not be read to its end (connection closed early, or shorter than its Content-Length).');
   }
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
+}
+
+/** The first problem zod found, as a 400. */
+function fields<T>(result: { success: true; data: T } | { success: false; error: { issues: { message: string }[] } }): T {
+  if (!result.success) throw badRequest(result.error.issues[0]?.message ?? 'The request is invalid.');
+  return result.data;
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -73,7 +56,7 @@ export function decodeBase64Image(text: string): Uint8Array {
   return bytes;
 }
 
-/** `{"image": "<base64>", "box": "x,y,w,h" | [x, y, w, h], "crop": "image"}` from a JSON body. */
+/** `{"image": "<base64>", "box": "x,y,w,h" | [x, y, w, h], "crop": "image"}` from a JSON body (AgeJsonBodySchema). */
 function jsonUpload(raw: Uint8Array): ImageUpload {
   let body: unknown;
   try {
@@ -81,29 +64,15 @@ function jsonUpload(raw: Uint8Array): ImageUpload {
   } catch {
     throw badRequest('The JSON body could not be parsed.');
   }
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('The JSON body must be an object {"image": "<base64>"}.');
-  const { image, box, crop } = body as { image?: unknown; box?: unknown; crop?: unknown };
-  if (typeof image !== 'string') throw badRequest('The JSON body needs "image": a base64 string or a data: URL.');
-  let boxText: string | undefined;
-  if (Array.isArray(box) && box.length === 4 && box.every((v) => typeof v === 'number')) boxText = box.join(',');
-  else if (typeof box === 'string') boxText = box;
-  else if (box !== undefined && box !== null) throw badRequest('"box" must be "x,y,w,h" or [x, y, w, h] in image pixels.');
-  if (crop !== undefined && crop !== null && typeof crop !== 'string') throw badRequest('"crop" must be a string ("image").');
-  return { bytes: decodeBase64Image(image), box: boxText, crop: typeof crop === 'string' ? crop : undefined };
+  const { image, box, crop } = fields(AgeJsonBodySchema.safeParse(body));
+  return { bytes: decodeBase64Image(image), box: Array.isArray(box) ? box.join(',') : box ?? undefined, crop: crop ?? undefined };
 }
 
 /**
  * Accepts the image as the raw body (JPEG or PNG), as the multipart field `image`, or as base64
- * in a JSON body, with the size checked on Content-Length before anything is read.
+ * in a JSON body; box and crop come from the body's fields or the query. Runs after limitBody.
  */
 export const imageBody = createMiddleware<{ Bindings: Env; Variables: ImageBodyVariables }>(async (c, next) => {
-  const { maxBodyBytes } = readConfig(c.env);
-  const declared = c.req.header('content-length');
-  if (declared !== undefined) {
-    const n = Number(declared);
-    if (!Number.isFinite(n) || n < 0) throw badRequest('Invalid Content-Length.');
-    if (n > maxBodyBytes) throw tooLarge(`The request body is ${n} bytes; at most ${maxBodyBytes} are accepted.`);
-  }
   const contentType = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
   const isMultipart = contentType === 'multipart/form-data';
   const isJson = contentType === 'application/json';
@@ -112,7 +81,7 @@ export const imageBody = createMiddleware<{ Bindings: Env; Variables: ImageBodyV
       `Content-Type ${clip(contentType)} is not supported: send the image as the body (${ACCEPTED_IMAGE_TYPES.join(', ')}), as the multipart/form-data field "image", or as JSON {"image": "<base64 or data: URL>"}.`,
     );
   }
-  const raw = await readCapped(c.req.raw.body, maxBodyBytes);
+  const raw = await readBody(c.req.raw.body);
   let upload: ImageUpload;
   if (isMultipart) {
     let form: FormData;
@@ -130,7 +99,8 @@ export const imageBody = createMiddleware<{ Bindings: Env; Variables: ImageBodyV
       const v = form.get(name);
       return typeof v === 'string' ? v : c.req.query(name);
     };
-    upload = { bytes: new Uint8Array(await field.arrayBuffer()), box: text('box'), crop: text('crop') };
+    const { box, crop } = fields(AgeFormFieldsSchema.safeParse({ box: text('box'), crop: text('crop') }));
+    upload = { bytes: new Uint8Array(await field.arrayBuffer()), box, crop };
   } else if (isJson) {
     upload = jsonUpload(raw);
     upload.box ??= c.req.query('box');

@@ -1,0 +1,180 @@
+// The API's requests and answers, once: the routes validate with these, the TypeScript types
+// are inferred from them, and GET /v1/openapi.json is generated from them.
+import { z } from '@hono/zod-openapi';
+import { parseBox } from './image/crop';
+
+// ---- errors ----------------------------------------------------------------------------------
+
+/** Each HTTP status the API answers with an error, and the codes it carries. */
+export const ERROR_STATUSES = {
+  400: { codes: ['bad_request'], description: 'A parameter or the body is malformed (the message says which).' },
+  404: { codes: ['not_found'], description: 'No such route.' },
+  405: { codes: ['method_not_allowed'], description: 'The path exists but not with this method (see the Allow header).' },
+  413: { codes: ['payload_too_large'], description: 'The body is over MAX_BODY_BYTES, or the image over MAX_PIXELS or the decoder memory cap.' },
+  415: { codes: ['unsupported_media_type'], description: 'Not JPEG or PNG (the message lists the accepted types).' },
+  422: { codes: ['undecodable_image', 'no_face'], description: 'The image could not be decoded, or the detector found no face in it.' },
+  429: { codes: ['rate_limited'], description: 'Too many requests from this client; retry after Retry-After seconds.' },
+  500: { codes: ['internal'], description: 'A bug; the request id in the body finds its log line.' },
+  503: { codes: ['model_unavailable'], description: 'No model (or, without box/crop, no face detector) could be loaded.' },
+} as const;
+
+export type ErrorStatus = keyof typeof ERROR_STATUSES;
+/** Machine-readable error codes, one per kind of failure a client can act on. */
+export type ErrorCode = (typeof ERROR_STATUSES)[ErrorStatus]['codes'][number];
+
+const errorBody = <C extends readonly [ErrorCode, ...ErrorCode[]]>(codes: C) =>
+  z.strictObject({
+    error: z.strictObject({
+      code: z.enum(codes),
+      message: z.string().openapi({ description: 'For people; never echoes the image, and quotes other input only briefly.' }),
+      request_id: z.string().openapi({ description: 'Also in the X-Request-Id header and in every log line of the request.' }),
+    }),
+  });
+
+/** The one error shape, with any code. */
+export const ErrorBodySchema = errorBody(Object.values(ERROR_STATUSES).flatMap((s) => s.codes) as [ErrorCode, ...ErrorCode[]]);
+export type ErrorBody = z.infer<typeof ErrorBodySchema>;
+
+/** The error shape narrowed to one status's codes (component Error<status> in the document). */
+export const errorSchemaFor = (status: ErrorStatus) => errorBody(ERROR_STATUSES[status].codes).openapi(`Error${status}`);
+
+/** The documented answers for these error statuses. */
+export function errorResponses<S extends ErrorStatus>(...statuses: S[]) {
+  return Object.fromEntries(
+    statuses.map((s) => [s, { description: ERROR_STATUSES[s].description, content: { 'application/json': { schema: errorSchemaFor(s) } } }]),
+  ) as Record<S, { description: string; content: { 'application/json': { schema: typeof ErrorBodySchema } } }>;
+}
+
+// ---- POST /v1/age: request -------------------------------------------------------------------
+
+/** `x,y,w,h`, checked by parseBox: the same rule and messages wherever a box arrives. */
+const BoxText = z
+  .string({ error: 'box must be four numbers "x,y,w,h" in image pixels.' })
+  .superRefine((raw, ctx) => {
+    try {
+      parseBox(raw);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  })
+  .openapi({ description: 'A face box "x,y,w,h" in displayed-image pixels: no detection, that box gets an age.', example: '120,80,200,240' });
+
+const Crop = z
+  .enum(['image', ''], { error: 'crop must be "image" (the whole photo is the face crop) or absent.' })
+  .openapi({ description: '"image": the whole image is already a face crop framed like the training faces (no detection).' });
+
+/** A count parameter; its upper bound is the deployment's (MAX_TOP_K, MAX_FACES_LIMIT) and is checked by the route. */
+const count = (name: string, description: string) =>
+  z.string({ error: `${name} must be a whole number.` }).regex(/^\d{1,3}$/, { error: `${name} must be a whole number.` }).openapi({ description });
+
+export const AgeQuerySchema = z.object({
+  top_k: count('top_k', 'How many of the most likely ages to list in top_k (0 to MAX_TOP_K, default TOP_K: 20 and 5 as shipped).').optional(),
+  max_faces: count('max_faces', 'How many of the largest faces get an age (1 to MAX_FACES_LIMIT, default MAX_FACES: 10 and 5 as shipped).').optional(),
+  box: BoxText.optional(),
+  crop: Crop.optional(),
+});
+export type AgeQuery = z.infer<typeof AgeQuerySchema>;
+
+export const AgeJsonBodySchema = z
+  .object(
+    {
+      image: z.string({ error: 'The JSON body needs "image": a base64 string or a data: URL.' }).openapi({
+        description: 'The JPEG or PNG file as base64, or as a data: URL ("data:image/png;base64,...").',
+      }),
+      box: z
+        .union([BoxText, z.tuple([z.number(), z.number(), z.number(), z.number()])], { error: '"box" must be "x,y,w,h" or [x, y, w, h] in image pixels.' })
+        .nullish(),
+      crop: Crop.nullish(),
+    },
+    { error: 'The JSON body must be an object {"image": "<base64>"}.' },
+  )
+  .openapi('AgeJsonBody');
+
+export const AgeFormFieldsSchema = z.object({ box: BoxText.optional(), crop: Crop.optional() });
+// The file is checked by the image-body middleware (its own messages); here it is only described.
+export const AgeFormSchema = AgeFormFieldsSchema.extend({
+  image: z.custom<File>((v) => v instanceof File).openapi({ type: 'string', format: 'binary', description: 'The JPEG or PNG file.' }),
+}).openapi('AgeForm');
+
+// ---- POST /v1/age: answer --------------------------------------------------------------------
+
+export const RectSchema = z
+  .strictObject({ x: z.number(), y: z.number(), w: z.number(), h: z.number() })
+  .openapi('Rect', { description: 'A rectangle in displayed-image pixels (after the EXIF orientation), one decimal; may reach past the image.' });
+export type Rect = z.infer<typeof RectSchema>;
+
+const Probability = z.number().min(0).max(1);
+const GroupSchema = z.strictObject({ label: z.string().openapi({ example: '25-34' }), probability: Probability });
+
+/** The age model's answer for one face crop. */
+export const AgeEstimateSchema = {
+  age: z.number().openapi({ description: 'Expected age in years, one decimal.', example: 31.4 }),
+  range: z
+    .strictObject({ low: z.number(), high: z.number(), level: z.number() })
+    .openapi({ description: 'The central interval holding `level` (0.8) of the age distribution.' }),
+  group: GroupSchema.openapi({ description: 'The most likely age group.' }),
+  groups: z.array(GroupSchema).openapi({ description: 'Every age group with its probability, youngest first (sums to 1).' }),
+  top_k: z.array(z.strictObject({ age: z.number().int(), probability: Probability })).openapi({ description: 'The top_k most likely ages, most likely first.' }),
+  global_age: z.number().openapi({ description: "The model's whole-crop head, one decimal." }),
+  local_age: z.number().openapi({ description: "The model's attention-region head, one decimal." }),
+  attention: RectSchema.openapi({ description: 'The region the model attended to, in image pixels.' }),
+  crop: RectSchema.openapi({ description: 'The square the model saw (padded black past the image).' }),
+  roll: z.number().openapi({ description: 'Degrees the crop was turned (clockwise) so the eyes are level; 0 when it was not.' }),
+};
+export type AgeEstimate = z.infer<z.ZodObject<typeof AgeEstimateSchema>>;
+
+export const FaceResultSchema = z
+  .strictObject({
+    box: RectSchema.openapi({ description: "The face: the detector's box, the caller's box, or the whole image for crop=image." }),
+    score: z.number().nullable().openapi({ description: "The detector's confidence; null for a caller's box or crop=image." }),
+    ...AgeEstimateSchema,
+  })
+  .openapi('FaceResult');
+export type FaceResult = z.infer<typeof FaceResultSchema>;
+
+const ServedModelSchema = z.strictObject({
+  name: z.string(),
+  version: z.string(),
+  fallback: z.boolean().openapi({ description: 'true while an older version serves because the requested one failed to load.' }),
+});
+
+export const AgeResultSchema = z
+  .strictObject({
+    faces: z.array(FaceResultSchema).openapi({ description: 'Largest first, at most max_faces.' }),
+    faces_detected: z.number().int().nullable().openapi({ description: 'Faces the detector found, before max_faces (null when it did not run).' }),
+    image: z.strictObject({ width: z.number().int(), height: z.number().int(), orientation: z.number().int().min(1).max(8) }),
+    model: ServedModelSchema,
+    detector: ServedModelSchema.nullable().openapi({ description: 'null when box or crop=image was sent.' }),
+  })
+  .openapi('AgeResult');
+export type AgeResult = z.infer<typeof AgeResultSchema>;
+
+// ---- GET /healthz, GET /v1/models ------------------------------------------------------------
+
+export const HealthSchema = z
+  .strictObject({ status: z.literal('ok'), model_loaded: z.boolean(), detector_loaded: z.boolean() })
+  .openapi('Health');
+
+const RegistryStatusSchema = z.strictObject({
+  active: z
+    .strictObject({
+      name: z.string(),
+      version: z.string(),
+      loaded_at: z.string().openapi({ format: 'date-time' }),
+      metrics: z.unknown().openapi({ description: "The manifest's metrics, or null." }),
+      manifest: z.record(z.string(), z.unknown()).openapi({ description: 'The version manifest (docs/model-contract.md).' }),
+    })
+    .nullable(),
+  requested: z.strictObject({ name: z.string(), version: z.string() }).nullable().openapi({ description: 'What active.json asks for.' }),
+  fallback: z.boolean(),
+  load_error: z
+    .strictObject({ name: z.string().optional(), version: z.string().optional(), message: z.string(), at: z.string() })
+    .nullable()
+    .openapi({ description: 'The last failure to load what active.json names (cleared once it loads).' }),
+  checked_at: z.string().nullable(),
+});
+
+export const ModelsSchema = RegistryStatusSchema.extend({
+  detector: RegistryStatusSchema,
+  wasm_heap_bytes: z.number().int().nullable(),
+}).openapi('Models');
