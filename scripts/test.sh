@@ -17,6 +17,7 @@ node --test --test-reporter=tap scripts/models.test.mjs >"$tmp/scripts.tap" 2>&1
 scripts_pid=$!
 echo "== TypeScript: types"
 tsc --noEmit || ts=1
+tsc --noEmit -p client || ts=1
 wrangler types --check --strict-vars=false >/dev/null || { echo "worker-configuration.d.ts is out of date: run npm run types" >&2; ts=1; }
 echo "== TypeScript: vitest in workerd"
 vitest run --reporter=default --reporter=json --outputFile.json="$tmp/vitest.json" || ts=1

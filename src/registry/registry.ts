@@ -72,6 +72,8 @@ export class ModelRegistry<M extends Served = AgeModel> {
   private failure: Failure | undefined;
   private lastCheck = Number.NEGATIVE_INFINITY;
   private refreshing: Promise<void> | undefined;
+  /** The request that started the current refresh: its log lines carry the id. */
+  private refreshRequestId: string | undefined;
   private readonly now: () => number;
   private readonly failedRetryMs: number;
 
@@ -83,14 +85,17 @@ export class ModelRegistry<M extends Served = AgeModel> {
     this.failedRetryMs = options.failedRetryMs ?? 5 * 60_000;
   }
 
-  /** The model to serve with, loading or switching first when due. Call `release()` when done. */
-  async acquire(): Promise<Lease<M>> {
+  /**
+   * The model to serve with, loading or switching first when due. Call `release()` when done.
+   * `requestId` goes into the log lines of a load this request starts.
+   */
+  async acquire(requestId?: string): Promise<Lease<M>> {
     // While a new version downloads, requests keep using the current model; they only wait
     // when there is none (first load, or the moment of the swap).
     if (this.refreshing) {
       if (!this.loaded) await this.refreshing;
     } else if (this.isDue()) {
-      await this.refresh();
+      await this.refresh(requestId);
     }
     const loaded = this.loaded;
     if (!loaded) {
@@ -146,11 +151,19 @@ export class ModelRegistry<M extends Served = AgeModel> {
   }
 
   /** Re-reads active.json now and switches if it names another version (single flight). */
-  refresh(): Promise<void> {
-    this.refreshing ??= this.doRefresh().finally(() => {
-      this.refreshing = undefined;
-    });
+  refresh(requestId?: string): Promise<void> {
+    if (!this.refreshing) {
+      this.refreshRequestId = requestId;
+      this.refreshing = this.doRefresh().finally(() => {
+        this.refreshing = undefined;
+      });
+    }
     return this.refreshing;
+  }
+
+  /** One JSON log line, with the id of the request whose refresh this is. */
+  private log(event: string, fields: Record<string, unknown>): void {
+    console.error(JSON.stringify({ event, request_id: this.refreshRequestId ?? null, ...fields }));
   }
 
   private key(...parts: string[]): string {
@@ -191,7 +204,7 @@ export class ModelRegistry<M extends Served = AgeModel> {
   private fail(pointer: ActivePointer | undefined, err: unknown, etag?: string): void {
     const message = err instanceof Error ? err.message : String(err);
     this.failure = { ...(pointer ? { pointer } : {}), message, at: this.now(), ...(etag ? { etag } : {}) };
-    console.error(JSON.stringify({ event: 'model_load_failed', model: pointer ? label(pointer) : null, message }));
+    this.log('model_load_failed', { model: pointer ? label(pointer) : null, message });
   }
 
   /** A fresh isolate whose active version is broken has no last good model: use history.json. */
@@ -218,7 +231,7 @@ export class ModelRegistry<M extends Served = AgeModel> {
         await this.switchTo(candidate);
         return;
       } catch (err) {
-        console.error(JSON.stringify({ event: 'model_fallback_failed', model: label(candidate), message: err instanceof Error ? err.message : String(err) }));
+        this.log('model_fallback_failed', { model: label(candidate), message: err instanceof Error ? err.message : String(err) });
       }
     }
   }
@@ -273,7 +286,7 @@ export class ModelRegistry<M extends Served = AgeModel> {
       const { manifest, files } = await this.fetchVerified(pointer);
       this.loaded = { pointer, model: await this.options.loader(manifest, files), loadedAt: this.now(), users: 0 };
     } catch (err) {
-      console.error(JSON.stringify({ event: 'model_restore_failed', model: label(pointer), message: err instanceof Error ? err.message : String(err) }));
+      this.log('model_restore_failed', { model: label(pointer), message: err instanceof Error ? err.message : String(err) });
     }
   }
 }

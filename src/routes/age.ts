@@ -87,10 +87,10 @@ export function ageRoutes(registriesFor: (env: Env, config: Config) => Registrie
       checkBoxInside(box, shown.width, shown.height);
       faces = [{ box, score: null, roll: 0 }];
     } else {
-      ({ faces, detected, detector } = await detectFaces(registries, image, shown, maxFaces, config.detectorTiles));
+      ({ faces, detected, detector } = await detectFaces(registries, image, shown, maxFaces, config.detectorTiles, c.var.requestId));
     }
 
-    const lease = await registries.age.acquire();
+    const lease = await registries.age.acquire(c.var.requestId);
     try {
       const framing = framingOf(lease.model.manifest);
       const results: FaceResult[] = [];
@@ -116,8 +116,8 @@ export function ageRoutes(registriesFor: (env: Env, config: Config) => Registrie
 }
 
 /** Every face in the photo, largest first, at most `maxFaces`; 422 when there is none. */
-async function detectFaces(registries: Registries, image: DecodedImage, shown: { width: number; height: number }, maxFaces: number, tiles: boolean) {
-  const lease = await registries.detector.acquire();
+async function detectFaces(registries: Registries, image: DecodedImage, shown: { width: number; height: number }, maxFaces: number, tiles: boolean, requestId: string) {
+  const lease = await registries.detector.acquire(requestId);
   try {
     const found = (await lease.model.detect(image, { tiles })).sort((a, b) => b.box.w * b.box.h - a.box.w * a.box.h);
     if (found.length === 0) {

@@ -39,11 +39,11 @@ export function modelRoutes(registriesFor: (env: Env, config: Config) => Registr
     const registries = registriesFor(c.env, c.var.config);
     // Loads (or picks up a new active.json) so the answer reflects what a request would get;
     // with no loadable age model this throws ModelUnavailableError: the usual 503 error shape.
-    (await registries.age.acquire()).release();
+    (await registries.age.acquire(c.var.requestId)).release();
     // A detector that cannot load is shown (load_error) rather than hiding the age model:
     // requests with a box or crop=image are still served.
     try {
-      (await registries.detector.acquire()).release();
+      (await registries.detector.acquire(c.var.requestId)).release();
     } catch (err) {
       if (!(err instanceof ModelUnavailableError)) throw err;
     }
