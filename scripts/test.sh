@@ -28,6 +28,12 @@ wait $scripts_pid || sc=1
 grep -E '^(not )?ok |^# (pass|fail) ' "$tmp/scripts.tap"
 [ $sc -eq 0 ] || { tail -40 "$tmp/scripts.tap" >&2; ts=1; }
 
+# Real answers of the running worker against its OpenAPI document, and the typed client.
+echo "== API answers against /v1/openapi.json, typed client (node --test test/e2e/openapi.test.mjs)"
+node --test --test-reporter=tap test/e2e/openapi.test.mjs >"$tmp/openapi.tap" 2>&1 || ts=1
+grep -E '^(not )?ok |^# (pass|fail|skip|validated)' "$tmp/openapi.tap"
+grep -q '^# fail 0' "$tmp/openapi.tap" || tail -60 "$tmp/openapi.tap" >&2
+
 # The demo page end to end in headless Chromium (Debian's package, driven by playwright-core).
 if ! [ -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "== installing chromium (Debian) for the demo page's browser test"
@@ -68,7 +74,7 @@ node -e '
   const fs = require("fs");
   let p = 0, f = 0, s = 0;
   try { const v = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); p += v.numPassedTests; f += v.numFailedTests; s += v.numPendingTests + (v.numTodoTests || 0); } catch { f += 1; }
-  for (const file of [process.argv[3], process.argv[4]]) {
+  for (const file of [process.argv[3], process.argv[4], process.argv[5]]) {
     try {
       const tap = fs.readFileSync(file, "utf8");
       const n = (w) => Number((tap.match(new RegExp("^# " + w + " (\\d+)", "m")) || [0, 0])[1]);
@@ -81,5 +87,5 @@ node -e '
     p += n("passed"); f += n("failed") + n("error"); s += n("skipped");
   } catch {}
   console.log(`total: ${p} passed, ${f} failed, ${s} skipped`);
- ' "$tmp/vitest.json" "$tmp/pytest.log" "$tmp/scripts.tap" "$tmp/e2e.tap"
+ ' "$tmp/vitest.json" "$tmp/pytest.log" "$tmp/scripts.tap" "$tmp/e2e.tap" "$tmp/openapi.tap"
 [ $ts -eq 0 ] && [ $py -eq 0 ]
