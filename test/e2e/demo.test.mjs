@@ -126,3 +126,17 @@ test('real faces in a photo are found and each gets a card', { skip: (!CHROMIUM 
   assert.equal(await page.locator('.face').count(), 2);
   rmSync(dir, { recursive: true, force: true }); // a photo of real faces is never kept
 });
+
+test('the docs page renders the OpenAPI document: every operation and the schemas', { skip: !CHROMIUM && '!!! Chromium not found: /docs was NOT tested in a browser !!!' }, async () => {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  await page.goto(base + '/docs');
+  await page.waitForSelector('body[data-rendered]', { timeout: 30_000 });
+  assert.deepEqual(errors, []);
+  const doc = await (await fetch(base + '/v1/openapi.json')).json();
+  const operations = Object.values(doc.paths).flatMap((item) => Object.keys(item)).length;
+  assert.equal(Number(await page.getAttribute('body', 'data-rendered')), operations);
+  assert.match(await page.textContent('[id="post/v1/age"]'), /max_faces[\s\S]*multipart\/form-data[\s\S]*422/);
+  assert.equal(await page.locator('#schema-AgeResult').count(), 1);
+});
