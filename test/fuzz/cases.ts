@@ -358,7 +358,9 @@ export function checkAnswer(c: FuzzCase, status: number, contentType: string | n
     return 'body is not JSON';
   }
   if (status >= 400) {
-    if (Object.keys(body).join() !== 'error' || Object.keys(body.error ?? {}).sort().join() !== 'code,message') return `not the error shape: ${text.slice(0, 200)}`;
+    if (Object.keys(body).join() !== 'error' || Object.keys(body.error ?? {}).sort().join() !== 'code,message,request_id') return `not the error shape: ${text.slice(0, 200)}`;
+    // hono/request-id's own id, or a client's one only when it is a short plain token.
+    if (typeof body.error.request_id !== 'string' || !/^[\w\-=]{1,255}$/.test(body.error.request_id)) return `bad request_id: ${text.slice(0, 200)}`;
     if (!ERROR_CODES.has(body.error.code)) return `unknown code ${body.error.code}`;
     if (typeof body.error.message !== "string" || body.error.message.length > 600) return `message missing or too long: ${String(body.error.message).slice(0, 160)}`;
   } else if (c.path.startsWith('/v1/age') && c.method === 'POST') {
