@@ -68,8 +68,8 @@ const count = (name: string, description: string) =>
   z.string({ error: `${name} must be a whole number.` }).regex(/^\d{1,3}$/, { error: `${name} must be a whole number.` }).openapi({ description });
 
 export const AgeQuerySchema = z.object({
-  top_k: count('top_k', 'How many of the most likely ages to list in top_k (0 to MAX_TOP_K, default TOP_K: 20 and 5 as shipped).').optional(),
-  max_faces: count('max_faces', 'How many of the largest faces get an age (1 to MAX_FACES_LIMIT, default MAX_FACES: 10 and 5 as shipped).').optional(),
+  top_k: count('top_k', 'How many of the most likely ages to list in top_k: 0 to MAX_TOP_K (20 as shipped), default TOP_K (5).').optional(),
+  max_faces: count('max_faces', 'How many of the largest faces get an age: 1 to MAX_FACES_LIMIT (10 as shipped), default MAX_FACES (5).').optional(),
   box: BoxText.optional(),
   crop: Crop.optional(),
 });
