@@ -2,6 +2,7 @@ import { expect } from "vitest";
 import { env } from 'cloudflare:test';
 import { exports } from 'cloudflare:workers';
 import { sha256Hex } from '../../src/registry/sha256';
+import type { ErrorBody } from '../../src/schemas';
 
 export const FIXTURE = { name: 'al-fixture', version: '1' } as const;
 
@@ -94,10 +95,11 @@ export async function json<T = Record<string, any>>(res: Response): Promise<T> {
 }
 
 export async function expectError(res: Response, status: number, code: string): Promise<string> {
-  const body = await json<{ error: { code: string; message: string } }>(res);
+  const body = await json<ErrorBody>(res);
   expect({ status: res.status, code: body.error?.code }).toEqual({ status, code });
   expect(typeof body.error.message).toBe('string');
   expect(body.error.message.length).toBeGreaterThan(10);
+  expect(body.error.request_id).toBe(res.headers.get('x-request-id'));
   expect(Object.keys(body)).toEqual(['error']);
   return body.error.message;
 }
