@@ -67,6 +67,7 @@ const Crop = z
 const count = (name: string, description: string) =>
   z.string({ error: `${name} must be a whole number.` }).regex(/^\d{1,3}$/, { error: `${name} must be a whole number.` }).openapi({ description });
 
+// One line per query parameter; unknown parameters are ignored (z.object strips them).
 export const AgeQuerySchema = z.object({
   top_k: count('top_k', 'How many of the most likely ages to list in top_k: 0 to MAX_TOP_K (20 as shipped), default TOP_K (5).').optional(),
   max_faces: count('max_faces', 'How many of the largest faces get an age: 1 to MAX_FACES_LIMIT (10 as shipped), default MAX_FACES (5).').optional(),
