@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeRgb, orientReference } from '../../test/helpers/images';
 import { rectToStored, orientedSize } from './orientation';
-import { axisWeights, resizeCrop, resizeTurnedCrop } from './resize';
+import { axisWeights, pilBoxWeights, resizeCrop, resizeTurnedCrop } from './resize';
 import type { Orientation, Rect, RgbImage } from './types';
 
 /** Straightforward area average: integrates each output cell over the source pixels it covers. */
@@ -45,6 +45,22 @@ describe('axisWeights', () => {
     const w = axisWeights(0, 8, 2, 8);
     expect(Array.from(w.index.subarray(0, w.offsets[2]))).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(Array.from(w.weight.subarray(0, 8))).toEqual(Array(8).fill(0.25));
+  });
+});
+
+describe('pilBoxWeights (Pillow Image.BOX, as training resized)', () => {
+  const taps = (w: ReturnType<typeof pilBoxWeights>, i: number) =>
+    Array.from(w.index.subarray(w.offsets[i]!, w.offsets[i + 1]!)).map((p, k) => [p, Math.round(w.weight[w.offsets[i]! + k]! * 1000) / 1000]);
+
+  it('averages whole pixels whose centres fall in the sample: 5 -> 3 takes 2, 1 and 2 pixels, not fractions', () => {
+    const w = pilBoxWeights(0, 5, 3, 5);
+    expect([taps(w, 0), taps(w, 1), taps(w, 2)]).toEqual([[[0, 0.5], [1, 0.5]], [[2, 1]], [[3, 0.5], [4, 0.5]]]);
+  });
+
+  it('counts padding outside the image in the mean, as black', () => {
+    // A 4-pixel crop starting 2 pixels left of the image, halved: the first sample is all padding.
+    const w = pilBoxWeights(-2, 4, 2, 10);
+    expect([taps(w, 0), taps(w, 1)]).toEqual([[], [[0, 0.5], [1, 0.5]]]);
   });
 });
 

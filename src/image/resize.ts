@@ -40,15 +40,66 @@ export function axisWeights(start: number, length: number, size: number, limit: 
 }
 
 /**
+ * Pillow's `Image.BOX` resize of a crop at whole pixels, which made every training face
+ * (training/data.py load_face): each source pixel whose centre falls in output sample i's
+ * window counts once, and the sample is their plain mean. It differs from `axisWeights` when
+ * the scale is not an integer (200 → 112 px: a mean 1 level on real faces, up to 56 on one
+ * pixel), so the age model is fed this instead. Pillow's own arithmetic (resample.c
+ * precompute_coeffs) is followed step for step so that ties at window edges fall alike.
+ * `start` and `length` are whole pixels; the part outside [0, limit) is black, as PIL pads a
+ * crop that leaves the image.
+ */
+export function pilBoxWeights(start: number, length: number, size: number, limit: number): AxisWeights {
+  const scale = length / size;
+  const filterscale = Math.max(scale, 1);
+  const support = 0.5 * filterscale;
+  const ss = 1 / filterscale;
+  const cap = size * (Math.ceil(2 * support) + 2);
+  const offsets = new Int32Array(size + 1);
+  const index = new Int32Array(cap);
+  const weight = new Float32Array(cap);
+  let n = 0;
+  for (let i = 0; i < size; i++) {
+    offsets[i] = n;
+    const center = (i + 0.5) * scale;
+    const xmin = Math.max(0, Math.trunc(center - support + 0.5));
+    const xmax = Math.min(length, Math.trunc(center + support + 0.5));
+    const first = n;
+    let count = 0;
+    for (let x = xmin; x < xmax; x++) {
+      const t = (x - center + 0.5) * ss;
+      if (!(t > -0.5 && t <= 0.5)) continue;
+      count++;
+      const p = start + x;
+      if (p < 0 || p >= limit) continue; // padding: black, but it counts in the mean
+      index[n] = p;
+      n++;
+    }
+    for (let k = first; k < n; k++) weight[k] = 1 / count;
+  }
+  offsets[size] = n;
+  return { offsets, index, weight };
+}
+
+/**
+ * How `resizeCrop` weights the source pixels: 'area' by how much of each pixel a sample
+ * covers (fractional crops honoured); 'pil-box' as training's Pillow resize did, which also
+ * rounds the horizontal pass to whole levels as Pillow does.
+ */
+export type ResizeRule = 'area' | 'pil-box';
+
+/**
  * Resizes the `crop` of `image` (stored coordinates) to size×size by area averaging and writes
  * it, turned to the displayed orientation, as uint8 RGB (NHWC without N) into `out`.
  * Work is O(crop pixels); the only allocations are O(size).
  */
-export function resizeCrop(image: RgbImage, crop: Rect, size: number, orientation: Orientation, out: Uint8Array = new Uint8Array(size * size * 3)): Uint8Array {
+export function resizeCrop(image: RgbImage, crop: Rect, size: number, orientation: Orientation, out: Uint8Array = new Uint8Array(size * size * 3), rule: ResizeRule = 'area'): Uint8Array {
   if (out.length !== size * size * 3) throw new RangeError('output buffer has the wrong size');
   if (!(crop.w > 0 && crop.h > 0)) throw new RangeError('empty crop');
-  const xs = axisWeights(crop.x, crop.w, size, image.width);
-  const ys = axisWeights(crop.y, crop.h, size, image.height);
+  const weights = rule === 'pil-box' ? pilBoxWeights : axisWeights;
+  const xs = weights(crop.x, crop.w, size, image.width);
+  const ys = weights(crop.y, crop.h, size, image.height);
+  const pass = rule === 'pil-box' ? (v: number) => Math.min(255, Math.round(v)) : (v: number) => v;
   const row = new Float32Array(size * 3); // one source row resampled horizontally
   const acc = new Float32Array(size * 3); // weighted sum of such rows for one output row
   const src = image.data;
@@ -68,9 +119,9 @@ export function resizeCrop(image: RgbImage, crop: Rect, size: number, orientatio
           b += src[p + 2]! * w;
         }
         const o = ox * 3;
-        row[o] = r;
-        row[o + 1] = g;
-        row[o + 2] = b;
+        row[o] = pass(r);
+        row[o + 1] = pass(g);
+        row[o + 2] = pass(b);
       }
       for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! + row[i]! * wy;
     }
