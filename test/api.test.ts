@@ -208,6 +208,12 @@ describe('POST /v1/age', () => {
     expect(Math.abs(rel(a.faces[0]!) - rel(whole.faces[0]!))).toBeLessThan(0.05);
   });
 
+  it('answers a box far larger than the image (padded black) without a 500', async () => {
+    const res = await post(photo, { query: 'box=-1000000000,-1000000000,3000000000,3000000000' });
+    expect(res.status).toBe(200);
+    expect((await json<AgeBody>(res)).faces[0]!.crop.w).toBe(5.4e9);
+  });
+
   it('honours top_k', async () => {
     expect((await json<AgeBody>(await post(group, { query: 'top_k=12' }))).faces.every((f) => f.top_k.length === 12)).toBe(true);
     expect((await json<AgeBody>(await post(photo, { query: 'top_k=0&crop=image' }))).faces[0]!.top_k).toEqual([]);

@@ -65,6 +65,18 @@ describe('pilBoxWeights (Pillow Image.BOX, as training resized)', () => {
 });
 
 describe('resizeCrop', () => {
+  it("costs the image's pixels, not the crop's, for a crop far larger than the image (a caller's box may be any size)", () => {
+    const img = makeRgb(40, 30, () => [90, 90, 90]);
+    const huge = { x: -4e9, y: -4e9, w: 8e9, h: 8e9 };
+    for (const rule of ['area', 'pil-box'] as const) {
+      const out = resizeCrop(img, huge, 16, 1, undefined, rule);
+      // The image is a speck at the centre of the black crop.
+      expect(Math.max(...out)).toBeLessThanOrEqual(1);
+    }
+    expect(pilBoxWeights(-4e9, 8e9, 16, 40).index.length).toBeLessThan(16 * 50);
+  });
+
+
   it('keeps a flat colour flat', () => {
     const img = makeRgb(50, 30, () => [10, 200, 77]);
     const out = resizeCrop(img, { x: 0, y: 0, w: 50, h: 30 }, 16, 1);

@@ -16,7 +16,9 @@ type AxisWeights = { offsets: Int32Array; index: Int32Array; weight: Float32Arra
  */
 export function axisWeights(start: number, length: number, size: number, limit: number): AxisWeights {
   const scale = length / size;
-  const cap = size * (Math.ceil(scale) + 2);
+  // Taps lie inside the image: a huge crop (a caller's box may be any size that overlaps the
+  // image) must not size these arrays by its own width.
+  const cap = size * (Math.min(Math.ceil(scale), limit) + 2);
   const offsets = new Int32Array(size + 1);
   const index = new Int32Array(cap);
   const weight = new Float32Array(cap);
@@ -54,7 +56,7 @@ export function pilBoxWeights(start: number, length: number, size: number, limit
   const filterscale = Math.max(scale, 1);
   const support = 0.5 * filterscale;
   const ss = 1 / filterscale;
-  const cap = size * (Math.ceil(2 * support) + 2);
+  const cap = size * (Math.min(Math.ceil(2 * support), limit) + 2);
   const offsets = new Int32Array(size + 1);
   const index = new Int32Array(cap);
   const weight = new Float32Array(cap);
@@ -62,20 +64,20 @@ export function pilBoxWeights(start: number, length: number, size: number, limit
   for (let i = 0; i < size; i++) {
     offsets[i] = n;
     const center = (i + 0.5) * scale;
-    const xmin = Math.max(0, Math.trunc(center - support + 0.5));
-    const xmax = Math.min(length, Math.trunc(center + support + 0.5));
-    const first = n;
-    let count = 0;
-    for (let x = xmin; x < xmax; x++) {
+    let lo = Math.max(0, Math.trunc(center - support + 0.5));
+    let hi = Math.min(length, Math.trunc(center + support + 0.5));
+    // Pillow keeps the x in [lo, hi) whose t = (x - center + 0.5) / filterscale is in
+    // (-0.5, 0.5]; t grows with x, so only the ends can fall out.
+    const inside = (x: number) => {
       const t = (x - center + 0.5) * ss;
-      if (!(t > -0.5 && t <= 0.5)) continue;
-      count++;
-      const p = start + x;
-      if (p < 0 || p >= limit) continue; // padding: black, but it counts in the mean
-      index[n] = p;
-      n++;
-    }
-    for (let k = first; k < n; k++) weight[k] = 1 / count;
+      return t > -0.5 && t <= 0.5;
+    };
+    while (lo < hi && !inside(lo)) lo++;
+    while (hi > lo && !inside(hi - 1)) hi--;
+    const first = n;
+    // Padding outside [0, limit) is black: it counts in the mean but needs no tap.
+    for (let p = Math.max(start + lo, 0); p < Math.min(start + hi, limit); p++) index[n++] = p;
+    for (let k = first; k < n; k++) weight[k] = 1 / (hi - lo);
   }
   offsets[size] = n;
   return { offsets, index, weight };
