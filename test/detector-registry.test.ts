@@ -1,3 +1,4 @@
+import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { encodeJpeg, facePhoto } from './helpers/images';
 import { expectError, FIXTURE, json, post, publishDetector, publishFixture, shippedDetector, worker } from './helpers/worker';
@@ -42,6 +43,16 @@ describe('face detector registry in R2 (through the worker)', () => {
     expect(body.detector.load_error.message).toMatch(/sha256 mismatch/);
     // The age model is not affected.
     expect(body).toMatchObject({ fallback: false, load_error: null });
+  });
+
+  it('keeps the last good detector when the new version lacks its graph file, and says so', async () => {
+    const { name } = await publishDetector({ version: 'no-file' });
+    const { manifest } = await shippedDetector();
+    await env.MODELS.delete(`models/detectors/${name}/no-file/${manifest.model}`);
+    expect(await detectorServed()).toMatchObject({ version: '2', fallback: true });
+    const body = await models();
+    expect(body.detector).toMatchObject({ active: { version: '2' }, requested: { version: 'no-file' }, fallback: true, load_error: { version: 'no-file' } });
+    expect(body.detector.load_error.message).toMatch(/not found/);
   });
 
   it('recovers once active.json names a good version again', async () => {

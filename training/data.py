@@ -52,7 +52,8 @@ def load_face(sample: Sample, size: int, margin: float = 0.0) -> np.ndarray:
             left, top, side, _ = crop_rect(sample.box, from_margin(margin))
             # PIL fills the part of a crop outside the image with black: padded, not squashed.
             im = im.crop((round(left), round(top), round(left + side), round(top + side)))
-        # BOX = area averaging, what the server's resize does; keeps train and serve alike.
+        # BOX: the server feeds the age model the same (src/image/resize.ts pilBoxWeights,
+        # checked pixel by pixel by test/parity.test.ts).
         return np.array(im.resize((size, size), Image.BOX), dtype=np.uint8)
 
 

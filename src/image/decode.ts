@@ -9,6 +9,9 @@ export type { DecodeLimits } from './limits';
 
 export type DecodedImage = RgbImage & { orientation: Orientation };
 
+/** The JPEG decoder, reached through an object so tests can count its calls: the limits must refuse before it runs. */
+export const jpegDecoder = { decode: jpegJs };
+
 /** The image formats the API reads, as media types. */
 export const ACCEPTED_IMAGE_TYPES = ['image/jpeg', 'image/png'] as const;
 
@@ -29,7 +32,7 @@ function decodeJpeg(bytes: Uint8Array, limits: DecodeLimits): DecodedImage {
   checkPixels(header.width, header.height, limits);
   let decoded: { width: number; height: number; data: Uint8Array };
   try {
-    decoded = jpegJs(bytes, {
+    decoded = jpegDecoder.decode(bytes, {
       useTArray: true,
       formatAsRGBA: false,
       tolerantDecoding: true,

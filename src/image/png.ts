@@ -124,6 +124,9 @@ function toRgb(png: DecodedPng): Uint8Array {
   return out;
 }
 
+/** The inflate check and the decoder, reached through an object so tests can count their calls: the limits must refuse before them. */
+export const pngDecoder = { checkInflated: checkInflatedSize, decode: decodeFastPng };
+
 /**
  * Decodes a PNG (any bit depth, grey, RGB, palette, alpha, interlaced) to RGB, alpha composited
  * on white. Pixels and memory are checked from IHDR, and the inflated size from the data
@@ -142,8 +145,8 @@ export function decodePng(bytes: Uint8Array, limits: DecodeLimits): DecodedImage
   }
   let png: DecodedPng;
   try {
-    checkInflatedSize(bytes, expected);
-    png = decodeFastPng(bytes);
+    pngDecoder.checkInflated(bytes, expected);
+    png = pngDecoder.decode(bytes);
   } catch (err) {
     if (err instanceof ApiError) throw err;
     throw undecodable(`The PNG could not be decoded: ${(err instanceof Error ? err.message : String(err)).slice(0, 200)}`);

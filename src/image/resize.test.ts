@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeRgb, orientReference } from '../../test/helpers/images';
 import { rectToStored, orientedSize } from './orientation';
-import { axisWeights, resizeCrop, resizeTurnedCrop } from './resize';
+import { axisWeights, pilBoxWeights, resizeCrop, resizeTurnedCrop } from './resize';
 import type { Orientation, Rect, RgbImage } from './types';
 
 /** Straightforward area average: integrates each output cell over the source pixels it covers. */
@@ -48,7 +48,35 @@ describe('axisWeights', () => {
   });
 });
 
+describe('pilBoxWeights (Pillow Image.BOX, as training resized)', () => {
+  const taps = (w: ReturnType<typeof pilBoxWeights>, i: number) =>
+    Array.from(w.index.subarray(w.offsets[i]!, w.offsets[i + 1]!)).map((p, k) => [p, Math.round(w.weight[w.offsets[i]! + k]! * 1000) / 1000]);
+
+  it('averages whole pixels whose centres fall in the sample: 5 -> 3 takes 2, 1 and 2 pixels, not fractions', () => {
+    const w = pilBoxWeights(0, 5, 3, 5);
+    expect([taps(w, 0), taps(w, 1), taps(w, 2)]).toEqual([[[0, 0.5], [1, 0.5]], [[2, 1]], [[3, 0.5], [4, 0.5]]]);
+  });
+
+  it('counts padding outside the image in the mean, as black', () => {
+    // A 4-pixel crop starting 2 pixels left of the image, halved: the first sample is all padding.
+    const w = pilBoxWeights(-2, 4, 2, 10);
+    expect([taps(w, 0), taps(w, 1)]).toEqual([[], [[0, 0.5], [1, 0.5]]]);
+  });
+});
+
 describe('resizeCrop', () => {
+  it("costs the image's pixels, not the crop's, for a crop far larger than the image (a caller's box may be any size)", () => {
+    const img = makeRgb(40, 30, () => [90, 90, 90]);
+    const huge = { x: -4e9, y: -4e9, w: 8e9, h: 8e9 };
+    for (const rule of ['area', 'pil-box'] as const) {
+      const out = resizeCrop(img, huge, 16, 1, undefined, rule);
+      // The image is a speck at the centre of the black crop.
+      expect(Math.max(...out)).toBeLessThanOrEqual(1);
+    }
+    expect(pilBoxWeights(-4e9, 8e9, 16, 40).index.length).toBeLessThan(16 * 50);
+  });
+
+
   it('keeps a flat colour flat', () => {
     const img = makeRgb(50, 30, () => [10, 200, 77]);
     const out = resizeCrop(img, { x: 0, y: 0, w: 50, h: 30 }, 16, 1);

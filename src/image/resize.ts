@@ -16,7 +16,9 @@ type AxisWeights = { offsets: Int32Array; index: Int32Array; weight: Float32Arra
  */
 export function axisWeights(start: number, length: number, size: number, limit: number): AxisWeights {
   const scale = length / size;
-  const cap = size * (Math.ceil(scale) + 2);
+  // Taps lie inside the image: a huge crop (a caller's box may be any size that overlaps the
+  // image) must not size these arrays by its own width.
+  const cap = size * (Math.min(Math.ceil(scale), limit) + 2);
   const offsets = new Int32Array(size + 1);
   const index = new Int32Array(cap);
   const weight = new Float32Array(cap);
@@ -40,15 +42,66 @@ export function axisWeights(start: number, length: number, size: number, limit: 
 }
 
 /**
+ * Pillow's `Image.BOX` resize of a crop at whole pixels, which made every training face
+ * (training/data.py load_face): each source pixel whose centre falls in output sample i's
+ * window counts once, and the sample is their plain mean. It differs from `axisWeights` when
+ * the scale is not an integer (200 → 112 px: a mean 1 level on real faces, up to 56 on one
+ * pixel), so the age model is fed this instead. Pillow's own arithmetic (resample.c
+ * precompute_coeffs) is followed step for step so that ties at window edges fall alike.
+ * `start` and `length` are whole pixels; the part outside [0, limit) is black, as PIL pads a
+ * crop that leaves the image.
+ */
+export function pilBoxWeights(start: number, length: number, size: number, limit: number): AxisWeights {
+  const scale = length / size;
+  const filterscale = Math.max(scale, 1);
+  const support = 0.5 * filterscale;
+  const ss = 1 / filterscale;
+  const cap = size * (Math.min(Math.ceil(2 * support), limit) + 2);
+  const offsets = new Int32Array(size + 1);
+  const index = new Int32Array(cap);
+  const weight = new Float32Array(cap);
+  let n = 0;
+  for (let i = 0; i < size; i++) {
+    offsets[i] = n;
+    const center = (i + 0.5) * scale;
+    let lo = Math.max(0, Math.trunc(center - support + 0.5));
+    let hi = Math.min(length, Math.trunc(center + support + 0.5));
+    // Pillow keeps the x in [lo, hi) whose t = (x - center + 0.5) / filterscale is in
+    // (-0.5, 0.5]; t grows with x, so only the ends can fall out.
+    const inside = (x: number) => {
+      const t = (x - center + 0.5) * ss;
+      return t > -0.5 && t <= 0.5;
+    };
+    while (lo < hi && !inside(lo)) lo++;
+    while (hi > lo && !inside(hi - 1)) hi--;
+    const first = n;
+    // Padding outside [0, limit) is black: it counts in the mean but needs no tap.
+    for (let p = Math.max(start + lo, 0); p < Math.min(start + hi, limit); p++) index[n++] = p;
+    for (let k = first; k < n; k++) weight[k] = 1 / (hi - lo);
+  }
+  offsets[size] = n;
+  return { offsets, index, weight };
+}
+
+/**
+ * How `resizeCrop` weights the source pixels: 'area' by how much of each pixel a sample
+ * covers (fractional crops honoured); 'pil-box' as training's Pillow resize did, which also
+ * rounds the horizontal pass to whole levels as Pillow does.
+ */
+export type ResizeRule = 'area' | 'pil-box';
+
+/**
  * Resizes the `crop` of `image` (stored coordinates) to size×size by area averaging and writes
  * it, turned to the displayed orientation, as uint8 RGB (NHWC without N) into `out`.
  * Work is O(crop pixels); the only allocations are O(size).
  */
-export function resizeCrop(image: RgbImage, crop: Rect, size: number, orientation: Orientation, out: Uint8Array = new Uint8Array(size * size * 3)): Uint8Array {
+export function resizeCrop(image: RgbImage, crop: Rect, size: number, orientation: Orientation, out: Uint8Array = new Uint8Array(size * size * 3), rule: ResizeRule = 'area'): Uint8Array {
   if (out.length !== size * size * 3) throw new RangeError('output buffer has the wrong size');
   if (!(crop.w > 0 && crop.h > 0)) throw new RangeError('empty crop');
-  const xs = axisWeights(crop.x, crop.w, size, image.width);
-  const ys = axisWeights(crop.y, crop.h, size, image.height);
+  const weights = rule === 'pil-box' ? pilBoxWeights : axisWeights;
+  const xs = weights(crop.x, crop.w, size, image.width);
+  const ys = weights(crop.y, crop.h, size, image.height);
+  const pass = rule === 'pil-box' ? (v: number) => Math.min(255, Math.round(v)) : (v: number) => v;
   const row = new Float32Array(size * 3); // one source row resampled horizontally
   const acc = new Float32Array(size * 3); // weighted sum of such rows for one output row
   const src = image.data;
@@ -68,9 +121,9 @@ export function resizeCrop(image: RgbImage, crop: Rect, size: number, orientatio
           b += src[p + 2]! * w;
         }
         const o = ox * 3;
-        row[o] = r;
-        row[o + 1] = g;
-        row[o + 2] = b;
+        row[o] = pass(r);
+        row[o + 1] = pass(g);
+        row[o + 2] = pass(b);
       }
       for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! + row[i]! * wy;
     }

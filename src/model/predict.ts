@@ -13,6 +13,22 @@ export type { AgeEstimate };
 const RANGE_LEVEL = 0.8;
 export const roundRect = (r: Rect): Rect => ({ x: round1(r.x), y: round1(r.y), w: round1(r.w), h: round1(r.h) });
 
+/** Python's round(): half to even. */
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * The crop at whole pixels, as training cut every face (training/data.py: a PIL crop at the
+ * rounded corners), so the model's input matches the training faces' (test/parity.test.ts).
+ * The answer's `crop` and attention stay in the unrounded geometry: at most half a pixel off.
+ */
+export function wholePixels(crop: Rect): Rect {
+  const x = roundHalfEven(crop.x), y = roundHalfEven(crop.y);
+  return { x, y, w: Math.max(1, roundHalfEven(crop.x + crop.w) - x), h: Math.max(1, roundHalfEven(crop.y + crop.h) - y) };
+}
+
 /**
  * One face: resize `crop` (displayed-image pixels, may extend past the image: padded black) to
  * S×S, turned by `roll` radians about its centre when it is not 0, run the model, and read the
@@ -23,7 +39,7 @@ export async function estimateAge(model: AgeModel, image: DecodedImage, crop: Re
   const m = model.manifest;
   const S = m.input.size;
   const tensor = roll === 0
-    ? resizeCrop(image, rectToStored(crop, image.width, image.height, image.orientation), S, image.orientation)
+    ? resizeCrop(image, rectToStored(wholePixels(crop), image.width, image.height, image.orientation), S, image.orientation, undefined, 'pil-box')
     : resizeTurnedCrop(image, crop, roll, S);
   const out = await model.run(tensor);
   const groups = groupProbabilities(out.probs, m.ages.min);

@@ -138,7 +138,8 @@ export function makeSeeds(): Seeds {
 }
 
 const BAD_BOXES = ['', ',', '1,2,3', '1,2,3,4,5', '-1,0,10,10', '0,0,0,0', '0,0,-5,10', 'NaN,0,1,1', 'Infinity,0,1,1', '1e309,0,1,1', '0x10,0,1,1',
-  '99999999999999999999,0,1,1', '5000,5000,10,10', '0,0,100000,100000', '1.5,2.5,3.5,4.5', ' 1, 2, 3, 4', 'a,b,c,d', '%00', '1;2;3;4', '0,0,1,1'.repeat(500)];
+  '99999999999999999999,0,1,1', '5000,5000,10,10', '0,0,100000,100000', '1.5,2.5,3.5,4.5', ' 1, 2, 3, 4', 'a,b,c,d', '%00', '1;2;3;4', '0,0,1,1'.repeat(500),
+  '-1000000000,-1000000000,3000000000,3000000000', '0,0,1e15,1e15'];
 const BAD_INTS = ['', '-1', '21', '1.5', 'abc', '1e3', '999', '0x5', '00000000000005', '%20', 'NaN', '9'.repeat(400), '5 ', '+5'];
 const BAD_MODELS = ['', '../../active', 'al-fixture/1', '%2e%2e%2factive.json', 'x'.repeat(5000), '<script>', 'null'];
 const CONTENT_TYPES = ['image/jpeg', 'image/png', 'application/octet-stream', '', 'text/plain', 'application/json', 'multipart/form-data', 'multipart/form-data; boundary=',
