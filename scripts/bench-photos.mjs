@@ -5,6 +5,7 @@
 //   npm run bench:photos                         # default model in models/, 200 faces
 //   npm run bench:photos -- --faces 100 --models DIR --json out.json
 //   npm run bench:photos -- --no-tiles           # the detector's whole-image pass only
+//   npm run bench:photos -- --faces 1000 --no-cost  # accuracy only (the timings need an idle machine)
 //
 // Each face is a test chip resized to 60-400 px (four size bands, equally many faces each),
 // some turned in the plane by up to ±30°, some JPEG-recompressed before pasting, pasted at a
@@ -16,7 +17,9 @@
 //              through the paste (resize, turn, place). Recall and mean IoU per size band,
 //              false faces per photo (plus photos with no face at all);
 //   age        MAE of the matched faces through the photo path, against the same faces sent as
-//              chips (crop=image: the training framing exactly), and with their true box given;
+//              chips (crop=image: the training framing exactly), against the same faces as they
+//              went into the photo (resized, recompressed; upright, lossless PNG, crop=image),
+//              and with their true box given; the differences with 95% paired-bootstrap intervals;
 //   cost       detector ms per photo (POST /_bench/detect minus /_bench/decode, each the best of
 //              3), request ms for 640x480 and 1920x1080 photos with 1 and 4 faces, wasm heap.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -24,6 +27,8 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { ROOT, UsageError, fail, readVersionDir, startBenchWorker } from './lib.mjs';
 import { seed } from './models.mjs';
+
+import { encode as encodePng } from 'fast-png';
 
 const require = createRequire(import.meta.url);
 const jpeg = require('jpeg-js');
@@ -33,13 +38,14 @@ const BACKGROUNDS = ['plain', 'gradient', 'noise', 'textured'];
 const W = 640, H = 480;
 
 function parseArgs(argv) {
-  const opts = { faces: 200, models: join(ROOT, 'models'), json: undefined, tiles: true, seed: 1, n: 20 };
+  const opts = { faces: 200, models: join(ROOT, 'models'), json: undefined, tiles: true, seed: 1, n: 20, cost: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--faces') opts.faces = Number(argv[++i]);
     else if (a === '--models') opts.models = resolve(argv[++i]);
     else if (a === '--json') opts.json = argv[++i];
     else if (a === '--no-tiles') opts.tiles = false;
+    else if (a === '--no-cost') opts.cost = false;
     else if (a === '--seed') opts.seed = Number(argv[++i]);
     else if (a === '--n') opts.n = Number(argv[++i]);
     else throw new UsageError(`unknown option ${a}`);
@@ -189,7 +195,11 @@ function compose(opts, framing) {
     for (const p of placed) {
       let chip = decode(p.face.bytes);
       if (p.face.recompress) chip = decode(encode(chip, p.face.recompress));
-      paste(canvas, resizeSquare(chip, p.side), p.cx, p.cy, p.face.angle);
+      const small = resizeSquare(chip, p.side);
+      paste(canvas, small, p.cx, p.cy, p.face.angle);
+      // The face as it went into the photo (resized, recompressed), upright and lossless: what
+      // the model reads of it once the photo path has found, framed and turned it back.
+      p.face.degraded = Buffer.from(encodePng({ width: small.width, height: small.height, data: small.data, channels: 4 }));
       p.face.side = p.side;
       p.face.band = BANDS.findIndex(([lo, hi]) => p.side >= lo && p.side < hi || (hi === 400 && p.side === 400));
       p.truth = truthBox(framing, p.cx, p.cy, p.side, p.face.angle);
@@ -215,9 +225,20 @@ const pct = (xs, p) => {
 };
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-async function postJpeg(base, path, bytes) {
+/** 95% paired-bootstrap interval of the mean of `d` (seeded: the same on every run). */
+function bootstrap(d, n = 2000) {
+  const r = rng(11), means = [];
+  for (let b = 0; b < n; b++) {
+    let s = 0;
+    for (let i = 0; i < d.length; i++) s += d[Math.floor(r() * d.length)];
+    means.push(s / d.length);
+  }
+  return [pct(means, 2.5), pct(means, 97.5)];
+}
+
+async function postJpeg(base, path, bytes, type = 'image/jpeg') {
   const t0 = performance.now();
-  const res = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: bytes });
+  const res = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': type }, body: bytes });
   const body = await res.json();
   return { t: performance.now() - t0, status: res.status, body };
 }
@@ -263,10 +284,13 @@ async function main() {
       const r = await postJpeg(base, '/v1/age?max_faces=10', photo.bytes);
       if (r.status === 200) falseEmpty += r.body.faces.length;
     }
-    for (const p of placed) p.chipAge = (await postJpeg(base, '/v1/age?crop=image', p.face.bytes)).body.faces[0].age;
+    for (const p of placed) {
+      p.chipAge = (await postJpeg(base, '/v1/age?crop=image', p.face.bytes)).body.faces[0].age;
+      p.degradedAge = (await postJpeg(base, '/v1/age?crop=image', p.face.degraded, 'image/png')).body.faces[0].age;
+    }
 
     const detectMs = [];
-    for (const photo of photos) {
+    for (const photo of opts.cost ? photos : []) {
       const best = async (path) => {
         let t = Infinity;
         for (let i = 0; i < 3; i++) t = Math.min(t, (await postJpeg(base, path, photo.bytes)).t);
@@ -275,7 +299,7 @@ async function main() {
       detectMs.push((await best('/_bench/detect')) - (await best('/_bench/decode')));
     }
     const cost = [];
-    for (const [w, h] of [[640, 480], [1920, 1080]])
+    for (const [w, h] of opts.cost ? [[640, 480], [1920, 1080]] : [])
       for (const n of [1, 4]) {
         const bytes = costPhoto(faces, w, h, n);
         const first = await postJpeg(base, '/v1/age', bytes);
@@ -304,9 +328,14 @@ function report(opts, r) {
     ['turned ±5–30°', hit.filter((p) => p.face.angle)],
     ['recompressed (q 30–60)', hit.filter((p) => p.face.recompress)],
   ];
-  const ageRows = subsets.map(([label, xs]) => ({ label, n: xs.length, photo: mae(xs, (p) => p.match.age), chip: mae(xs, (p) => p.chipAge), box: mae(xs, (p) => p.boxAge) }));
+  const gap = (xs, f) => bootstrap(xs.map((p) => Math.abs(p.match.age - p.face.age) - Math.abs(f(p) - p.face.age)));
+  const ageRows = subsets.map(([label, xs]) => ({
+    label, n: xs.length, photo: mae(xs, (p) => p.match.age), chip: mae(xs, (p) => p.chipAge), photo_minus_chip_ci95: gap(xs, (p) => p.chipAge),
+    degraded: mae(xs, (p) => p.degradedAge), photo_minus_degraded_ci95: gap(xs, (p) => p.degradedAge), box: mae(xs, (p) => p.boxAge),
+  }));
   const out = {
-    command: ['npm run bench:photos', ...(opts.faces !== 200 || !opts.tiles ? ['--'] : []), ...(opts.faces !== 200 ? [`--faces ${opts.faces}`] : []), ...(opts.tiles ? [] : ['--no-tiles'])].join(' '),
+    command: ['npm run bench:photos', ...(opts.faces !== 200 || !opts.tiles || !opts.cost ? ['--'] : []), ...(opts.faces !== 200 ? [`--faces ${opts.faces}`] : []),
+      ...(opts.tiles ? [] : ['--no-tiles']), ...(opts.cost ? [] : ['--no-cost'])].join(' '),
     model: `${r.active.name}/${r.active.version}`, detector: `${r.detector?.name}/${r.detector?.version}`, tiles: opts.tiles, framing: r.framing,
     photos: r.photos.length, faces: r.placed.length, empty_photos: r.empty.length,
     detection: rows, recall: hit.length / r.placed.length, mean_iou: mean(hit.map((p) => p.match.iou)),
@@ -321,11 +350,16 @@ function report(opts, r) {
   for (const x of rows) console.log(`| ${x.band} | ${x.faces} | ${f(x.recall, 3)} | ${f(x.iou, 3)} |`);
   console.log(`| all | ${out.faces} | ${f(out.recall, 3)} | ${f(out.mean_iou, 3)} |`);
   console.log(`\nfalse faces per photo: ${f(out.false_faces_per_photo, 3)} (photos with faces), ${f(out.false_faces_per_empty_photo, 3)} (photos without)\n`);
-  console.log('| faces (matched) | n | MAE photo path | MAE as chips (crop=image) | photo − chip | MAE with the true box |\n|---|---|---|---|---|---|');
-  for (const a of ageRows) console.log(`| ${a.label} | ${a.n} | ${f(a.photo)} | ${f(a.chip)} | ${f(a.photo - a.chip)} | ${f(a.box)} |`);
-  console.log(`\ndetector per photo (workerd, 640x480): p50 ${f(out.detector_ms.p50, 1)} ms, p95 ${f(out.detector_ms.p95, 1)} ms\n`);
-  console.log('| photo | faces in it | faces found | JPEG | request p50 | request p95 |\n|---|---|---|---|---|---|');
-  for (const c of r.cost) console.log(`| ${c.size} | ${c.faces} | ${c.found} | ${c.kib.toFixed(0)} KiB | ${f(c.p50, 1)} ms | ${f(c.p95, 1)} ms |`);
+  const ci = ([lo, hi]) => `[${f(lo)}, ${f(hi)}]`;
+  console.log('| faces (matched) | n | MAE photo path | MAE as chips (crop=image) | photo − chip (95% CI) | MAE as pasted, upright (crop=image) | photo − as pasted (95% CI) | MAE with the true box |\n|---|---|---|---|---|---|---|---|');
+  for (const a of ageRows) {
+    console.log(`| ${a.label} | ${a.n} | ${f(a.photo)} | ${f(a.chip)} | ${f(a.photo - a.chip)} ${ci(a.photo_minus_chip_ci95)} | ${f(a.degraded)} | ${f(a.photo - a.degraded)} ${ci(a.photo_minus_degraded_ci95)} | ${f(a.box)} |`);
+  }
+  if (opts.cost) {
+    console.log(`\ndetector per photo (workerd, 640x480): p50 ${f(out.detector_ms.p50, 1)} ms, p95 ${f(out.detector_ms.p95, 1)} ms\n`);
+    console.log('| photo | faces in it | faces found | JPEG | request p50 | request p95 |\n|---|---|---|---|---|---|');
+    for (const c of r.cost) console.log(`| ${c.size} | ${c.faces} | ${c.found} | ${c.kib.toFixed(0)} KiB | ${f(c.p50, 1)} ms | ${f(c.p95, 1)} ms |`);
+  }
   console.log(`\nwasm heap after the run: ${f(out.wasm_heap_mib, 1)} MiB`);
   if (opts.json) {
     writeFileSync(opts.json, JSON.stringify(out, null, 2) + '\n');
