@@ -271,7 +271,7 @@ async function main() {
         if (v < 0.5 || used.has(j) || matchedFace.has(i)) continue;
         used.add(j);
         matchedFace.add(i);
-        photo.faces[i].match = { iou: v, age: found[j].age, score: found[j].score };
+        photo.faces[i].match = { iou: v, age: found[j].age, score: found[j].score, crop: found[j].crop, roll: found[j].roll };
       }
       falseFaces += found.length - used.size;
       for (const p of photo.faces) {
@@ -328,10 +328,24 @@ function report(opts, r) {
     ['turned ±5–30°', hit.filter((p) => p.face.angle)],
     ['recompressed (q 30–60)', hit.filter((p) => p.face.recompress)],
   ];
+  // The framing itself: the crop the server read against the square the chip was pasted as
+  // (centre, side, turn), which is exactly how the training chip frames that face.
+  const framingOf = (xs) => {
+    const err = xs.map((p) => {
+      const c = p.match.crop;
+      return {
+        centre: Math.hypot(c.x + c.w / 2 - p.cx, c.y + c.h / 2 - p.cy) / p.side,
+        side: Math.abs(Math.log(c.w / p.side)),
+        roll: Math.abs(p.match.roll - (p.face.angle * 180) / Math.PI),
+      };
+    });
+    return { centre_error: mean(err.map((e) => e.centre)), side_log_error: mean(err.map((e) => e.side)), roll_error_degrees: mean(err.map((e) => e.roll)) };
+  };
   const gap = (xs, f) => bootstrap(xs.map((p) => Math.abs(p.match.age - p.face.age) - Math.abs(f(p) - p.face.age)));
   const ageRows = subsets.map(([label, xs]) => ({
     label, n: xs.length, photo: mae(xs, (p) => p.match.age), chip: mae(xs, (p) => p.chipAge), photo_minus_chip_ci95: gap(xs, (p) => p.chipAge),
     degraded: mae(xs, (p) => p.degradedAge), photo_minus_degraded_ci95: gap(xs, (p) => p.degradedAge), box: mae(xs, (p) => p.boxAge),
+    framing: framingOf(xs),
   }));
   const out = {
     command: ['npm run bench:photos', ...(opts.faces !== 200 || !opts.tiles || !opts.cost ? ['--'] : []), ...(opts.faces !== 200 ? [`--faces ${opts.faces}`] : []),
@@ -355,6 +369,8 @@ function report(opts, r) {
   for (const a of ageRows) {
     console.log(`| ${a.label} | ${a.n} | ${f(a.photo)} | ${f(a.chip)} | ${f(a.photo - a.chip)} ${ci(a.photo_minus_chip_ci95)} | ${f(a.degraded)} | ${f(a.photo - a.degraded)} ${ci(a.photo_minus_degraded_ci95)} | ${f(a.box)} |`);
   }
+  console.log('\n| faces (matched) | crop centre off (× chip side) | crop side off (mean \\|log ratio\\|) | roll off (degrees) |\n|---|---|---|---|');
+  for (const a of ageRows) console.log(`| ${a.label} | ${f(a.framing.centre_error, 3)} | ${f(a.framing.side_log_error, 3)} | ${f(a.framing.roll_error_degrees, 1)} |`);
   if (opts.cost) {
     console.log(`\ndetector per photo (workerd, 640x480): p50 ${f(out.detector_ms.p50, 1)} ms, p95 ${f(out.detector_ms.p95, 1)} ms\n`);
     console.log('| photo | faces in it | faces found | JPEG | request p50 | request p95 |\n|---|---|---|---|---|---|');
