@@ -331,7 +331,7 @@ export function generateOne(seed: number, id: number, seeds: Seeds, limits = { m
   }
   // Other routes and methods.
   const method = r.pick(['GET', 'HEAD', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'POST']);
-  const p = r.pick(['/v1/models', '/healthz', '/', '/v1/age', '/v1/../v1/age', '/v1/models/../active.json', '/%ff', '/v1/age/' + 'x'.repeat(r.int(1, 3000))]);
+  const p = r.pick(['/v1/models', '/healthz', '/', '/docs', '/v1/openapi.json', '/v1/age', '/v1/../v1/age', '/v1/models/../active.json', '/%ff', '/v1/age/' + 'x'.repeat(r.int(1, 3000))]);
   return { id, method, path: p + query(r), category: 'routes-methods', headers: {}, body: method === 'GET' || method === 'HEAD' ? null : r.bytes(r.int(0, 100)) };
 }
 
@@ -351,6 +351,11 @@ export function agesOf(body: any): unknown[] | undefined {
 export function checkAnswer(c: FuzzCase, status: number, contentType: string | null, text: string): string | undefined {
   if (status >= 500 || status < 200 || (status >= 300 && status < 400)) return `status ${status}`;
   if (c.method === 'HEAD' || (c.method === 'OPTIONS' && status === 204)) return undefined;
+  // The demo page and the API docs page are HTML by design; every other answer is JSON.
+  const page = c.path.split('?')[0]!;
+  if (status === 200 && c.method === 'GET' && (page === '/' || page === '/docs')) {
+    return /^text\/html/.test(contentType ?? '') ? undefined : `content-type ${contentType} for the page ${page}`;
+  }
   if (!/^application\/json/.test(contentType ?? '')) return `content-type ${contentType}`;
   let body: any;
   try {
