@@ -185,10 +185,17 @@ export async function startLocalWorker({ seedInto, entry, vars = {}, logLevel, p
   child.stderr.on('data', take);
   const base = `http://127.0.0.1:${port}`;
   const stop = async () => {
-    try {
-      process.kill(-child.pid, 'SIGTERM');
-    } catch {}
-    await new Promise((r) => setTimeout(r, 500));
+    const signal = (sig) => {
+      try {
+        process.kill(-child.pid, sig);
+      } catch {}
+    };
+    signal('SIGTERM');
+    // wrangler dev does not always leave on SIGTERM (seen after a request failed mid-run): a
+    // workerd left behind keeps a core busy for every later benchmark.
+    const exited = new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    signal('SIGKILL');
     rmSync(persist, { recursive: true, force: true });
   };
   try {
