@@ -223,14 +223,16 @@ def measure_served(model_dir: str, figure: str | None = None, data_root: str | N
 
 
 def export_only(checkpoint: str | None, model_name: str | None, input_size: int | None, out: str,
-                data_root: str, calib: int = 256, external_data: bool = False) -> dict:
+                data_root: str, calib: int = 256, external_data: bool = False,
+                model_options: dict | None = None) -> dict:
     """fp32 and int8 graphs of a checkpoint, or of an untrained registered model (their size and
     speed do not depend on the weights), with parity figures. Calibrates on real faces."""
     if checkpoint:
         model, _ = load_checkpoint(checkpoint)
     else:
         torch.manual_seed(0)
-        model = create_model(model_name, **({"input_size": input_size} if input_size else {}))
+        model = create_model(model_name, **({"input_size": input_size} if input_size else {}),
+                             **(model_options or {}))
     model.eval()
     size = model.cfg.input_size
     faces = load_packed("utkface", data_root, "train", size, limit=calib).images.numpy()
