@@ -22,7 +22,7 @@ type AgeBody = {
   faces: Face[];
   faces_detected: number | null;
   image: { width: number; height: number; orientation: number };
-  model: { name: string; version: string; fallback: boolean };
+  model: { name: string; version: string; tier: string | null; fallback: boolean };
   detector: { name: string; version: string; fallback: boolean } | null;
 };
 
@@ -43,7 +43,7 @@ const round1 = (r: Rect): Rect => ({ x: Math.round(r.x * 10) / 10, y: Math.round
 function expectValidAge(response: AgeBody, width: number, height: number, faces = 1) {
   expect(response.faces).toHaveLength(faces);
   expect(response.image).toMatchObject({ width, height });
-  expect(response.model).toEqual({ name: FIXTURE.name, version: FIXTURE.version, fallback: false });
+  expect(response.model).toEqual({ name: FIXTURE.name, version: FIXTURE.version, tier: null, fallback: false });
   for (const body of response.faces) expectValidFace(body, width, height);
 }
 

@@ -34,7 +34,7 @@ describe('the shipped default model (models/active.json) in workerd', () => {
     const res = await post(encodeJpeg(makeRgb(200, 200, pattern)), { query: 'crop=image' });
     expect(res.status).toBe(200);
     const body = await json(res);
-    expect(body.model).toEqual({ name: active.name, version: active.version, fallback: false });
+    expect(body.model).toEqual({ name: active.name, version: active.version, tier: null, fallback: false });
     const status = await json(await worker.fetch('http://localhost/v1/models'));
     expect(status).toMatchObject({ active: { name: active.name, version: active.version }, fallback: false, load_error: null });
     expect(status.wasm_heap_bytes).toBeGreaterThan(0);

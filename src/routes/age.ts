@@ -9,7 +9,7 @@ import type { Rect } from '../image/types';
 import { imageBody, type ImageBodyVariables } from '../middleware/image-body';
 import { methodNotAllowed } from '../middleware/errors';
 import { estimateAge, roundRect, type AgeEstimate } from '../model/predict';
-import { framingOf } from '../registry/manifest';
+import { framingOf, MODEL_TIERS, type ModelTier } from '../registry/manifest';
 
 /** One face of the answer: where it is, how sure the detector is (null for a caller's box), its age. */
 export type FaceResult = { box: Rect; score: number | null } & AgeEstimate;
@@ -20,7 +20,8 @@ export type AgeResult = {
   /** Faces the detector found, before `max_faces` (null when it did not run). */
   faces_detected: number | null;
   image: { width: number; height: number; orientation: number };
-  model: { name: string; version: string; fallback: boolean };
+  /** What ran: its name and version, the tier asked for (null: the default), whether it is a fallback. */
+  model: { name: string; version: string; tier: ModelTier | null; fallback: boolean };
   detector: { name: string; version: string; fallback: boolean } | null;
 };
 
@@ -37,6 +38,15 @@ function parseCropMode(raw: string | undefined): 'image' | undefined {
   return 'image';
 }
 
+/** `model=fast|accurate`: a tier of active.json; absent: its default. */
+export function parseModelTier(raw: string | undefined): ModelTier | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (!(MODEL_TIERS as readonly string[]).includes(raw)) {
+    throw badRequest(`model must be one of ${MODEL_TIERS.map((t) => `"${t}"`).join(', ')}, or absent for the default model.`);
+  }
+  return raw as ModelTier;
+}
+
 type Face = { box: Rect; score: number | null; roll: number; keypoints?: [number, number][]; crop?: Rect };
 
 export function ageRoutes(registriesFor: (env: Env) => Registries) {
@@ -48,6 +58,7 @@ export function ageRoutes(registriesFor: (env: Env) => Registries) {
     // Validate every parameter before the (slow) decode and model load.
     const box = parseBox(upload.box);
     const cropMode = parseCropMode(upload.crop);
+    const tier = parseModelTier(c.req.query('model'));
     if (box && cropMode) throw badRequest('Send either box or crop=image, not both.');
     const k = parseCount('top_k', c.req.query('top_k'), config.topK, 0, config.maxTopK);
     const maxFaces = parseCount('max_faces', c.req.query('max_faces'), config.maxFaces, 1, config.maxFacesLimit);
@@ -68,7 +79,7 @@ export function ageRoutes(registriesFor: (env: Env) => Registries) {
       ({ faces, detected, detector } = await detectFaces(registries, image, shown, maxFaces, config.detectorTiles));
     }
 
-    const lease = await registries.age.acquire();
+    const lease = await (tier ? registries.tiers[tier] : registries.age).acquire();
     try {
       const framing = framingOf(lease.model.manifest);
       const results: FaceResult[] = [];
@@ -82,7 +93,7 @@ export function ageRoutes(registriesFor: (env: Env) => Registries) {
         faces: results,
         faces_detected: detected,
         image: { width: shown.width, height: shown.height, orientation: image.orientation },
-        model: { name: m.name, version: m.version, fallback: lease.fallback },
+        model: { name: m.name, version: m.version, tier: tier ?? null, fallback: lease.fallback },
         detector,
       };
       c.header('Cache-Control', 'no-store');

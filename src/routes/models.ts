@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import type { Registries } from '../app';
 import { wasmHeapBytes } from '../ort/load';
 import { methodNotAllowed } from '../middleware/errors';
+import { MODEL_TIERS } from '../registry/manifest';
 import { ModelUnavailableError, type ModelRegistry, type Served } from '../registry/registry';
 
 /** A registry's state as /v1/models shows it. */
@@ -35,9 +36,21 @@ export function modelRoutes(registriesFor: (env: Env) => Registries) {
     } catch (err) {
       if (!(err instanceof ModelUnavailableError)) throw err;
     }
+    // Each tier likewise: one that cannot load is shown with its load_error (a tier naming the
+    // default's version shares its session).
+    const tiers: Record<string, ReturnType<typeof describe>> = {};
+    for (const t of MODEL_TIERS) {
+      try {
+        (await registries.tiers[t].acquire()).release();
+      } catch (err) {
+        if (!(err instanceof ModelUnavailableError)) throw err;
+      }
+      tiers[t] = describe(registries.tiers[t]);
+    }
     c.header('Cache-Control', 'no-store');
     return c.json({
       ...describe(registries.age),
+      tiers,
       detector: describe(registries.detector),
       wasm_heap_bytes: wasmHeapBytes() ?? null,
     });
