@@ -162,8 +162,8 @@ def write_recovered(model_dir: str, out: str, data_root: str = "../shared/data/u
     model = src
     if arch or input_size or overrides:
         opts = dict(overrides or {})
-        if input_size:
-            opts["input_size"] = input_size
+        if input_size or not arch:          # the released size unless another architecture says otherwise
+            opts["input_size"] = input_size or src.cfg.input_size
         model = create_model(arch or src.cfg.arch, **opts)
         own = model.state_dict()
         taken = {k: v for k, v in src.state_dict().items() if k in own and own[k].shape == v.shape}
