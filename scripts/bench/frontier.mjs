@@ -76,11 +76,12 @@ function svg(points, peer, title) {
     out.push(`<line x1="${X(peer.ms)}" y1="${T}" x2="${X(peer.ms)}" y2="${H - B}" stroke="#c33" stroke-dasharray="4 3"/>`);
     out.push(`<line x1="${L}" y1="${Y(peer.mae)}" x2="${W - R}" y2="${Y(peer.mae)}" stroke="#c33" stroke-dasharray="4 3"/>`);
   }
-  for (const p of points) {
+  for (const [i, p] of points.entries()) {
     const isPeer = p === peer;
+    const dy = isPeer ? 18 : i % 2 === 0 ? -7 : 16; // labels alternate above and below; face-api's below
     out.push(isPeer ? `<rect x="${X(p.ms) - 5}" y="${Y(p.mae) - 5}" width="10" height="10" fill="#c33"/>` : `<circle cx="${X(p.ms)}" cy="${Y(p.mae)}" r="5" fill="${p.shipped ? '#1a5fb4' : '#888'}"/>`);
     const right = X(p.ms) < W - 230;
-    out.push(`<text x="${X(p.ms) + (right ? 9 : -9)}" y="${Y(p.mae) - 7}" text-anchor="${right ? 'start' : 'end'}">${esc(p.label)}</text>`);
+    out.push(`<text x="${X(p.ms) + (right ? 9 : -9)}" y="${Y(p.mae) + dy}" text-anchor="${right ? 'start' : 'end'}">${esc(p.label)}</text>`);
   }
   out.push('</svg>');
   return out.join('\n') + '\n';
