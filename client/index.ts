@@ -3,6 +3,7 @@
 // change there that breaks a caller breaks `npm run check` here. Runs anywhere fetch does.
 import { hc, type ClientRequestOptions, type InferResponseType } from 'hono/client';
 import type { AppType } from '../src/app';
+import type { ModelTier } from '../src/registry/manifest';
 import type { AgeResult, ErrorBody } from '../src/schemas';
 
 export type { AgeResult, ErrorBody, FaceResult } from '../src/schemas';
@@ -16,6 +17,8 @@ export type EstimateOptions = {
   crop?: 'image';
   top_k?: number;
   max_faces?: number;
+  /** A model tier of the deployment ('fast' or 'accurate'); absent: its default. */
+  model?: ModelTier;
   /** The body's Content-Type; by default read from the bytes (JPEG, PNG) or the Blob. */
   type?: string;
 };
@@ -70,6 +73,7 @@ export function createClient(baseUrl: string = DEFAULT_BASE_URL, options?: Clien
         max_faces: opts.max_faces?.toString(),
         box: Array.isArray(opts.box) ? opts.box.join(',') : opts.box,
         crop: opts.crop,
+        model: opts.model,
       };
       const res = await api.v1.age.$post({ query }, { init: { body: bytes, headers: { 'content-type': type } } });
       return unwrap<InferResponseType<typeof api.v1.age.$post, 200>>(res);

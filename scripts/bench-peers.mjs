@@ -5,6 +5,9 @@
 //   npm run bench:peers                          # all 2,078 test faces
 //   npm run bench:peers -- --limit 100           # 100 faces evenly spaced through the split
 //   npm run bench:peers -- --data DIR --json out.json --no-workerd
+//   npm run bench:peers -- --model models/NAME/VER --model other.onnx --peers face-api --no-workerd
+//                                                # the frontier: several of our models (a model
+//                                                # directory, or an .onnx file) against face-api
 //
 // Every model gets the same decoded chip (UTKFace's aligned 200×200 crop, decoded once with
 // jpeg-js, the server's decoder) and applies its own preprocessing to it:
@@ -25,7 +28,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire, registerHooks } from 'node:module';
 import { cpus, loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { ROOT, UsageError, fail } from './lib.mjs';
 import { startBenchServer } from './bench/server.mjs';
 import { ageReport, median } from './bench/peer-metrics.ts';
@@ -51,14 +54,18 @@ const { decodeImage } = await import('../src/image/decode.ts');
 const { resizeCrop } = await import('../src/image/resize.ts');
 
 function parseArgs(argv) {
-  const opts = { data: join(ROOT, '..', 'shared', 'data', 'utkface'), limit: undefined, workerd: true, json: undefined };
+  const opts = { data: join(ROOT, '..', 'shared', 'data', 'utkface'), limit: undefined, workerd: true, json: undefined, models: [], peers: undefined };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--data') opts.data = resolve(argv[++i] ?? '');
     else if (argv[i] === '--limit') opts.limit = Number(argv[++i]);
     else if (argv[i] === '--json') opts.json = argv[++i];
     else if (argv[i] === '--no-workerd') opts.workerd = false;
+    else if (argv[i] === '--model') opts.models.push(resolve(argv[++i] ?? ''));
+    else if (argv[i] === '--peers') opts.peers = (argv[++i] ?? '').split(',').filter(Boolean);
     else throw new UsageError(`unknown option ${argv[i]}`);
   }
+  const known = ['face-api', 'faceres', 'gear', 'ssrnet'];
+  for (const p of opts.peers ?? []) if (!known.includes(p)) throw new UsageError(`unknown peer ${p} (${known.join(', ')})`);
   if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit > WARMUP)) throw new UsageError(`--limit must be an integer over ${WARMUP}`);
   return opts;
 }
@@ -132,9 +139,18 @@ function version(pkgDir) {
   return JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')).version;
 }
 
-async function ours() {
-  const { manifest, modelPath } = activeModel();
+/**
+ * One of our models in onnxruntime-web (Node): the active one, or `path`, a model directory
+ * (manifest.json) or a bare .onnx file (an untrained export: its input size read from the graph).
+ */
+async function ours(path) {
+  const { manifest, modelPath, label } = path ? modelAt(path) : activeModel();
   const session = await createNodeSession(modelPath);
+  if (!manifest.input.size) {
+    const dims = session.inputMetadata?.[0]?.shape;
+    manifest.input.size = Number(dims?.[1]);
+    if (!Number.isInteger(manifest.input.size)) throw new Error(`${modelPath}: cannot read the input size from the graph`);
+  }
   const size = manifest.input.size;
   const crop = new Uint8Array(size * size * 3);
   const predict = async ({ image }) => {
@@ -144,7 +160,16 @@ async function ours() {
     out.age.dispose();
     return age;
   };
-  return { name: 'ours (onnxruntime-web wasm, Node)', predict, close: () => session.release() };
+  const name = path ? `${label} (onnxruntime-web wasm, Node)` : 'ours (onnxruntime-web wasm, Node)';
+  return { name, label, predict, close: () => session.release() };
+}
+
+function modelAt(path) {
+  if (path.endsWith('.onnx')) {
+    return { manifest: { input: { name: 'image' } }, modelPath: path, label: relative(ROOT, path) };
+  }
+  const manifest = JSON.parse(readFileSync(join(path, 'manifest.json'), 'utf8'));
+  return { manifest, modelPath: join(path, manifest.model), label: `${manifest.name}/${manifest.version}` };
 }
 
 function activeModel() {
@@ -183,7 +208,8 @@ async function oursInWorkerd() {
   return { name: 'ours (workerd: POST /v1/age; time: /_bench/infer)', predict: post, time: infer, close: server.stop };
 }
 
-async function peers() {
+async function peers(only) {
+  const want = (p) => !only || only.includes(p);
   const require = createRequire(join(PEERS, 'package.json'));
   const tf = require('@tensorflow/tfjs');
   const wasm = require('@tensorflow/tfjs-backend-wasm');
@@ -202,8 +228,8 @@ async function peers() {
   console.log(`tfjs ${env.tfjs} wasm backend, SIMD ${env.simd}, threads ${env.threads}`);
 
   const rows = [];
-  await faceapi.nets.ageGenderNet.loadFromDisk(join(PEERS, 'node_modules', '@vladmandic', 'face-api', 'model'));
-  rows.push(model('face-api ageGenderNet', async ({ image }) => {
+  if (want('face-api')) await faceapi.nets.ageGenderNet.loadFromDisk(join(PEERS, 'node_modules', '@vladmandic', 'face-api', 'model'));
+  if (want('face-api')) rows.push(model('face-api ageGenderNet', async ({ image }) => {
     const t = tf.tensor3d(image.data, [image.height, image.width, 3], 'int32');
     const out = await faceapi.nets.ageGenderNet.predictAgeAndGender(t);
     t.dispose();
@@ -223,8 +249,8 @@ async function peers() {
   const faceTensor = ({ image }) => tf.tidy(() => tf.div(tf.tensor4d(image.data, [1, image.height, image.width, 3], 'float32'), 255));
   const inputHW = (model) => [model.inputs[0].shape[2], model.inputs[0].shape[1]];
 
-  const faceres = await load('faceres');
-  rows.push(model('Human faceres', async (f) => {
+  const faceres = want('faceres') && await load('faceres');
+  if (faceres) rows.push(model('Human faceres', async (f) => {
     const input = faceTensor(f);
     const enhanced = tf.tidy(() => tf.mul(tf.image.resizeBilinear(input, inputHW(faceres), false), 255));
     const outs = faceres.execute(enhanced);
@@ -236,9 +262,9 @@ async function peers() {
     return Math.round(all[idx - 1] > all[idx + 1] ? 10 * idx - 100 * all[idx - 1] : 10 * idx + 100 * all[idx + 1]) / 10;
   }));
 
-  const gear = await load('gear');
+  const gear = want('gear') && await load('gear');
   const ageWeights = [15, 23, 28, 35.5, 45.5, 55.5, 65];
-  rows.push(model('Human gear', async (f) => {
+  if (gear) rows.push(model('Human gear', async (f) => {
     const input = faceTensor(f);
     // Human's crop box (top, left, bottom, right), its "empirical values", without the ×255.
     const resized = tf.image.cropAndResize(input, [[0.0, 0.1, 0.9, 0.9]], [0], inputHW(gear));
@@ -252,8 +278,8 @@ async function peers() {
     return Math.round(10 * age) / 10;
   }));
 
-  const ssrnet = await load('age');
-  rows.push(model('Human ssrnet (age)', async (f) => {
+  const ssrnet = want('ssrnet') && await load('age');
+  if (ssrnet) rows.push(model('Human ssrnet (age)', async (f) => {
     const input = faceTensor(f);
     const enhanced = tf.tidy(() => tf.mul(tf.image.resizeBilinear(input, inputHW(ssrnet), false), 255));
     const out = ssrnet.execute(enhanced);
@@ -298,13 +324,15 @@ async function main() {
   const load0 = loadavg()[0];
   const { faces, total } = testFaces(opts.data, opts.limit);
   ensurePeers();
-  const { label } = activeModel();
-  console.log(`${faces.length} UTKFace test faces from ${opts.data}; our model: ${label}`);
-  const { rows: peerRows, env, versions } = await peers();
-  const rows = [await ours()];
+  const label = opts.models.length ? opts.models.map((m) => modelAt(m).label).join(', ') : activeModel().label;
+  console.log(`${faces.length} UTKFace test faces from ${opts.data}; our model${opts.models.length > 1 ? 's' : ''}: ${label}`);
+  const { rows: peerRows, env, versions } = await peers(opts.peers);
+  const rows = opts.models.length ? [] : [await ours()];
+  for (const m of opts.models) rows.push(await ours(m));
   let timedFaces;
   try {
-    if (opts.workerd) rows.push(await oursInWorkerd());
+    // workerd serves the active model: with --model it is left out.
+    if (opts.workerd && !opts.models.length) rows.push(await oursInWorkerd());
     rows.push(...peerRows);
     // workerd last, so that the timing starts on its connection while it is fresh.
     await estimate([...rows.filter((r) => !r.time), ...rows.filter((r) => r.time)], faces);
@@ -315,7 +343,7 @@ async function main() {
     for (const r of rows) await r.close?.();
   }
   let parity;
-  if (opts.workerd) {
+  if (opts.workerd && !opts.models.length) {
     // The API rounds ages to 0.1: the two runs agree when no face differs by more than 0.05.
     parity = Math.max(...rows[1].ages.map((a, i) => Math.abs(a - rows[0].ages[i])));
     console.log(`workerd vs Node: largest difference ${parity.toFixed(3)} years`);
@@ -336,8 +364,8 @@ async function main() {
   console.log(`\nversions: ${Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   if (opts.json) {
     const out = {
-      faces: faces.length, subset, timedFaces, model: label, versions, tfjs: env, workerdVsNodeMaxDiff: parity,
-      rows: rows.map(({ name, msPerFace, report }) => ({ name, msPerFace, ...report })),
+      faces: faces.length, subset, truth: faces.map((f) => f.age), timedFaces, model: label, versions, tfjs: env, workerdVsNodeMaxDiff: parity,
+      rows: rows.map(({ name, label: model, msPerFace, report, ages }) => ({ name, ...(model ? { model } : {}), msPerFace, ...report, ages })),
     };
     writeFileSync(opts.json, JSON.stringify(out, null, 2) + '\n');
     console.log(`wrote ${opts.json}`);

@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 // Model registry operations on the R2 bucket bound as MODELS (docs/serving.md, "Models").
 //
-//   publish <dir>  upload models/<name>/<version>/ and make it active      [--remote] [--no-activate]
-//   rollback       make the previously active version active again          [--remote] [--to name/version]
+//   publish <dir>  upload models/<name>/<version>/ and make it active      [--remote] [--no-activate] [--tier T]
+//   rollback       make the previously active version active again          [--remote] [--to name/version] [--tier T]
+//
+// --tier fast|accurate acts on that tier of active.json (`tiers[T]`, chosen per request with
+// `POST /v1/age?model=T`) instead of its default (the top-level name and version); history.json
+// entries carry the tier they were replaced in.
 //   status         print active.json and history.json                       [--remote]
 //   seed [dir]     copy a models/ tree (default: ./models) into local R2, as `npm start` does,
 //                  with its detectors/ tree (the face detector; default: ./models/detectors)
@@ -21,8 +25,8 @@ import { join, relative, resolve } from 'node:path';
 import { LOCAL_STATE, ROOT, UsageError, detectorsPrefix, fail, listVersionDirs, modelsBucket, modelsPrefix, prefixFor, r2GetText, r2Put, readVersionDir, sha256File } from './lib.mjs';
 
 const USAGE = `usage:
-  npm run models:publish -- <models/<name>/<version>> [--remote] [--no-activate] [--persist-to DIR]
-  npm run models:rollback -- [--to <name>/<version>] [--detector] [--remote] [--persist-to DIR]
+  npm run models:publish -- <models/<name>/<version>> [--tier fast|accurate] [--remote] [--no-activate] [--persist-to DIR]
+  npm run models:rollback -- [--to <name>/<version>] [--tier fast|accurate] [--detector] [--remote] [--persist-to DIR]
   npm run models:status -- [--detector] [--remote] [--persist-to DIR]
   node scripts/models.mjs seed [models-dir] [--persist-to DIR]
   node scripts/models.mjs wrap <model.onnx> --out <models-dir> --name N --version V --size S [--margin 0.4]`;
@@ -37,6 +41,10 @@ function parseArgs(argv) {
     else if (a === '--detector') opts.detector = true;
     else if (a === '--persist-to') opts.persistTo = resolve(argv[++i] ?? '');
     else if (a === '--to') opts.to = argv[++i];
+    else if (a === '--tier') {
+      opts.tier = argv[++i];
+      if (!TIERS.includes(opts.tier)) throw new UsageError(`--tier must be one of ${TIERS.join(', ')}`);
+    }
     else if (['--out', '--name', '--version', '--size', '--margin'].includes(a)) opts[a.slice(2)] = argv[++i];
     else if (a === '-h' || a === '--help') opts.help = true;
     else if (a.startsWith('--')) throw new UsageError(`unknown option ${a}`);
@@ -44,6 +52,9 @@ function parseArgs(argv) {
   }
   return opts;
 }
+
+/** The tiers of src/registry/manifest.ts (MODEL_TIERS). */
+export const TIERS = ['fast', 'accurate'];
 
 const pointer = (p) => (p ? `${p.name}/${p.version}` : '(none)');
 const sameVersion = (a, b) => !!a && !!b && a.name === b.name && a.version === b.version;
@@ -63,10 +74,24 @@ async function readHistory(target, prefix = modelsPrefix()) {
   return Array.isArray(h?.entries) ? h.entries : [];
 }
 
-async function writePointer(target, p, history, prefix = modelsPrefix()) {
+/** The pointer `tier` of an active.json (the top-level one without a tier). */
+export function pointerOf(active, tier) {
+  const p = tier ? active?.tiers?.[tier] : active;
+  return p && typeof p.name === 'string' && typeof p.version === 'string' ? { name: p.name, version: p.version } : undefined;
+}
+
+/** active.json with `p` as its default (no tier) or as `tiers[tier]`, everything else kept. */
+export function withPointer(active, p, tier) {
+  const { name, version, ...rest } = active ?? {};
+  const next = tier ? { name, version, ...rest, tiers: { ...(active?.tiers ?? {}), [tier]: { name: p.name, version: p.version } } } : { name: p.name, version: p.version, ...rest };
+  if (next.name === undefined) throw new UsageError(`active.json has no default version yet: publish one without --tier first`);
+  return next;
+}
+
+async function writePointer(target, p, history, prefix = modelsPrefix(), tier = undefined, current = undefined) {
   // history first: a reader that sees the new active.json can always find the way back.
   await r2Put(target, `${prefix}history.json`, { text: JSON.stringify({ entries: history.slice(-50) }, null, 2), contentType: 'application/json' });
-  await r2Put(target, `${prefix}active.json`, { text: JSON.stringify({ name: p.name, version: p.version }), contentType: 'application/json' });
+  await r2Put(target, `${prefix}active.json`, { text: JSON.stringify(withPointer(current, p, tier)), contentType: 'application/json' });
 }
 
 async function uploadVersion(target, dir, log = console.log) {
@@ -100,32 +125,37 @@ async function publish(opts) {
     return;
   }
   const prefix = prefixFor(manifest);
-  const current = await readJson(opts, `${prefix}active.json`);
+  const active = await readJson(opts, `${prefix}active.json`);
+  const current = pointerOf(active, opts.tier);
   const history = await readHistory(opts, prefix);
-  if (current && !sameVersion(current, next)) history.push({ name: current.name, version: current.version, until: new Date().toISOString() });
-  await writePointer(opts, next, history, prefix);
-  const undo = [opts.remote && '--remote', manifest.kind === 'face_detector' && '--detector'].filter(Boolean).join(' ');
-  console.log(`✔ active: ${pointer(next)} (was ${pointer(current)}); undo with: npm run models:rollback${undo ? ` -- ${undo}` : ''}`);
+  if (current && !sameVersion(current, next)) history.push({ ...current, ...(opts.tier ? { tier: opts.tier } : {}), until: new Date().toISOString() });
+  await writePointer(opts, next, history, prefix, opts.tier, active);
+  const undo = [opts.remote && '--remote', manifest.kind === 'face_detector' && '--detector', opts.tier && `--tier ${opts.tier}`].filter(Boolean).join(' ');
+  console.log(`✔ active${opts.tier ? ` (${opts.tier} tier)` : ''}: ${pointer(next)} (was ${pointer(current)}); undo with: npm run models:rollback${undo ? ` -- ${undo}` : ''}`);
 }
 
 async function rollback(opts) {
   const prefix = opts.detector ? detectorsPrefix() : modelsPrefix();
-  const current = await readJson(opts, `${prefix}active.json`);
+  const active = await readJson(opts, `${prefix}active.json`);
+  const current = pointerOf(active, opts.tier);
   const history = await readHistory(opts, prefix);
+  const tierOf = (e) => e?.tier ?? undefined;
   let target;
   if (opts.to) {
     const [name, version, extra] = opts.to.split('/');
     if (!name || !version || extra) throw new UsageError('--to takes <name>/<version>');
     target = { name, version };
-    if (current && !sameVersion(current, target)) history.push({ ...current, until: new Date().toISOString() });
+    if (current && !sameVersion(current, target)) history.push({ ...current, ...(opts.tier ? { tier: opts.tier } : {}), until: new Date().toISOString() });
   } else {
-    while (history.length && sameVersion(history.at(-1), current)) history.pop();
-    target = history.pop();
-    if (!target) throw new UsageError(`no earlier version recorded in ${prefix}history.json; use --to <name>/<version>`);
+    // This tier's (or the default's) newest entry; entries equal to what is active are dropped.
+    const last = () => history.findLastIndex((e) => tierOf(e) === opts.tier);
+    while (last() >= 0 && sameVersion(history[last()], current)) history.splice(last(), 1);
+    target = last() >= 0 ? history.splice(last(), 1)[0] : undefined;
+    if (!target) throw new UsageError(`no earlier version${opts.tier ? ` of the ${opts.tier} tier` : ''} recorded in ${prefix}history.json; use --to <name>/<version>`);
   }
   const manifest = await r2GetText(opts, `${prefix}${target.name}/${target.version}/manifest.json`);
   if (manifest === undefined) throw new UsageError(`${pointer(target)} is not in ${where(opts)} (no manifest.json)`);
-  await writePointer(opts, target, history, prefix);
+  await writePointer(opts, target, history, prefix, opts.tier, active);
   console.log(`✔ active: ${pointer(target)} (was ${pointer(current)}) in ${where(opts)}`);
 }
 
@@ -133,7 +163,9 @@ async function status(opts) {
   const prefix = opts.detector ? detectorsPrefix() : modelsPrefix();
   const current = await readJson(opts, `${prefix}active.json`);
   const history = await readHistory(opts, prefix);
-  console.log(`${where(opts)}\n  active:  ${pointer(current)}\n  history: ${history.map(pointer).join(' <- ') || '(empty)'}`);
+  const tiers = Object.entries(current?.tiers ?? {}).map(([t, p]) => `\n  ${`${t}:`.padEnd(9)}${pointer(p)}`).join('');
+  const label = (e) => `${pointer(e)}${e.tier ? ` (${e.tier})` : ''}`;
+  console.log(`${where(opts)}\n  active:  ${pointer(current)}${current?.default ? ` (the ${current.default} tier)` : ''}${tiers}\n  history: ${history.map(label).join(' <- ') || '(empty)'}`);
 }
 
 /**
@@ -164,10 +196,12 @@ async function seedTree(modelsDir, persistTo, log, prefix) {
   const target = { remote: false, persistTo };
   mkdirSync(persistTo, { recursive: true });
   const stampPath = join(persistTo, 'age-edge-seed.json');
-  let found = false;
+  // The default and every tier must be among the versions uploaded.
+  const wanted = [active, ...Object.values(active.tiers ?? {})].map((p) => pointerOf(p));
+  const seen = [];
   for (const dir of dirs) {
     const { manifest } = readVersionDir(dir);
-    found ||= sameVersion(manifest, active);
+    seen.push(manifest);
     const key = `${prefix}${manifest.name}/${manifest.version}`;
     const fingerprint = manifest.files.map((f) => f.sha256).join(',');
     const stamp = existsSync(stampPath) ? JSON.parse(readFileSync(stampPath, 'utf8')) : {};
@@ -180,9 +214,11 @@ async function seedTree(modelsDir, persistTo, log, prefix) {
     stamp[key] = fingerprint;
     writeFileSync(stampPath, JSON.stringify(stamp, null, 2));
   }
-  if (!found) throw new UsageError(`${activePath} names ${pointer(active)}, which is not under ${modelsDir}`);
-  await r2Put(target, `${prefix}active.json`, { text: JSON.stringify({ name: active.name, version: active.version }), contentType: 'application/json' });
-  log(`  active: ${pointer(active)}`);
+  const missing = wanted.find((p) => !p || !seen.some((m) => sameVersion(m, p)));
+  if (missing !== undefined) throw new UsageError(`${activePath} names ${pointer(missing)}, which is not under ${modelsDir}`);
+  const { name, version, default: def, tiers } = active;
+  await r2Put(target, `${prefix}active.json`, { text: JSON.stringify({ name, version, ...(def ? { default: def } : {}), ...(tiers ? { tiers } : {}) }), contentType: 'application/json' });
+  log(`  active: ${pointer(active)}${Object.entries(tiers ?? {}).map(([t, p]) => `, ${t}: ${pointer(p)}`).join('')}`);
   return active;
 }
 

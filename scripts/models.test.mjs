@@ -100,3 +100,24 @@ test('rollback --to a version in R2 switches to it (and can be undone); one not 
   assert.match(missing.out, /not in local R2/);
   assert.deepEqual(await active(), { name: 'al-fixture', version: '2' });
 });
+
+test('publish --tier sets that tier of active.json and keeps the default; rollback --tier undoes only it', async () => {
+  const three = versionDir('3');
+  let r = await models('publish', one, '--tier', 'accurate');
+  assert.equal(r.code, 0, r.out);
+  r = await models('publish', two, '--tier', 'fast');
+  assert.equal(r.code, 0, r.out);
+  r = await models('publish', three, '--tier', 'fast');
+  assert.equal(r.code, 0, r.out);
+  const both = { name: 'al-fixture', version: '2', tiers: { accurate: { name: 'al-fixture', version: '1' }, fast: { name: 'al-fixture', version: '3' } } };
+  assert.deepEqual(await active(), both);
+  r = await models('rollback', '--tier', 'fast');
+  assert.equal(r.code, 0, r.out);
+  assert.deepEqual(await active(), { ...both, tiers: { ...both.tiers, fast: { name: 'al-fixture', version: '2' } } });
+  const again = await models('rollback', '--tier', 'fast');
+  assert.notEqual(again.code, 0);
+  assert.match(again.out, /no earlier version of the fast tier/);
+  const status = await models('status');
+  assert.match(status.out, /fast: +al-fixture\/2/);
+  assert.notEqual((await models('publish', one, '--tier', 'turbo')).code, 0);
+});

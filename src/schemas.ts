@@ -2,6 +2,7 @@
 // are inferred from them, and GET /v1/openapi.json is generated from them.
 import { z } from '@hono/zod-openapi';
 import { parseBox } from './image/crop';
+import { MODEL_TIERS } from './registry/manifest';
 
 // ---- errors ----------------------------------------------------------------------------------
 
@@ -73,6 +74,10 @@ export const AgeQuerySchema = z.object({
   max_faces: count('max_faces', 'How many of the largest faces get an age: 1 to MAX_FACES_LIMIT (10 as shipped), default MAX_FACES (5).').optional(),
   box: BoxText.optional(),
   crop: Crop.optional(),
+  model: z
+    .enum([...MODEL_TIERS, ''], { error: `model must be one of ${MODEL_TIERS.map((t) => `"${t}"`).join(', ')}, or absent for the default model.` })
+    .openapi({ description: 'A tier of models/active.json ("fast": the quicker, less accurate model; "accurate"); absent: the default (README).' })
+    .optional(),
 });
 export type AgeQuery = z.infer<typeof AgeQuerySchema>;
 
@@ -144,7 +149,9 @@ export const AgeResultSchema = z
     faces: z.array(FaceResultSchema).openapi({ description: 'Largest first, at most max_faces.' }),
     faces_detected: z.number().int().nullable().openapi({ description: 'Faces the detector found, before max_faces (null when it did not run).' }),
     image: z.strictObject({ width: z.number().int(), height: z.number().int(), orientation: z.number().int().min(1).max(8) }),
-    model: ServedModelSchema,
+    model: ServedModelSchema.extend({
+      tier: z.enum(MODEL_TIERS).nullable().openapi({ description: 'The tier asked for with model=, null for the default.' }),
+    }),
     detector: ServedModelSchema.nullable().openapi({ description: 'null when box or crop=image was sent.' }),
   })
   .openapi('AgeResult');
@@ -176,6 +183,7 @@ const RegistryStatusSchema = z.strictObject({
 });
 
 export const ModelsSchema = RegistryStatusSchema.extend({
+  tiers: z.record(z.string(), RegistryStatusSchema).openapi({ description: 'Each tier of active.json, as the default above.' }),
   detector: RegistryStatusSchema,
   wasm_heap_bytes: z.number().int().nullable(),
 }).openapi('Models');

@@ -25,7 +25,7 @@ const round1 = (r: Rect): Rect => ({ x: Math.round(r.x * 10) / 10, y: Math.round
 function expectValidAge(response: AgeBody, width: number, height: number, faces = 1) {
   expect(response.faces).toHaveLength(faces);
   expect(response.image).toMatchObject({ width, height });
-  expect(response.model).toEqual({ name: FIXTURE.name, version: FIXTURE.version, fallback: false });
+  expect(response.model).toEqual({ name: FIXTURE.name, version: FIXTURE.version, tier: null, fallback: false });
   for (const body of response.faces) expectValidFace(body, width, height);
 }
 

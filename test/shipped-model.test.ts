@@ -34,10 +34,30 @@ describe('the shipped default model (models/active.json) in workerd', () => {
     const res = await post(encodeJpeg(makeRgb(200, 200, pattern)), { query: 'crop=image' });
     expect(res.status).toBe(200);
     const body = await json(res);
-    expect(body.model).toEqual({ name: active.name, version: active.version, fallback: false });
+    expect(body.model).toEqual({ name: active.name, version: active.version, tier: null, fallback: false });
     const status = await json(await worker.fetch('http://localhost/v1/models'));
     expect(status).toMatchObject({ active: { name: active.name, version: active.version }, fallback: false, load_error: null });
     expect(status.wasm_heap_bytes).toBeGreaterThan(0);
+  });
+
+  it('serves each tier models/active.json names, from the shipped files', async () => {
+    const activeText = await text('models/active.json');
+    const active = JSON.parse(activeText) as { tiers?: Record<string, { name: string; version: string }> };
+    expect(Object.keys(active.tiers ?? {}).sort()).toEqual(['accurate', 'fast']);
+    for (const p of Object.values(active.tiers!)) {
+      const dir = `models/${p.name}/${p.version}`;
+      const manifest = JSON.parse(await text(`${dir}/manifest.json`)) as Manifest;
+      for (const f of manifest.files) await env.MODELS.put(`${dir}/${f.path}`, (await fixtureFile(`${dir}/${f.path}`))!);
+      await env.MODELS.put(`${dir}/manifest.json`, JSON.stringify(manifest));
+    }
+    await env.MODELS.put('models/active.json', activeText);
+    for (const [tier, p] of Object.entries(active.tiers!)) {
+      const res = await post(encodeJpeg(makeRgb(200, 200, pattern)), { query: `crop=image&model=${tier}` });
+      expect(res.status).toBe(200);
+      expect((await json(res)).model).toEqual({ name: p.name, version: p.version, tier, fallback: false });
+    }
+    const status = await json(await worker.fetch('http://localhost/v1/models'));
+    expect(status.tiers).toMatchObject({ fast: { active: active.tiers!.fast, load_error: null }, accurate: { active: active.tiers!.accurate, load_error: null } });
   });
 
   it('reads real faces (40 of UTKFace test) within its card: MAE under 8 years (card: test MAE on 2,078 faces)', async (ctx) => {

@@ -132,6 +132,19 @@ def main(argv=None):
     ex.add_argument("--data-root", default="../shared/data/utkface", help="UTKFace, for int8 calibration")
     ex.add_argument("--calib", type=int, default=256)
     ex.add_argument("--external-data", action=argparse.BooleanOptionalAction, default=False)
+    ex.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="ModelConfig override, e.g. stem_pool=true (untrained models), test_flip=true")
+
+    rv = sub.add_parser("recover", help="a released int8 graph back to a PyTorch checkpoint (weights "
+                        "dequantized, BatchNorm unfolded), optionally in another architecture and size")
+    rv.add_argument("--model-dir", required=True)
+    rv.add_argument("--out", required=True)
+    rv.add_argument("--arch", default=None, help="registered architecture to carry the weights into")
+    rv.add_argument("--input-size", type=int, default=None)
+    rv.add_argument("--data-root", default="../shared/data/utkface")
+    rv.add_argument("--calib", type=int, default=1024, help="train faces for the BatchNorm statistics")
+    rv.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="ModelConfig override, e.g. local_source=map fusion_local=0 (the global branch alone)")
 
     pk = sub.add_parser("carry", help="pack a dataset's splits as small JPEGs in one file "
                         "(to upload to a GPU host); pass the file as --data-root")
@@ -225,7 +238,12 @@ def main(argv=None):
     elif args.command == "export":
         from .release import export_only
         print(json.dumps(export_only(args.checkpoint, args.model, args.input_size, args.out,
-                                     args.data_root, args.calib, args.external_data), indent=2))
+                                     args.data_root, args.calib, args.external_data,
+                                     _options(args.model_option)), indent=2))
+    elif args.command == "recover":
+        from .recover import write_recovered
+        print(json.dumps(write_recovered(args.model_dir, args.out, args.data_root, args.input_size,
+                                         args.arch, args.calib, _options(args.model_option)), indent=2))
     elif args.command == "carry":
         from .data import write_carry
         print(json.dumps(write_carry(args.dataset, args.data_root, args.out, args.size,

@@ -84,6 +84,12 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
     # for the edge; at 64 px its feature map is 4x4 (at 96 px, 6x6).
     "al_resnet18_edge": ModelConfig(arch="al_resnet18_edge", layers=(2, 2, 2, 2),
                                     widths=(32, 64, 128, 256), stem_pool=False, input_size=64),
+    # Version 4's fast tier: al_resnet18_edge at 80 px (a 5x5 map), one view, the box on the map
+    # (no second backbone). Measured in onnxruntime-web wasm (int8, untrained, one run, loaded
+    # machine): 19.1 ms per face vs face-api's ageGenderNet 23.1 ms and version 3.1's 130.2 ms;
+    # the same network at 112 px 34.0 ms, at 64 px 14.8 ms, fp32 at 80 px 41.0 ms.
+    "al_resnet18_edge_fast": ModelConfig(arch="al_resnet18_edge_fast", layers=(2, 2, 2, 2),
+                                         widths=(32, 64, 128, 256), stem_pool=False, input_size=80),
     "al_ror18_edge": ModelConfig(arch="al_ror18_edge", layers=(2, 2, 2, 2), ror=True,
                                  widths=(32, 64, 128, 256), stem_pool=False, input_size=64),
     # For tests and the serving fixture: seconds on a laptop CPU, a few hundred KB as ONNX.

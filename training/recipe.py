@@ -18,7 +18,8 @@ from .data import AugmentConfig
 from .train import TrainConfig
 
 _TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
-_RELEASE_FIELDS = {"flip", "external_data", "face_margin", "calib", "compare", "notes", "limit_eval", "framing_from"}
+_RELEASE_FIELDS = {"flip", "external_data", "face_margin", "calib", "compare", "notes", "limit_eval", "framing_from",
+                   "fusion"}
 
 
 @dataclasses.dataclass

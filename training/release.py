@@ -46,15 +46,21 @@ def evaluate_checkpoint(checkpoint: str, split: str = "val", tta: str = "single"
 
 def release(checkpoint: str, out: str, *, name: str, version: str, face_margin: float = 0.4,
             calib: int = 512, external_data: bool = False, keep_fp32: bool = False,
-            flip: bool = False, limit_eval: int | None = None, framing_from: str | None = None) -> dict:
+            flip: bool = False, limit_eval: int | None = None, framing_from: str | None = None,
+            fusion: dict | None = None) -> dict:
     """framing_from: a manifest.json whose `framing` (how a detector's box becomes the crop, measured
     by `python -m training detector framing` for this training data) the release carries; without
     it the server frames a face by face_margin alone.
     flip: the served graph averages the face and its mirror (ModelConfig.test_flip); the
     temperature is then fitted on that averaged answer, and the report adds it beside the
-    single-crop ablation."""
+    single-crop ablation.
+    fusion: the served weights of the two branches, e.g. {"global": 1, "local": 0} when the
+    local branch does not help on `val` (the graph still returns local_age and the box)."""
     model, ckpt = load_checkpoint(checkpoint)
     model.cfg.test_flip = flip
+    if fusion is not None:
+        model.cfg.fusion_global = float(fusion.get("global", model.cfg.fusion_global))
+        model.cfg.fusion_local = float(fusion.get("local", model.cfg.fusion_local))
     served = "flip" if flip else "single"
     model.eval()
     size = model.cfg.input_size
@@ -223,14 +229,19 @@ def measure_served(model_dir: str, figure: str | None = None, data_root: str | N
 
 
 def export_only(checkpoint: str | None, model_name: str | None, input_size: int | None, out: str,
-                data_root: str, calib: int = 256, external_data: bool = False) -> dict:
+                data_root: str, calib: int = 256, external_data: bool = False,
+                model_options: dict | None = None) -> dict:
     """fp32 and int8 graphs of a checkpoint, or of an untrained registered model (their size and
     speed do not depend on the weights), with parity figures. Calibrates on real faces."""
     if checkpoint:
         model, _ = load_checkpoint(checkpoint)
+        if model_options:                       # serving options of a trained network (test_flip, fusion)
+            from dataclasses import replace
+            model.cfg = replace(model.cfg, **model_options)
     else:
         torch.manual_seed(0)
-        model = create_model(model_name, **({"input_size": input_size} if input_size else {}))
+        model = create_model(model_name, **({"input_size": input_size} if input_size else {}),
+                             **(model_options or {}))
     model.eval()
     size = model.cfg.input_size
     faces = load_packed("utkface", data_root, "train", size, limit=calib).images.numpy()

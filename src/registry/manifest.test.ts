@@ -61,4 +61,13 @@ describe('parseActive', () => {
     expect(() => parseActive('[]')).toThrow();
     expect(() => parseActive('{"name":"m","version":"../../etc"}')).toThrow(/invalid/);
   });
+
+  it('reads a tier from "tiers", the default from the top level', () => {
+    const text = JSON.stringify({ name: 'm', version: '3', default: 'accurate', tiers: { fast: { name: 'f', version: '4' }, accurate: { name: 'm', version: '3' } } });
+    expect(parseActive(text)).toEqual({ name: 'm', version: '3' });
+    expect(parseActive(text, 'fast')).toEqual({ name: 'f', version: '4' });
+    expect(() => parseActive('{"name":"m","version":"1"}', 'fast')).toThrow(/names no "fast" tier/);
+    expect(() => parseActive(JSON.stringify({ name: 'm', version: '1', tiers: { fast: { name: 'f' } } }), 'fast')).toThrow(/"fast" tier must be/);
+    expect(() => parseActive(JSON.stringify({ name: 'm', version: '1', tiers: { fast: { name: 'f', version: '..' } } }), 'fast')).toThrow(/invalid/);
+  });
 });

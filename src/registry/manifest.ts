@@ -46,15 +46,30 @@ const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 // File paths may not climb out of the version directory.
 const FILE_PATH = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/;
 
-export function parseActive(text: string): ActivePointer {
+/** The model tiers a request can choose with `model=` (docs/model-contract.md). */
+export const MODEL_TIERS = ['fast', 'accurate'] as const;
+export type ModelTier = (typeof MODEL_TIERS)[number];
+
+/**
+ * The version active.json names: its top-level name and version (the default tier), or with
+ * `tier`, its `tiers[tier]` ({"name", "version", "default": "accurate", "tiers": {"fast": {...},
+ * "accurate": {...}}}).
+ */
+export function parseActive(text: string, tier?: string): ActivePointer {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch {
     throw new ManifestError('active.json is not valid JSON');
   }
+  if (!isObject(raw)) throw new ManifestError('active.json must be {"name": "...", "version": "..."}');
+  if (tier !== undefined) {
+    const tiers = raw.tiers;
+    if (!isObject(tiers) || !isObject(tiers[tier])) throw new ManifestError(`active.json names no "${tier}" tier`);
+    raw = tiers[tier];
+  }
   if (!isObject(raw) || typeof raw.name !== 'string' || typeof raw.version !== 'string') {
-    throw new ManifestError('active.json must be {"name": "...", "version": "..."}');
+    throw new ManifestError(tier === undefined ? 'active.json must be {"name": "...", "version": "..."}' : `active.json's "${tier}" tier must be {"name": "...", "version": "..."}`);
   }
   if (!SEGMENT.test(raw.name) || !SEGMENT.test(raw.version)) throw new ManifestError('active.json names an invalid name or version');
   return { name: raw.name, version: raw.version };

@@ -36,6 +36,11 @@ export type RegistryOptions<M extends Served> = {
   loader: Loader<M>;
   /** What it serves, for error messages ("model" by default, e.g. "face detector"). */
   what?: string;
+  /**
+   * Which of active.json's tiers it follows (`tiers[tier]`; history.json entries with that
+   * `tier`); none: active.json's top-level name and version (entries without a tier).
+   */
+  tier?: string;
   /** Reads and validates manifest.json; the age model's parser by default. */
   parse?: (text: string, expected: ActivePointer) => M['manifest'];
   /** How long a version that failed is left alone while active.json is unchanged. */
@@ -99,7 +104,7 @@ export class ModelRegistry<M extends Served = AgeModel> {
     }
     const loaded = this.loaded;
     if (!loaded) {
-      const what = this.options.what ?? 'model';
+      const what = (this.options.tier ? `${this.options.tier} ` : '') + (this.options.what ?? 'model');
       throw new ModelUnavailableError(this.failure ? `No ${what} could be loaded: ${this.failure.message}` : `No ${what} is loaded.`);
     }
     loaded.users++;
@@ -178,7 +183,7 @@ export class ModelRegistry<M extends Served = AgeModel> {
       const obj = await this.bucket.get(this.key('active.json'));
       if (!obj) throw new ManifestError(`${this.key('active.json')} not found in the bucket`);
       etag = obj.etag;
-      pointer = parseActive(await obj.text());
+      pointer = parseActive(await obj.text(), this.options.tier);
     } catch (err) {
       this.fail(undefined, err);
       return this.fallBackToHistory(undefined);
@@ -215,7 +220,10 @@ export class ModelRegistry<M extends Served = AgeModel> {
       const obj = await this.bucket.get(this.key('history.json'));
       if (!obj) return;
       const raw = JSON.parse(await obj.text()) as { entries?: unknown };
+      const tier = this.options.tier;
       entries = (Array.isArray(raw.entries) ? raw.entries : []).flatMap((e) => {
+        // Each tier falls back only to its own earlier versions.
+        if (((e as { tier?: unknown } | null)?.tier ?? undefined) !== tier) return [];
         try {
           return [parseActive(JSON.stringify(e))];
         } catch {

@@ -90,7 +90,8 @@ export function ageRoutes(registriesFor: (env: Env, config: Config) => Registrie
       ({ faces, detected, detector } = await detectFaces(registries, image, shown, maxFaces, config.detectorTiles, c.var.requestId));
     }
 
-    const lease = await registries.age.acquire(c.var.requestId);
+    const tier = query.model || undefined;
+    const lease = await (tier ? registries.tiers[tier] : registries.age).acquire(c.var.requestId);
     try {
       const framing = framingOf(lease.model.manifest);
       const results: FaceResult[] = [];
@@ -104,7 +105,7 @@ export function ageRoutes(registriesFor: (env: Env, config: Config) => Registrie
         faces: results,
         faces_detected: detected,
         image: { width: shown.width, height: shown.height, orientation: image.orientation },
-        model: { name: m.name, version: m.version, fallback: lease.fallback },
+        model: { name: m.name, version: m.version, tier: tier ?? null, fallback: lease.fallback },
         detector,
       };
       c.header('Cache-Control', 'no-store');

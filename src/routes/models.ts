@@ -4,6 +4,7 @@ import type { Config } from '../config';
 import type { AppEnv } from '../context';
 import { wasmHeapBytes } from '../ort/load';
 import { methodNotAllowed } from '../middleware/errors';
+import { MODEL_TIERS } from '../registry/manifest';
 import { ModelUnavailableError, type ModelRegistry, type Served } from '../registry/registry';
 import { errorResponses, ModelsSchema } from '../schemas';
 
@@ -47,9 +48,21 @@ export function modelRoutes(registriesFor: (env: Env, config: Config) => Registr
     } catch (err) {
       if (!(err instanceof ModelUnavailableError)) throw err;
     }
+    // Each tier likewise: one that cannot load is shown with its load_error (a tier naming the
+    // default's version shares its session).
+    const tiers: Record<string, ReturnType<typeof describe>> = {};
+    for (const t of MODEL_TIERS) {
+      try {
+        (await registries.tiers[t].acquire(c.var.requestId)).release();
+      } catch (err) {
+        if (!(err instanceof ModelUnavailableError)) throw err;
+      }
+      tiers[t] = describe(registries.tiers[t]);
+    }
     c.header('Cache-Control', 'no-store');
     return c.json({
       ...describe(registries.age),
+      tiers,
       detector: describe(registries.detector),
       wasm_heap_bytes: wasmHeapBytes() ?? null,
     }, 200);

@@ -135,6 +135,8 @@ test('POST /v1/age: a detected face in JPEG and PNG, multipart, JSON base64 and 
   await call('POST', '/v1/age', json({ image: `data:image/png;base64,${base64(facePng)}` }));
   const chip = await call('POST', '/v1/age', { body: patternJpeg, type: 'image/jpeg', query: 'crop=image' });
   assert.equal(chip.faces[0].score, null);
+  const fast = await call('POST', '/v1/age', { body: patternJpeg, type: 'image/jpeg', query: 'crop=image&model=fast' });
+  assert.equal(fast.model.tier, 'fast');
   await call('POST', '/v1/age', { body: patternJpeg, type: 'application/octet-stream', query: 'box=20,20,150,150&max_faces=1' });
 });
 
@@ -145,6 +147,7 @@ test('error answers fit the document: 400, 404, 405, 413, 415, 422', async () =>
   };
   await code('bad_request', 'POST', '/v1/age', { body: patternJpeg, type: 'image/jpeg', query: 'box=1,2,3' });
   await code('bad_request', 'POST', '/v1/age', { body: patternJpeg, type: 'image/jpeg', query: 'top_k=lots' });
+  await code('bad_request', 'POST', '/v1/age', { body: patternJpeg, type: 'image/jpeg', query: 'model=slow' });
   await code('bad_request', 'POST', '/v1/age', { body: patternJpeg, type: 'image/jpeg', query: 'max_faces=999' });
   await code('bad_request', 'POST', '/v1/age', json([1, 2]));
   await code('bad_request', 'POST', '/v1/age', { body: new Uint8Array(0), type: 'image/jpeg' });
