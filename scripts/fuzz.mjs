@@ -167,7 +167,10 @@ async function main() {
       // Lines printed for this case (wrangler's request line, anything the worker logged).
       await new Promise((res) => setImmediate(res));
       const leak = [r.text ?? '', ...lines.slice(seen)].map((l) => leaksImage(l, c.body)).find(Boolean);
-      for (const w of [why, slowWhy, leak && `leak: ${leak}`].filter(Boolean)) failures.push({ id, category: c.category, method: c.method, path: c.path.slice(0, 120), why: w });
+      // With the answer's start and the case's log lines, so a failure that does not come back on
+      // replay (a race under load) still says who answered.
+      const seenHere = { answer: (r.text ?? '').slice(0, 160), log: lines.slice(seen).map((l) => l.slice(0, 160)).slice(0, 5) };
+      for (const w of [why, slowWhy, leak && `leak: ${leak}`].filter(Boolean)) failures.push({ id, category: c.category, method: c.method, path: c.path.slice(0, 120), why: w, ...(leak ? {} : seenHere) });
       if (sent % 1000 === 0) {
         memory.push({ after: sent, wasmHeapMiB: (await heap()) / 2 ** 20, ...treeRssMiB(child.pid) });
         console.log(`  ${sent} sent, ${failures.length} failures, ${((performance.now() - started) / 1000).toFixed(0)} s, wasm heap ${memory.at(-1).wasmHeapMiB.toFixed(1)} MiB, workerd ${memory.at(-1).workerdMiB} MiB, wrangler ${memory.at(-1).wranglerMiB} MiB`);
