@@ -25,7 +25,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
-import { ROOT, UsageError, fail, readVersionDir, startBenchWorker } from './lib.mjs';
+import { ROOT, UsageError, fail, pairedBootstrap, readVersionDir, rng, startBenchWorker } from './lib.mjs';
 import { seed } from './models.mjs';
 
 import { encode as encodePng } from 'fast-png';
@@ -52,18 +52,6 @@ function parseArgs(argv) {
   }
   if (!(opts.faces >= 8)) throw new UsageError('--faces must be at least 8');
   return opts;
-}
-
-/** mulberry32: a small seeded generator, so the photos are the same on every run. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const decode = (bytes) => jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true });
@@ -225,17 +213,6 @@ const pct = (xs, p) => {
 };
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-/** 95% paired-bootstrap interval of the mean of `d` (seeded: the same on every run). */
-function bootstrap(d, n = 2000) {
-  const r = rng(11), means = [];
-  for (let b = 0; b < n; b++) {
-    let s = 0;
-    for (let i = 0; i < d.length; i++) s += d[Math.floor(r() * d.length)];
-    means.push(s / d.length);
-  }
-  return [pct(means, 2.5), pct(means, 97.5)];
-}
-
 async function postJpeg(base, path, bytes, type = 'image/jpeg') {
   const t0 = performance.now();
   const res = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': type }, body: bytes });
@@ -341,7 +318,7 @@ function report(opts, r) {
     });
     return { centre_error: mean(err.map((e) => e.centre)), side_log_error: mean(err.map((e) => e.side)), roll_error_degrees: mean(err.map((e) => e.roll)) };
   };
-  const gap = (xs, f) => bootstrap(xs.map((p) => Math.abs(p.match.age - p.face.age) - Math.abs(f(p) - p.face.age)));
+  const gap = (xs, f) => pairedBootstrap(xs.map((p) => p.match.age), xs.map(f), xs.map((p) => p.face.age), 2000, 11).ci95;
   const ageRows = subsets.map(([label, xs]) => ({
     label, n: xs.length, photo: mae(xs, (p) => p.match.age), chip: mae(xs, (p) => p.chipAge), photo_minus_chip_ci95: gap(xs, (p) => p.chipAge),
     degraded: mae(xs, (p) => p.degradedAge), photo_minus_degraded_ci95: gap(xs, (p) => p.degradedAge), box: mae(xs, (p) => p.boxAge),

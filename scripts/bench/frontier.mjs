@@ -9,6 +9,7 @@
 // The JSON holds per-face estimates and labels (derived from UTKFace): keep it out of git; the
 // table and the picture hold only aggregates.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { pairedBootstrap } from '../lib.mjs';
 
 const PEER = 'face-api ageGenderNet';
 
@@ -25,33 +26,6 @@ function parseArgs(argv) {
   return opts;
 }
 
-/** A seeded generator (mulberry32), so the interval is the same on every run. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Mean of |a - truth| - |b - truth| and its 95% paired bootstrap interval (faces resampled). */
-export function pairedBootstrap(a, b, truth, resamples = 10000, seed = 0) {
-  const d = truth.map((t, i) => Math.abs(a[i] - t) - Math.abs(b[i] - t));
-  const n = d.length;
-  const mean = d.reduce((s, x) => s + x, 0) / n;
-  const next = rng(seed);
-  const means = new Float64Array(resamples);
-  for (let r = 0; r < resamples; r++) {
-    let s = 0;
-    for (let i = 0; i < n; i++) s += d[Math.floor(next() * n)];
-    means[r] = s / n;
-  }
-  means.sort();
-  return { mean, ci95: [means[Math.floor(0.025 * resamples)], means[Math.ceil(0.975 * resamples) - 1]] };
-}
 
 function svg(points, peer, title) {
   const W = 720, H = 440, L = 70, R = 30, T = 40, B = 60;
