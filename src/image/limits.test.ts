@@ -1,24 +1,14 @@
 import { zlibSync } from 'fflate';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { encodeJpeg, makeRgb, pattern } from '../../test/helpers/images';
+import { refusal } from '../../test/helpers/errors';
 import { buildPng } from '../../test/helpers/png';
-import { ApiError } from '../errors';
 import { decodeImage, jpegDecoder } from './decode';
 import { pngDecoder } from './png';
 
 // Each decode limit must refuse before the step it protects. The decoders are spied on: a
 // check moved after them would still refuse, but only once they had run (and allocated).
 const limits = { maxPixels: 4_000_000, maxMemoryMB: 64 };
-
-function refusal(fn: () => unknown): { status: number; message: string } | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ApiError) return { status: err.status, message: err.message };
-    throw err;
-  }
-  return undefined;
-}
 
 /** A JPEG that is only its header: SOI, a baseline frame of the given size (3 components), EOI. No tables, no scan. */
 function jpegHeaderOnly(width: number, height: number): Uint8Array {

@@ -1,22 +1,12 @@
 import { zlibSync } from 'fflate';
 import { encode } from 'fast-png';
 import { describe, expect, it } from 'vitest';
+import { refusal } from '../../test/helpers/errors';
 import { buildPng } from '../../test/helpers/png';
-import { ApiError } from '../errors';
 import { decodeImage } from './decode';
 import { inflatedSize, readPngHeader } from './png';
 
 const limits = { maxPixels: 4_000_000, maxMemoryMB: 64 };
-
-function rejection(fn: () => unknown): { status: number; message: string } | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ApiError) return { status: err.status, message: err.message };
-    throw err;
-  }
-  return undefined;
-}
 
 const rgbAt = (img: { width: number; data: Uint8Array }, x: number, y: number) => Array.from(img.data.subarray((y * img.width + x) * 3, (y * img.width + x) * 3 + 3));
 
@@ -86,32 +76,32 @@ describe('PNG decoding', () => {
 describe('PNG limits are checked before the work', () => {
   it('refuses too many pixels from IHDR alone (no pixel data at all)', () => {
     const png = buildPng({ width: 30_000, height: 30_000, depth: 8, colorType: 6, pixel: () => [], idat: new Uint8Array(0) });
-    expect(rejection(() => decodeImage(png, limits))?.status).toBe(413);
+    expect(refusal(() => decodeImage(png, limits))?.status).toBe(413);
   });
 
   it('refuses an image whose decode would need more memory than allowed', () => {
     const png = buildPng({ width: 1000, height: 1000, depth: 16, colorType: 6, pixel: () => [0, 0, 0, 0] });
-    expect(rejection(() => decodeImage(png, { maxPixels: 4_000_000, maxMemoryMB: 8 }))?.status).toBe(413);
+    expect(refusal(() => decodeImage(png, { maxPixels: 4_000_000, maxMemoryMB: 8 }))?.status).toBe(413);
   });
 
   it('stops inflating a bomb at the size its header allows', () => {
     // 16 MB of zeros deflate to ~16 KB; the header says 64x64 grey (4,160 bytes of scanlines).
     const bomb = buildPng({ width: 64, height: 64, depth: 8, colorType: 0, pixel: () => [], idat: zlibSync(new Uint8Array(16 << 20)) });
-    const r = rejection(() => decodeImage(bomb, limits));
+    const r = refusal(() => decodeImage(bomb, limits));
     expect(r).toEqual({ status: 422, message: 'The PNG holds more pixel data than its header declares.' });
   });
 
   it('answers 422 for truncated, corrupt and headerless PNGs', () => {
     const good = buildPng({ width: 8, height: 8, depth: 8, colorType: 2, pixel: (x, y) => [x, y, 0] });
-    expect(rejection(() => decodeImage(good.subarray(0, good.length - 30), limits))?.status).toBe(422);
+    expect(refusal(() => decodeImage(good.subarray(0, good.length - 30), limits))?.status).toBe(422);
     const corrupt = good.slice();
     corrupt.fill(0xff, 41, 60); // inside the deflate stream
-    expect(rejection(() => decodeImage(corrupt, limits))?.status).toBe(422);
-    expect(rejection(() => decodeImage(good.subarray(0, 20), limits))?.status).toBe(422);
+    expect(refusal(() => decodeImage(corrupt, limits))?.status).toBe(422);
+    expect(refusal(() => decodeImage(good.subarray(0, 20), limits))?.status).toBe(422);
   });
 
   it('still answers 415 for formats it does not read, naming the accepted ones', () => {
     const gif = new TextEncoder().encode('GIF89a......');
-    expect(rejection(() => decodeImage(gif, limits))).toEqual({ status: 415, message: 'The body looks like image/gif; accepted: image/jpeg, image/png.' });
+    expect(refusal(() => decodeImage(gif, limits))).toEqual({ status: 415, message: 'The body looks like image/gif; accepted: image/jpeg, image/png.' });
   });
 });
