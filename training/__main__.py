@@ -1,9 +1,9 @@
 """The training workspace's one command line.
 
   python -m training models                         registered architectures
-  python -m training speed    --model M [--input-size S] [--no-bf16]   training img/s here
+  python -m training speed    --model M [--input-size S] [--bf16|--no-bf16] | --all   training img/s here
   python -m training train    --model M --stage global|local [...] [--resume]
-  python -m training recipe   training/recipes/NAME.toml [--dry-run]   a model's whole recipe, resumable
+  python -m training recipe   training/recipes/NAME.toml [--dry-run] [--budget-minutes N]   a model's whole recipe, resumable
   python -m training evaluate --checkpoint C [--split test] [--tta ten]
   python -m training release  --checkpoint C --out models/NAME/VERSION [...]
   python -m training reencode --model-dir models/NAME/V --out models/NAME/V2 --version V2   portable int8, served numbers again
@@ -40,7 +40,7 @@ def _train_parser(sub):
         default = f.default if f.default is not dataclasses.MISSING else None
         flag = "--" + f.name.replace("_", "-")
         hint = str(hints[f.name])
-        if hint == "<class 'bool'>":
+        if "bool" in hint:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
         elif "tuple" in hint:
             p.add_argument(flag, type=int, nargs="*", default=default)
@@ -71,12 +71,18 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("models", help="list registered architectures")
-    sp = sub.add_parser("speed", help="training throughput of an architecture on this machine")
-    sp.add_argument("--model", required=True)
+    sp = sub.add_parser("speed", help="training throughput of an architecture on this machine: fp32 and "
+                        "bf16, and the one a run would pick")
+    which = sp.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model")
+    which.add_argument("--all", action="store_true", help="every shipped architecture (models/*/*/manifest.json) "
+                       "at its served input size, as a Markdown table with this host's CPU")
     sp.add_argument("--input-size", type=int, default=None)
+    sp.add_argument("--stage", choices=["global", "local"], default="global")
     sp.add_argument("--batch-size", type=int, default=64)
     sp.add_argument("--steps", type=int, default=5)
-    sp.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True)
+    sp.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                    help="time this precision alone (default: both, and the choice)")
     _train_parser(sub)
 
     ev = sub.add_parser("evaluate", help="metrics of a checkpoint on a split")
@@ -114,6 +120,8 @@ def main(argv=None):
     rp.add_argument("path")
     rp.add_argument("--dry-run", action="store_true", help="print every stage's settings and stop")
     rp.add_argument("--release", action=argparse.BooleanOptionalAction, default=True)
+    rp.add_argument("--budget-minutes", type=float, default=None,
+                    help="stop cleanly, checkpointed, before this much wall time; the same command resumes")
 
     ms = sub.add_parser("measure", help="a released version's served numbers again, in onnxruntime-web "
                         "wasm (int8 rows of report.json and manifest metrics), and where its attention box goes")
@@ -212,9 +220,12 @@ def main(argv=None):
         result = train(TrainConfig(**values))
         if int(os.environ.get("RANK", 0)) == 0:  # torchrun: one summary, from the main process
             print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2))
+    elif args.command == "speed" and args.all:
+        from .speed import speed_table
+        print(speed_table(args.batch_size, args.steps, args.stage))
     elif args.command == "speed":
         from .train import train_speed
-        print(json.dumps(train_speed(args.model, args.input_size, args.batch_size, args.steps, args.bf16)))
+        print(json.dumps(train_speed(args.model, args.input_size, args.batch_size, args.steps, args.bf16, args.stage)))
     elif args.command == "evaluate":
         from .release import evaluate_checkpoint
         print(json.dumps(evaluate_checkpoint(args.checkpoint, args.split, args.tta,
@@ -231,7 +242,7 @@ def main(argv=None):
         print(json.dumps(reencode(args.model_dir, args.out, args.version, args.data_root), indent=2))
     elif args.command == "recipe":
         from .recipe import run_recipe
-        print(json.dumps(run_recipe(args.path, args.dry_run, args.release), indent=2, default=str))
+        print(json.dumps(run_recipe(args.path, args.dry_run, args.release, args.budget_minutes), indent=2, default=str))
     elif args.command == "measure":
         from .release import measure_served
         print(json.dumps(measure_served(args.model_dir, args.figure, args.data_root), indent=2))

@@ -71,7 +71,12 @@ def load_recipe(path: str | Path) -> Recipe:
     return Recipe(str(raw["name"]), str(raw["version"]), str(raw["runs"]), stages, release)
 
 
-def run_recipe(path: str | Path, dry_run: bool = False, release: bool = True) -> dict:
+def run_recipe(path: str | Path, dry_run: bool = False, release: bool = True,
+               budget_minutes: float | None = None) -> dict:
+    """budget_minutes: the whole recipe's wall time (training and release); a stage that meets it
+    stops checkpointed, and the same command later resumes it (training/recipes/README.md)."""
+    import time
+
     from .train import train
 
     recipe = load_recipe(path)
@@ -79,12 +84,18 @@ def run_recipe(path: str | Path, dry_run: bool = False, release: bool = True) ->
         return {"name": recipe.name, "version": recipe.version,
                 "stages": {sid: dataclasses.asdict(cfg) for sid, cfg in recipe.stages},
                 "release": recipe.release}
+    deadline = time.time() + 60 * budget_minutes if budget_minutes else None
+    progress_file = f"{recipe.runs}/progress.log"
+    print(f"progress: tail -f {progress_file}", flush=True)
     results = {}
     for sid, cfg in recipe.stages:
         print(f"== {recipe.name}/{recipe.version}: stage {sid} ({cfg.stage}, {cfg.epochs} epochs) -> {cfg.out}",
               flush=True)
-        r = train(cfg)
+        left = None if deadline is None else (deadline - time.time()) / 60
+        r = train(dataclasses.replace(cfg, budget_minutes=left, progress_file=progress_file))
         results[sid] = {"best_val_mae": r["best_val_mae"], "best_epoch": r["best_epoch"], "checkpoint": r["checkpoint"]}
+        if r["stopped"]:
+            return {"stages": results, "stopped": r["stopped"], "resume": f"python -m training recipe {path}"}
     out = {"stages": results}
     if release and recipe.release is not None:
         out["release"] = _release(recipe)

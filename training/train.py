@@ -7,9 +7,11 @@ Several GPUs:     torchrun --nproc_per_node 8 -m training train ...
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
+import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,7 +20,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from .data import AugmentConfig, Packed, augment, load_packed
+from .data import AugmentConfig, Packed, augment, load_framed, load_packed
 from .datasets import ADIENCE_GROUPS
 from .distill import load_teacher
 from .evaluate import predict_packed, summarize_predictions
@@ -61,9 +63,16 @@ class TrainConfig:
     max_steps: int | None = None             # stop early (tests)
     resume: bool = False                     # continue from out/last.pt (weights, optimizer, epoch, best so far)
                                              # when it exists: a stopped run or a GPU slice loses at most an epoch
+    framed_share: float = 0.0                # share of the training faces given as the served photo path
+                                             # crops them (detector on the chip's canvas + `framing`), the rest as chips
+    detector: str = "models/detectors/blazeface-short-range/1"
+    framing_from: str = "models/al-resnet18-edge-utkface/3.1/manifest.json"   # whose measured `framing`
     seed: int = 0
     device: str = "auto"
-    bf16: bool = True                        # bf16 autocast where the hardware has it (CUDA; CPUs with AVX512-BF16/AMX)
+    bf16: bool | None = None                 # None: time a few steps in bf16 and fp32 on this machine and
+                                             # model at the start and train in the faster; True/False forces it
+    budget_minutes: float | None = None      # stop cleanly (checkpointed, resumable) before this much wall time
+    progress_file: str | None = None         # one status line per update, for `tail -f`; None = <out>/progress.log
     channels_last: bool = True
     progress: bool = True
 
@@ -209,42 +218,124 @@ def _setup_distributed(cfg: TrainConfig):
 
 
 def bf16_supported(device: torch.device) -> bool:
-    """bf16 autocast doubles CPU training speed on Xeons with AMX (`python -m training speed
-    --model al_resnet18_edge --input-size 64 [--no-bf16]`, 2 cores: 256 -> 505 img/s; at 112 px
-    90 -> 209); elsewhere on a CPU it would be emulated and slow."""
+    """Whether bf16 autocast runs here at all. Whether it is *faster* is another matter: on CPUs
+    with AVX512-BF16 but no AMX it is emulated and 1.3-1.4x slower than fp32, so a CPU run
+    measures both (choose_precision) instead of trusting this."""
     if device.type == "cuda":
         return True
     return device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
-def train_speed(model_name: str, input_size: int | None = None, batch_size: int = 64,
-                steps: int = 5, bf16: bool = True) -> dict:
-    """Stage-global training steps per second on random data: what a machine can train
-    (`python -m training speed`), e.g. to see whether bf16 pays off on this CPU."""
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = create_model(model_name, **({"input_size": input_size} if input_size else {}))
-    model.to(device).to(memory_format=torch.channels_last)
-    size = model.cfg.input_size
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x = torch.randn(batch_size, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
-    labels = torch.randint(0, model.cfg.num_classes, (batch_size,), device=device)
-    use_bf16 = bf16 and bf16_supported(device)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
-    model.train()
-    for i in range(steps + 2):  # two warm-up steps
+def step_rate(model: ALNet, stage: str, batch_size: int, bf16: bool, steps: int = 3,
+              channels_last: bool = True) -> float:
+    """Training images per second of one stage's step on random data, on a copy of `model` (its
+    weights, statistics and the caller's random streams are left alone)."""
+    device = next(model.parameters()).device
+    m = copy.deepcopy(model)
+    params = set_stage(m, stage)
+    opt = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
+    g = torch.Generator().manual_seed(0)
+    size = m.cfg.input_size
+    x = torch.rand(batch_size, 3, size, size, generator=g).to(device)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    labels = torch.randint(0, m.cfg.num_classes, (batch_size,), generator=g).to(device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+    stage_modes(m, stage)
+    m.attention.reset_state()
+    for i in range(steps + 2):  # two warm-up steps: kernel selection, allocator
         if i == 2:
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            t0 = time.time()
+            t0 = time.perf_counter()
         with autocast:
-            loss = stage_loss(model, x, labels, "global", 2.0)
+            loss = stage_loss(m, x, labels, stage, 2.0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return {"model": model_name, "input_size": size, "device": str(device), "bf16": use_bf16,
-            "threads": torch.get_num_threads(), "images_per_s": round(steps * batch_size / (time.time() - t0), 1)}
+    return steps * batch_size / (time.perf_counter() - t0)
+
+
+# bf16 must win by this much: fp32 is the safer arithmetic, and a timing of a few steps is noisy.
+BF16_MARGIN = 1.05
+
+
+def choose_precision(rates: dict[str, float]) -> str:
+    """'bf16' or 'fp32' from measured {"bf16": img/s, "fp32": img/s}."""
+    return "bf16" if rates.get("bf16", 0.0) > BF16_MARGIN * rates["fp32"] else "fp32"
+
+
+def measure_precision(model: ALNet, stage: str, batch_size: int, steps: int = 3,
+                      channels_last: bool = True) -> dict:
+    """Both rates on this machine and model, and the choice: {"precision", "fp32_img_s", "bf16_img_s"}."""
+    device = next(model.parameters()).device
+    rates = {"fp32": step_rate(model, stage, batch_size, False, steps, channels_last)}
+    if bf16_supported(device):
+        rates["bf16"] = step_rate(model, stage, batch_size, True, steps, channels_last)
+    return {"precision": choose_precision(rates),
+            **{f"{k}_img_s": round(v, 1) for k, v in rates.items()}}
+
+
+def train_speed(model_name: str, input_size: int | None = None, batch_size: int = 64,
+                steps: int = 5, bf16: bool | None = None, stage: str = "global") -> dict:
+    """A stage's training images per second on random data, on this machine (`python -m
+    training speed`): fp32 and, where it runs, bf16, and the precision a run would pick (bf16
+    None); bf16 True/False times that one alone."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = create_model(model_name, **({"input_size": input_size} if input_size else {})).to(device)
+    model.to(memory_format=torch.channels_last)
+    out = {"model": model_name, "input_size": model.cfg.input_size, "stage": stage, "device": str(device),
+           "threads": torch.get_num_threads(), "batch_size": batch_size}
+    if bf16 is None:
+        return {**out, **measure_precision(model, stage, batch_size, steps)}
+    use_bf16 = bf16 and bf16_supported(device)
+    return {**out, "bf16": use_bf16, "images_per_s": round(step_rate(model, stage, batch_size, use_bf16, steps), 1)}
+
+
+class StopRequest:
+    """SIGTERM / SIGINT ask the run to stop after the current step, checkpointed (a session's
+    end, a GPU slice's end, Ctrl-C); the handlers are put back when the run ends."""
+
+    def __init__(self):
+        self.signal: str | None = None
+        self._old = {}
+
+    def __enter__(self):
+        try:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._old[sig] = signal.signal(sig, self._handle)
+        except ValueError:  # not the main thread: no handlers, the budget still applies
+            self._old = {}
+        return self
+
+    def _handle(self, signum, frame):
+        self.signal = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+class Progress:
+    """<out>/progress.log: one self-contained status line per update (every ~30 s and each epoch)."""
+
+    def __init__(self, path: Path, every_s: float = 30.0):
+        self.path, self.every_s, self.last = path, every_s, 0.0
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, line: str, force: bool = False):
+        now = time.time()
+        if not force and now - self.last < self.every_s:
+            return
+        self.last = now
+        with open(self.path, "a") as f:
+            f.write(time.strftime("%Y-%m-%d %H:%M:%S ") + line + "\n")
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
 
 
 def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed | None = None) -> dict:
@@ -289,6 +380,15 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
 
     images = train_data.images.to(device)
     labels = train_data.labels.to(device)
+    framed = None
+    if cfg.framed_share > 0:
+        framing = json.loads(Path(cfg.framing_from).read_text())["framing"]
+        framed, count = load_framed(cfg.dataset, cfg.data_root, "train", size, cfg.detector, framing,
+                                    limit=cfg.limit_train, seed=cfg.seed, progress=cfg.progress, **cfg.dataset_options)
+        if main_process:
+            print(f"detector-framed faces: {count} of {len(framed)} (the rest stay chips); "
+                  f"{cfg.framed_share:.0%} of each batch drawn from them", flush=True)
+        framed = framed.to(device)
     teacher = load_teacher(cfg.teacher, train_data.ages).to(device) if cfg.teacher else None
     n = len(train_data)
     per_rank = cfg.batch_size
@@ -298,90 +398,174 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
     # of it, or the ranks' shares overlap; augmentation (gen) stays per rank. One process uses
     # gen for both.
     order = gen if world == 1 else torch.Generator()
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16 and bf16_supported(device))
-    best, best_epoch, step, history, start_epoch = math.inf, -1, 0, [], 0
+    t_start = time.time()
+    deadline = t_start + 60 * cfg.budget_minutes if cfg.budget_minutes else None
+    best, best_epoch, step, history, start_epoch, partial, precision = math.inf, -1, 0, [], 0, None, None
     model.attention.reset_state()
     if cfg.resume and (out / "last.pt").exists():
-        start_epoch, step, best, best_epoch, history = _resume(out / "last.pt", cfg, model, opt, device)
+        start_epoch, step, best, best_epoch, history, partial, precision = _resume(out / "last.pt", cfg, model, opt, device)
         if main_process:
-            print(f"resuming {out / 'last.pt'} after epoch {start_epoch}", flush=True)
+            where = f"epoch {start_epoch + 1}, batch {partial['batch']}" if partial else f"after epoch {start_epoch}"
+            print(f"resuming {out / 'last.pt'} at {where}", flush=True)
     log = open(out / "metrics.jsonl", "a") if main_process else None
-    t_start = time.time()
+    progress = Progress(Path(cfg.progress_file) if cfg.progress_file else out / "progress.log") if main_process else None
 
-    for epoch in range(start_epoch, cfg.epochs):
-        # Seeded per epoch, so a resumed run draws exactly what an uninterrupted one would.
-        gen.manual_seed(cfg.seed * 1000 + rank + 7919 * epoch)
-        if order is not gen:
-            order.manual_seed(cfg.seed * 1000 + 7919 * epoch)
-        stage_modes(model, cfg.stage)
-        perm = torch.randperm(n, generator=order)[rank::world]
-        seen, t0 = 0, time.time()
-        loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync per step
-        batches = range(steps_per_epoch)
-        if cfg.progress and main_process:
-            from tqdm import tqdm
-            batches = tqdm(batches, desc=f"{cfg.stage} epoch {epoch + 1}/{cfg.epochs}", leave=False)
-        for b in batches:
-            idx = perm[b * per_rank:(b + 1) * per_rank].to(device)
-            for g in opt.param_groups:
-                g["lr"] = lr_at(cfg, epoch + b / steps_per_epoch)
-            x = model.normalize(augment(images[idx], size, cfg.augment, gen))   # [B, 3, S, S]
-            if cfg.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with autocast:
-                loss = net(x, labels[idx], teacher[idx] if teacher is not None else None)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            seen += len(idx)
-            loss_sum += loss.detach() * len(idx)
-            step += 1
-            if cfg.progress and main_process and step % 20 == 0:
-                batches.set_postfix(loss=f"{loss.item():.3f}", lr=f"{opt.param_groups[0]['lr']:.4f}")
-            if cfg.max_steps and step >= cfg.max_steps:
-                break
-        train_time = time.time() - t0
-        if not main_process:
-            if cfg.max_steps and step >= cfg.max_steps:
-                break
-            continue
-        preds = predict_packed(model, val_data, device=device)
-        val = summarize_predictions(preds, val_data)
-        key = "global" if cfg.stage == "global" else "fused"
-        record = {"epoch": epoch + 1, "stage": cfg.stage, "step": step,
-                  "train_loss": loss_sum.item() / max(seen, 1), "lr": opt.param_groups[0]["lr"],
-                  "images_per_s": seen * world / max(train_time, 1e-9),
-                  "val_mae": {k: v["mae"] for k, v in val.items()}, "elapsed_s": time.time() - t_start}
-        history.append(record)
-        log.write(json.dumps(record) + "\n")
-        log.flush()
-        print(f"[{cfg.stage}] epoch {epoch + 1}: loss {record['train_loss']:.3f} "
-              f"val MAE global {val['global']['mae']:.3f} local {val['local']['mae']:.3f} "
-              f"fused {val['fused']['mae']:.3f} ({record['images_per_s']:.0f} img/s)", flush=True)
-        meta = {"train_config": _jsonable(asdict(cfg)), "epoch": epoch + 1, "val": val}
-        if val[key]["mae"] < best:
-            best, best_epoch = val[key]["mae"], epoch + 1
-            torch.save(checkpoint_dict(model, **meta), out / "best.pt")
+    if precision is None and start_epoch < cfg.epochs:
+        # A resumed run keeps the precision it started with: the same run, the same arithmetic.
+        if cfg.bf16 is not None:
+            precision = {"precision": "bf16" if cfg.bf16 and bf16_supported(device) else "fp32", "forced": True}
+        elif device.type == "cuda":
+            precision = {"precision": "bf16", "forced": False}
+        else:
+            precision = {**measure_precision(model, cfg.stage, per_rank, channels_last=cfg.channels_last),
+                         "forced": False}
+        if main_process:
+            log.write(json.dumps({"event": "precision", "stage": cfg.stage, **precision}) + "\n")
+            log.flush()
+            print(f"precision: {precision}", flush=True)
+    use_bf16 = precision is not None and precision["precision"] == "bf16"
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
+    stopped = None
+    step_s, val_s = 0.0, 0.0            # last measured: a step, a validation pass
+
+    def save_last(meta: dict, epoch_done: int, batch_state: dict | None = None):
         carry = model.attention._carry
-        resume = {"optimizer": opt.state_dict(), "epoch": epoch + 1, "step": step, "best": best,
-                  "best_epoch": best_epoch, "history": history,
+        resume = {"optimizer": opt.state_dict(), "epoch": epoch_done, "step": step, "best": best,
+                  "best_epoch": best_epoch, "history": history, "partial": batch_state, "precision": precision,
                   "lstm_carry": None if carry is None else [t.cpu() for t in carry]}
         # Written whole, then renamed: a run killed mid-save keeps the previous last.pt.
         torch.save(checkpoint_dict(model, **meta, resume=resume), out / "last.pt.tmp")
         os.replace(out / "last.pt.tmp", out / "last.pt")
-        if cfg.max_steps and step >= cfg.max_steps:
-            break
+
+    def must_stop(need_s: float) -> str | None:
+        if stop.signal:
+            return stop.signal
+        # Room for what comes next plus a save, or stop now: a budget is a promise to the session.
+        if deadline and time.time() + need_s + 5.0 > deadline:
+            return "budget"
+        return None
+
+    with StopRequest() as stop:
+        for epoch in range(start_epoch, cfg.epochs):
+            # Seeded per epoch, so a resumed run draws exactly what an uninterrupted one would.
+            gen.manual_seed(cfg.seed * 1000 + rank + 7919 * epoch)
+            if order is not gen:
+                order.manual_seed(cfg.seed * 1000 + 7919 * epoch)
+            stage_modes(model, cfg.stage)
+            perm = torch.randperm(n, generator=order)[rank::world]
+            seen, train_time, first = 0, 0.0, 0
+            loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync per step
+            if partial is not None:
+                # Mid-epoch: the random stream, the sums and the time where the stop left them.
+                gen.set_state(partial["generator"].cpu())
+                first, seen, train_time = partial["batch"], partial["seen"], partial["train_time"]
+                loss_sum += partial["loss_sum"].to(device)
+                partial = None
+            t0 = time.time() - train_time
+            next_batch = first
+            batches = range(first, steps_per_epoch)
+            if cfg.progress and main_process:
+                from tqdm import tqdm
+                batches = tqdm(batches, desc=f"{cfg.stage} epoch {epoch + 1}/{cfg.epochs}", leave=False)
+            for b in batches:
+                stopped = must_stop(step_s)
+                if stopped:
+                    break
+                ts = time.time()
+                idx = perm[b * per_rank:(b + 1) * per_rank].to(device)
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(cfg, epoch + b / steps_per_epoch)
+                faces = images[idx]                                                   # [B, S, S, 3]
+                if framed is not None:
+                    pick = (torch.rand(len(idx), generator=gen) < cfg.framed_share).to(device)
+                    faces = torch.where(pick.view(-1, 1, 1, 1), framed[idx], faces)
+                x = model.normalize(augment(faces, size, cfg.augment, gen))           # [B, 3, S, S]
+                if cfg.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with autocast:
+                    loss = net(x, labels[idx], teacher[idx] if teacher is not None else None)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                seen += len(idx)
+                loss_sum += loss.detach() * len(idx)
+                step += 1
+                next_batch = b + 1
+                step_s = time.time() - ts
+                if cfg.progress and main_process and step % 20 == 0:
+                    batches.set_postfix(loss=f"{loss.item():.3f}", lr=f"{opt.param_groups[0]['lr']:.4f}")
+                if progress:
+                    rate = seen * world / max(time.time() - t0, 1e-9)
+                    epoch_left = (steps_per_epoch - next_batch) * per_rank * world / rate + val_s
+                    stage_left = epoch_left + (cfg.epochs - epoch - 1) * (n / rate + val_s)
+                    last_val = f"{history[-1]['val_mae'][_key(cfg)]:.3f}" if history else "-"
+                    progress.write(f"{cfg.stage} epoch {epoch + 1}/{cfg.epochs} batch {next_batch}/{steps_per_epoch}"
+                                   f" | {rate:.0f} img/s {precision['precision']} | val MAE {last_val}"
+                                   f" | ETA epoch {_minutes(epoch_left)}, stage {_minutes(stage_left)}"
+                                   + (f" | budget left {_minutes(deadline - time.time())}" if deadline else ""))
+                if cfg.max_steps and step >= cfg.max_steps:
+                    break
+            train_time = time.time() - t0
+            if not stopped and next_batch == steps_per_epoch:
+                stopped = must_stop(val_s)
+            if stopped:
+                if main_process:
+                    # The batches done so far are kept; resuming continues at the next one.
+                    save_last({"train_config": _jsonable(asdict(cfg)), "epoch": epoch}, epoch,
+                              {"batch": next_batch, "generator": gen.get_state(), "seen": seen,
+                               "loss_sum": loss_sum.cpu(), "train_time": train_time})
+                    msg = (f"stopped ({stopped}) in {cfg.stage} epoch {epoch + 1} after batch "
+                           f"{next_batch}/{steps_per_epoch}: checkpointed in {out / 'last.pt'}; the same command resumes")
+                    print(msg, flush=True)
+                    progress.write(msg, force=True)
+                break
+            if not main_process:
+                if cfg.max_steps and step >= cfg.max_steps:
+                    break
+                continue
+            tv = time.time()
+            preds = predict_packed(model, val_data, device=device)
+            val = summarize_predictions(preds, val_data)
+            val_s = time.time() - tv
+            key = _key(cfg)
+            record = {"epoch": epoch + 1, "stage": cfg.stage, "step": step,
+                      "train_loss": loss_sum.item() / max(seen, 1), "lr": opt.param_groups[0]["lr"],
+                      "images_per_s": seen * world / max(train_time, 1e-9), "precision": precision["precision"],
+                      "val_mae": {k: v["mae"] for k, v in val.items()}, "elapsed_s": time.time() - t_start}
+            history.append(record)
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            print(f"[{cfg.stage}] epoch {epoch + 1}: loss {record['train_loss']:.3f} "
+                  f"val MAE global {val['global']['mae']:.3f} local {val['local']['mae']:.3f} "
+                  f"fused {val['fused']['mae']:.3f} ({record['images_per_s']:.0f} img/s)", flush=True)
+            meta = {"train_config": _jsonable(asdict(cfg)), "epoch": epoch + 1, "val": val, "precision": precision}
+            if val[key]["mae"] < best:
+                best, best_epoch = val[key]["mae"], epoch + 1
+                torch.save(checkpoint_dict(model, **meta), out / "best.pt")
+            save_last(meta, epoch + 1)
+            left = (cfg.epochs - epoch - 1) * (n / record["images_per_s"] + val_s)
+            progress.write(f"{cfg.stage} epoch {epoch + 1}/{cfg.epochs} done | {record['images_per_s']:.0f} img/s "
+                           f"{precision['precision']} | val MAE {val[key]['mae']:.3f} (best {best:.3f} at epoch "
+                           f"{best_epoch}) | ETA stage {_minutes(left)}"
+                           + (f" | budget left {_minutes(deadline - time.time())}" if deadline else ""), force=True)
+            if cfg.max_steps and step >= cfg.max_steps:
+                break
 
     if log:
         log.close()
     if world > 1:
         dist.destroy_process_group()
-    return {"best_val_mae": best, "best_epoch": best_epoch, "history": history,
-            "checkpoint": str(out / "best.pt"), "train_seconds": time.time() - t_start}
+    return {"best_val_mae": best, "best_epoch": best_epoch, "history": history, "stopped": stopped,
+            "precision": precision, "checkpoint": str(out / "best.pt"), "train_seconds": time.time() - t_start}
+
+
+def _key(cfg: TrainConfig) -> str:
+    """The branch whose val MAE picks best.pt: what the stage trains."""
+    return "global" if cfg.stage == "global" else "fused"
 
 
 # Settings that may differ between a run and its resumption without changing what it computes.
-_RESUME_FREE = {"resume", "progress", "device", "max_steps"}
+_RESUME_FREE = {"resume", "progress", "device", "max_steps", "budget_minutes", "progress_file"}
 
 
 def _resume(path: Path, cfg: TrainConfig, model: ALNet, opt, device) -> tuple:
@@ -391,7 +575,8 @@ def _resume(path: Path, cfg: TrainConfig, model: ALNet, opt, device) -> tuple:
     state = ckpt.get("resume")
     if state is None:
         raise ValueError(f"{path} has no training state to resume from (written before --resume existed)")
-    saved, now = ckpt["train_config"], _jsonable(asdict(cfg))
+    # A setting added since the checkpoint was written counts as its default there.
+    saved, now = _with_defaults(ckpt["train_config"], _jsonable(asdict(TrainConfig()))), _jsonable(asdict(cfg))
     changed = sorted(k for k in set(saved) | set(now) if k not in _RESUME_FREE and saved.get(k) != now.get(k))
     if changed:
         raise ValueError(f"{path} belongs to a run with other settings ({', '.join(changed)}): "
@@ -400,7 +585,18 @@ def _resume(path: Path, cfg: TrainConfig, model: ALNet, opt, device) -> tuple:
     opt.load_state_dict(state["optimizer"])
     if state["lstm_carry"] is not None:
         model.attention._carry = tuple(t.to(device) for t in state["lstm_carry"])
-    return state["epoch"], state["step"], state["best"], state["best_epoch"], state["history"]
+    return (state["epoch"], state["step"], state["best"], state["best_epoch"], state["history"],
+            state.get("partial"), state.get("precision"))
+
+
+def _with_defaults(saved: dict, defaults: dict) -> dict:
+    out = dict(saved)
+    for k, v in defaults.items():
+        if k not in out:
+            out[k] = v
+        elif isinstance(v, dict) and v and isinstance(out[k], dict):
+            out[k] = _with_defaults(out[k], v)
+    return out
 
 
 def _jsonable(d):

@@ -17,7 +17,8 @@ def _faces(n: int, seed: int) -> Packed:
 
 
 def _config(out, stage, **kw) -> TrainConfig:
-    return TrainConfig(model="al_resnet_tiny", stage=stage, out=str(out), epochs=3, batch_size=16,
+    kw = {"epochs": 3, **kw}
+    return TrainConfig(model="al_resnet_tiny", stage=stage, out=str(out), batch_size=16,
                        lr=0.05, progress=False, device="cpu", bf16=False, channels_last=False, **kw)
 
 
@@ -44,3 +45,86 @@ def test_resume_refuses_another_runs_checkpoint(tmp_path):
     train(_config(tmp_path, "global", max_steps=2), data, val)
     with pytest.raises(ValueError, match="label_sigma"):
         train(_config(tmp_path, "global", resume=True, label_sigma=2.0), data, val)
+
+
+def _weights(path):
+    return torch.load(path, weights_only=False)["state_dict"]
+
+
+def _assert_same_weights(a, b):
+    for name, tensor in a.items():
+        torch.testing.assert_close(b[name], tensor, rtol=0, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize("stage", ["global", "local"])
+def test_a_run_stopped_by_its_budget_mid_epoch_resumes_to_the_uninterrupted_one(tmp_path, stage, monkeypatch):
+    import training.train as tr
+
+    data, val = _faces(64, 0), _faces(32, 1)
+    whole = train(_config(tmp_path / "whole", stage), data, val)
+
+    # A clock that moves 1 s per call: the 0.25 min budget (less the 5 s kept for the save) runs
+    # out part-way through the first epoch, at a step that does not depend on the machine.
+    clock = iter(range(10**6))
+    monkeypatch.setattr(tr.time, "time", lambda: float(next(clock)))
+    cut = train(_config(tmp_path / "cut", stage, budget_minutes=0.25), data, val)
+    monkeypatch.undo()
+    assert cut["stopped"] == "budget"
+    state = torch.load(tmp_path / "cut" / "last.pt", weights_only=False)["resume"]
+    assert state["partial"] is not None and 0 < state["step"] < 3 * (64 // 16)
+    assert "stopped (budget)" in (tmp_path / "cut" / "progress.log").read_text()
+
+    resumed = train(_config(tmp_path / "cut", stage, resume=True), data, val)
+    assert resumed["stopped"] is None
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
+    assert resumed["best_epoch"] == whole["best_epoch"]
+    _assert_same_weights(_weights(tmp_path / "whole" / "last.pt"), _weights(tmp_path / "cut" / "last.pt"))
+
+
+def test_sigterm_checkpoints_and_the_same_command_resumes(tmp_path):
+    """A real SIGTERM to a real process: it stops after the step it is in, checkpointed, exits 0,
+    and the same command finishes the run exactly as an uninterrupted one would."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = tmp_path / "run.py"
+    script.write_text(f"""
+import sys, time
+sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+import training.train as tr
+from training.tests.test_resume import _config, _faces
+out = sys.argv[1]
+slow = len(sys.argv) > 2
+if slow:  # slow steps, so the signal lands mid-run
+    real = tr.stage_loss
+    def stage_loss(*a, **k):
+        time.sleep(0.2)
+        return real(*a, **k)
+    tr.stage_loss = stage_loss
+r = tr.train(_config(out, "global", resume=True, epochs=4), _faces(64, 0), _faces(32, 1))
+print("STOPPED", r["stopped"], flush=True)
+""")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    subprocess.run([sys.executable, str(script), str(tmp_path / "whole")], check=True, env=env, capture_output=True)
+
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "cut"), "slow"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "cut" / "progress.log"
+    deadline = time.time() + 120
+    while not (tmp_path / "cut" / "last.pt").exists() and time.time() < deadline:
+        time.sleep(0.1)   # the first epoch's checkpoint: the run is well under way
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "STOPPED SIGTERM" in out, out + err
+    assert "stopped (SIGTERM)" in log.read_text()
+
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "cut")], check=True, env=env,
+                          capture_output=True, text=True)
+    assert "STOPPED None" in done.stdout
+    _assert_same_weights(_weights(tmp_path / "whole" / "last.pt"), _weights(tmp_path / "cut" / "last.pt"))
