@@ -8,6 +8,7 @@ carry to a GPU host (UTKFace's train split is ~200 MB at 64 px, ~650 MB at 112 p
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from .datasets import Sample, load_dataset
-from .framing import crop_rect, from_margin
+from .framing import crop_pixels, crop_rect, detect_chips, detector_framed_chip, from_margin
 
 CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache" / "packed"
 
@@ -48,13 +49,8 @@ def load_face(sample: Sample, size: int, margin: float = 0.0) -> np.ndarray:
     image's edge, see docs/model-contract.md), area-averaged down to S x S."""
     with Image.open(sample.path) as im:
         im = ImageOps.exif_transpose(im).convert("RGB")
-        if sample.box is not None:
-            left, top, side, _ = crop_rect(sample.box, from_margin(margin))
-            # PIL fills the part of a crop outside the image with black: padded, not squashed.
-            im = im.crop((round(left), round(top), round(left + side), round(top + side)))
-        # BOX: the server feeds the age model the same (src/image/resize.ts pilBoxWeights,
-        # checked pixel by pixel by test/parity.test.ts).
-        return np.array(im.resize((size, size), Image.BOX), dtype=np.uint8)
+        rect = crop_rect(sample.box, from_margin(margin)) if sample.box is not None else (0, 0, im.width, im.height)
+        return crop_pixels(im, rect, size)
 
 
 def pack(samples: list[Sample], size: int, margin: float = 0.0, cache: bool = True,
@@ -101,6 +97,42 @@ def load_packed(dataset: str, root: str, split: str, size: int, margin: float = 
     if limit is not None and limit < len(samples):
         samples = [samples[i] for i in fixed_subset(len(samples), limit, seed)]
     return pack(samples, size, margin, progress=progress)
+
+
+def load_framed(dataset: str, root: str, split: str, size: int, detector: str, framing: dict,
+                limit: int | None = None, seed: int = 0, progress: bool = True,
+                **options) -> tuple[torch.Tensor, int]:
+    """The same faces as load_packed's, each as the served photo path would crop it: the chip
+    set into a canvas (framing.chip_canvas), found by the detector and framed by the model's
+    `framing` -> (uint8 [N, S, S, 3], how many are framed). A face the detector missed, or one it
+    would turn upright, stays its chip. Cached under .cache/packed/ like the chips."""
+    if dataset != "utkface" or str(root).endswith(CARRY_SUFFIX):
+        raise ValueError("detector-framed faces are made from UTKFace's chips in their folder, not a carry file")
+    samples = load_dataset(dataset, root, split, **options)
+    paths = [s.path for s in samples]
+    detections = detect_chips(detector, paths, f"{dataset}-{split}", progress)
+    if limit is not None and limit < len(samples):
+        keep = fixed_subset(len(samples), limit, seed)
+        samples, paths, detections = [samples[i] for i in keep], [paths[i] for i in keep], [detections[i] for i in keep]
+        index = keep
+    else:
+        index = list(range(len(samples)))
+    key = hashlib.sha1(json.dumps([size, framing, detections, paths, index], sort_keys=True).encode()).hexdigest()[:16]
+    cache_file = CACHE_DIR / f"framed-{key}.pt"
+    if cache_file.exists():
+        saved = torch.load(cache_file, weights_only=True)
+        return saved["images"], int(saved["framed"])
+    images = torch.empty((len(samples), size, size, 3), dtype=torch.uint8)
+    framed = 0
+    for j, (s, i, det) in enumerate(zip(samples, index, detections)):
+        crop = detector_framed_chip(s.path, i, det, framing, size)
+        framed += crop is not None
+        images[j] = torch.from_numpy(crop if crop is not None else load_face(s, size))
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+    torch.save({"images": images, "framed": framed}, tmp)
+    tmp.replace(cache_file)
+    return images, framed
 
 
 def fixed_subset(n: int, limit: int, seed: int) -> list[int]:
@@ -171,6 +203,8 @@ class AugmentConfig:
     flip: bool = True
     brightness: float = 0.2
     contrast: float = 0.2
+    rotate: float = 0.0                          # degrees, uniform in +-rotate: the roll a detector's eye
+                                                 # line leaves (about 3.5 deg spread on the upright chips)
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
@@ -204,6 +238,12 @@ def augment(images: torch.Tensor, size: int, cfg: AugmentConfig,
     theta = torch.zeros(n, 2, 3, device=dev)
     theta[:, 0, 0], theta[:, 0, 2] = sx, tx
     theta[:, 1, 1], theta[:, 1, 2] = sy, ty
+    if cfg.rotate:
+        # A separate draw, taken only when rotating, so runs without it keep their random stream.
+        angle = torch.deg2rad(cfg.rotate * (2 * torch.rand(n, generator=generator) - 1)).to(dev)
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        theta[:, :, :2] = torch.stack([torch.stack([cos * sx, -sin * sy], -1),
+                                       torch.stack([sin * sx, cos * sy], -1)], 1)
     grid = F.affine_grid(theta, [n, 3, size, size], align_corners=False)          # [N, size, size, 2]
     out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     if cfg.brightness or cfg.contrast:

@@ -56,6 +56,93 @@ def crop_rect(box, framing: dict, roll: float = 0.0, keypoints=None) -> tuple[fl
     return (cx - side / 2, cy - side / 2, side, side)
 
 
+def chip_canvas(path, index: int):
+    """A training chip set into a plain canvas the way a face appears in a photo (PLACEMENTS,
+    taken in turn by the chip's index in its split) -> (PIL canvas, chip's offset, chip's side)."""
+    from PIL import Image
+
+    side, mult = PLACEMENTS[index % len(PLACEMENTS)]
+    with Image.open(path) as im:
+        chip = im.convert("RGB").resize((side, side), Image.BOX)
+    canvas = Image.new("RGB", (side * mult, side * mult), (CANVAS_GREY,) * 3)
+    off = (side * mult - side) // 2
+    canvas.paste(chip, (off, off))
+    return canvas, off, side
+
+
+# Below this tilt of the eye line the server does not turn the crop (src/image/crop.ts).
+MIN_ROLL_DEGREES = 8.0
+
+
+def eye_roll(keypoints) -> float:
+    """The server's eyeRoll (src/image/crop.ts): radians from the right eye to the left, 0 under
+    MIN_ROLL_DEGREES."""
+    (rx, ry), (lx, ly) = keypoints[:2]
+    roll = math.atan2(ly - ry, lx - rx)
+    return 0.0 if abs(math.degrees(roll)) < MIN_ROLL_DEGREES else roll
+
+
+def crop_pixels(im, rect, size: int) -> np.ndarray:
+    """The server's pixels for a crop rectangle: the rectangle rounded to whole pixels, black
+    past the image's edge (padded, not squashed), Pillow BOX down to size x size (the server's
+    resize is the same rule: src/image/resize.ts, checked by test/parity.test.ts)."""
+    from PIL import Image
+
+    left, top, side, _ = rect
+    im = im.crop((round(left), round(top), round(left + side), round(top + side)))
+    return np.array(im.resize((size, size), Image.BOX), dtype=np.uint8)
+
+
+DETECTIONS_DIR = Path(__file__).resolve().parent.parent / ".cache" / "detections"
+
+
+def detect_chips(detector_dir: str, paths: list[str], tag: str, progress: bool = True) -> list[dict | None]:
+    """The detector's largest face on each chip's canvas (chip_canvas, index = position in
+    `paths`): {"box", "keypoints", "score"} in canvas pixels, or None where it found none.
+    Cached under .cache/detections/ (UTKFace-derived: never in git), keyed by detector and chips."""
+    import hashlib
+
+    from .detector import Detector
+
+    manifest = json.loads((Path(detector_dir) / "manifest.json").read_text())
+    key = hashlib.sha1((f"{manifest['name']}/{manifest['version']}|{manifest.get('files', '')}|" +
+                        "\n".join(paths)).encode()).hexdigest()[:16]
+    cache = DETECTIONS_DIR / f"{tag}-{key}.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    detector = Detector(detector_dir)
+    it = enumerate(paths)
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, total=len(paths), desc=f"detecting faces on {len(paths)} chips", leave=False)
+    out = []
+    for i, path in it:
+        canvas, _, _ = chip_canvas(path, i)
+        dets = detector.detect(np.asarray(canvas))
+        if not dets:
+            out.append(None)
+            continue
+        best = max(dets, key=lambda d: d["box"][2] * d["box"][3])
+        out.append({"box": [float(v) for v in best["box"]], "score": float(best["score"]),
+                    "keypoints": [[float(x), float(y)] for x, y in best["keypoints"]]})
+    DETECTIONS_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out))
+    tmp.replace(cache)
+    return out
+
+
+def detector_framed_chip(path: str, index: int, detection: dict | None, framing: dict, size: int) -> np.ndarray | None:
+    """What the server feeds the age model for this detection of the chip's canvas: the framed
+    crop (crop_rect with the detector's keypoints) at `size`. None where the detector missed or
+    the server would turn the crop (an eye line tilted past MIN_ROLL_DEGREES: rare on the upright
+    chips), so the caller keeps the chip."""
+    if detection is None or eye_roll(detection["keypoints"]) != 0.0:
+        return None
+    canvas, _, _ = chip_canvas(path, index)
+    return crop_pixels(canvas, crop_rect(detection["box"], framing, 0.0, detection["keypoints"]), size)
+
+
 def measure_framing(detector_dir: str, data_root: str | None = None, split: str = "train",
                     limit: int | None = None, out: str | None = None) -> dict:
     """Median scale and centre shift that turn the detector's box into the chip, over `split`."""
@@ -74,12 +161,7 @@ def measure_framing(detector_dir: str, data_root: str | None = None, split: str 
     scale, dx, dy, kdx, kdy, roll = [], [], [], [], [], []
     missed = 0
     for i, r in enumerate(rows):
-        side, mult = PLACEMENTS[i % len(PLACEMENTS)]
-        with Image.open(root / "images" / r["file"]) as im:
-            chip = im.convert("RGB").resize((side, side), Image.BOX)
-        canvas = Image.new("RGB", (side * mult, side * mult), (CANVAS_GREY,) * 3)
-        off = (side * mult - side) // 2
-        canvas.paste(chip, (off, off))
+        canvas, off, side = chip_canvas(root / "images" / r["file"], i)
         dets = detector.detect(np.asarray(canvas))
         if not dets:
             missed += 1

@@ -1,7 +1,9 @@
 """Training-vs-serving preprocessing parity: the fixture test/parity.test.ts compares against.
 
 `data.load_face` (what training, evaluation and release feed the model) makes the 112 px input
-of a generated image for three boxes; the fixture holds the image (PNG) and those inputs. The
+of a generated image for three boxes, and `framing.detector_framed_chip` (training's
+detector-framed faces) the input for a detection of that image set into a canvas; the fixture
+holds the images (PNG) and those inputs. The
 TypeScript test runs the serving path (PNG decode, `framedCrop`, `estimateAge`'s resize) on the
 same image and boxes and compares pixel by pixel. This test regenerates the fixture and checks
 it equals the committed one, so it cannot go stale.
@@ -21,6 +23,7 @@ from PIL import Image
 
 from training.data import load_face
 from training.datasets import Sample
+from training.framing import chip_canvas, detector_framed_chip
 
 FIXTURE = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "parity" / "preprocessing.json"
 SIZE = 112
@@ -31,6 +34,13 @@ CASES = {
     "edge": [131.7, 2.4, 66.1, 70.9],        # at the top-right corner: the crop leaves the image
     "whole": None,                           # crop=image: the chip itself resized to 112
 }
+# A detected face, as training's detector-framed faces are made (framing.detector_framed_chip):
+# the chip set into its canvas (index 0: 200 px on 400 px), a detection of it (box and keypoints
+# in canvas pixels, fixed here: the detector's own parity is test/detector tests'), and a
+# framing with keypoints (version 3.1's measured one).
+DETECTION = {"box": [155.4, 137.2, 90.6, 116.3],
+             "keypoints": [[180.2, 180.4], [220.7, 181.5], [200.3, 201.0], [199.6, 226.8], [158.0, 184.0], [242.0, 185.5]]}
+FRAMING = {"scale": 1.0859, "offset_x": 0.0025, "offset_y": -0.0257, "keypoints": {"offset_x": 0.0044, "offset_y": -0.013}}
 
 
 def generated_image() -> np.ndarray:
@@ -59,6 +69,14 @@ def build() -> dict:
             assert face.shape == (SIZE, SIZE, 3) and face.dtype == np.uint8
             cases.append({"name": name, "box": box, "margin": MARGIN if box is not None else None,
                           "expected": base64.b64encode(face.tobytes()).decode()})
+        canvas, _, _ = chip_canvas(path, 0)
+        canvas_png = io.BytesIO()
+        canvas.save(canvas_png, "PNG")
+        face = detector_framed_chip(str(path), 0, DETECTION, FRAMING, SIZE)
+        cases.append({"name": "detected", "box": DETECTION["box"], "margin": None,
+                      "keypoints": DETECTION["keypoints"], "framing": FRAMING,
+                      "image_png": base64.b64encode(canvas_png.getvalue()).decode(),
+                      "expected": base64.b64encode(face.tobytes()).decode()})
     return {
         "what": "training.data.load_face's model input for a generated image; "
                 "compared with the serving path by test/parity.test.ts",
@@ -95,6 +113,7 @@ def test_the_cases_exercise_padding_and_downscaling():
     assert faces["edge"][:8].max() == 0 and faces["edge"][:, -8:].max() == 0
     assert faces["middle"].min(axis=(0, 1)).max() > 0  # inside the image: no padding
     assert faces["whole"].std() > 30
+    assert faces["detected"].std() > 30 and not np.array_equal(faces["detected"], faces["middle"])
 
 
 if __name__ == "__main__":
