@@ -137,11 +137,31 @@ def write_card(model_dir: str, compare: str | None = None, bench: str | None = N
             + (" (true age → estimate: " + ", ".join(f"{k['age']:.0f} → {k['estimate']:.1f}" for k in kids) + ")" if kids else "")
             + ". An age estimate is not an age check.",
             "",
-            _row(["age band", "faces", "80% range covers the true age"]),
-            _row(["---"] * 3),
         ]
-        for band, v in by_band.items():
-            lines.append(_row([band, v["n"], _f(v["coverage"], 3)]))
+        before = int8.get("range80_uncalibrated")
+        if before:
+            # Calibrated per band of the estimate on `val` (manifest range_levels); both views shown.
+            levels = {f"{b['from']}-{b['to']}" if b["to"] is not None else f"{b['from']}+": b["level"]
+                      for b in int8["range_levels"]}
+            lines += [
+                f"The 80% range is calibrated per band of the estimate (`range_levels`, fitted on `val`): "
+                f"test coverage {before['coverage']:.3f} before, {int8['range80_coverage']:.3f} after.",
+                "",
+                _row(["age band", "faces (true age)", "coverage before", "after",
+                      "faces (estimate)", "coverage before", "after", "level read"]),
+                _row(["---"] * 8),
+            ]
+            by_est, est_before = int8.get("range80_by_estimate_band", {}), before["by_estimate_band"]
+            for band in levels:
+                t, tb = by_band.get(band, {}), before["by_band"].get(band, {})
+                e, eb = by_est.get(band, {}), est_before.get(band, {})
+                lines.append(_row([band, t.get("n", 0), _f(tb.get("coverage"), 3), _f(t.get("coverage"), 3),
+                                   e.get("n", 0), _f(eb.get("coverage"), 3), _f(e.get("coverage"), 3),
+                                   _f(levels[band], 3)]))
+        else:
+            lines += [_row(["age band", "faces", "80% range covers the true age"]), _row(["---"] * 3)]
+            for band, v in by_band.items():
+                lines.append(_row([band, v["n"], _f(v["coverage"], 3)]))
     if box:
         mb = box["mean_box"]
         lines += [

@@ -125,8 +125,10 @@ def summarize_predictions(preds: dict, data: Packed) -> dict:
     return out
 
 
-def detailed_report(preds: dict, data: Packed) -> dict:
-    """Everything the model card needs about one set of predictions."""
+def detailed_report(preds: dict, data: Packed, range_levels: list[dict] | None = None) -> dict:
+    """Everything the model card needs about one set of predictions. `range_levels`: the range's
+    per-band calibration (metrics.fit_range_levels) the served answer applies; the coverage
+    without it is reported beside."""
     true = data.ages.numpy()
     fused = preds["fused"]
     rep = {"branches": summarize_predictions(preds, data)}
@@ -134,8 +136,17 @@ def detailed_report(preds: dict, data: Packed) -> dict:
         rep["fused_minus_global"] = metrics.paired_bootstrap(np.abs(fused["age"] - true),
                                                              np.abs(preds["global"]["age"] - true))
     if fused["probs"].shape[1] == 101:
-        rep["range80_coverage"] = metrics.interval_coverage(fused["probs"], np.clip(true, 0, 100), 0.8)
-        rep["range80_by_band"] = metrics.coverage_by_band(fused["probs"], np.clip(true, 0, 100), 0.8)
+        clipped = np.clip(true, 0, 100)
+        level = metrics.range_levels_for(fused["age"], range_levels)
+        rep["range80_coverage"] = metrics.interval_coverage(fused["probs"], clipped, level)
+        rep["range80_by_band"] = metrics.coverage_by_band(fused["probs"], clipped, level)
+        rep["range80_by_estimate_band"] = metrics.coverage_by_estimate_band(fused["probs"], clipped, fused["age"], level)
+        if range_levels:
+            rep["range_levels"] = range_levels
+            rep["range80_uncalibrated"] = {
+                "coverage": metrics.interval_coverage(fused["probs"], clipped, 0.8),
+                "by_band": metrics.coverage_by_band(fused["probs"], clipped, 0.8),
+                "by_estimate_band": metrics.coverage_by_estimate_band(fused["probs"], clipped, fused["age"], 0.8)}
         rep["minors"] = metrics.minors_placed_adult(fused["age"], true)
     err_source = fused["age"]
     rep["by_band"] = metrics.grouped_mae(err_source, true, [metrics.band_of(a) for a in true])

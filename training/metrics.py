@@ -34,9 +34,10 @@ def one_off_accuracy(pred_class, true_class) -> float:
     return float(np.mean(np.abs(np.asarray(pred_class) - np.asarray(true_class)) <= 1))
 
 
-def interval_coverage(probs, true, level: float = 0.8) -> float:
+def interval_coverage(probs, true, level=0.8) -> float:
     """How often the central `level` interval of each distribution (its (1-level)/2 and
-    (1+level)/2 quantiles over integer ages) contains the true age."""
+    (1+level)/2 quantiles over integer ages) contains the true age. `level`: one number, or
+    one per face (range_levels_for)."""
     lo, hi = quantile_interval(probs, level)
     true = np.asarray(true, float)
     return float(np.mean((true >= lo) & (true <= hi)))
@@ -49,9 +50,9 @@ def quantile_interval(probs, level: float = 0.8):
     return _quantile(probs, (1 - level) / 2), _quantile(probs, (1 + level) / 2)
 
 
-def _quantile(probs, q: float) -> np.ndarray:
+def _quantile(probs, q) -> np.ndarray:
     p = np.clip(np.asarray(probs, float), 0, None)                       # [N, M]
-    target = q * p.sum(axis=1)                                           # [N]
+    target = np.asarray(q, float) * p.sum(axis=1)                        # [N]
     cdf = np.cumsum(p, axis=1)                                           # [N, M]
     i = np.argmax((cdf >= target[:, None]) & (p > 0), axis=1)            # first bin reaching it
     rows = np.arange(len(p))
@@ -60,7 +61,7 @@ def _quantile(probs, q: float) -> np.ndarray:
     return np.clip(value, 0, p.shape[1] - 1)
 
 
-def coverage_by_band(probs, true, level: float = 0.8) -> dict[str, dict]:
+def coverage_by_band(probs, true, level=0.8) -> dict[str, dict]:
     """interval_coverage per age band: a range calibrated overall can still be too narrow for
     the old and too wide for children."""
     lo, hi = quantile_interval(probs, level)
@@ -70,6 +71,69 @@ def coverage_by_band(probs, true, level: float = 0.8) -> dict[str, dict]:
     labels = [band_of(lo) for lo, _ in AGE_BANDS]
     return {b: {"n": int((bands == b).sum()), "coverage": float(inside[bands == b].mean())}
             for b in labels if (bands == b).any()}
+
+
+# Nominal levels a band's range may be read at (the API still promises 80%: range.level).
+RANGE_LEVEL_GRID = tuple(float(v) for v in np.round(np.arange(0.5, 0.9951, 0.005), 3))
+
+
+def fit_range_levels(probs, true, estimate, target: float = 0.8, min_faces: int = 50) -> list[dict]:
+    """Per band of the *estimate* (AGE_BANDS; the server knows the estimate, not the age): the
+    smallest nominal level whose central interval holds the true age for at least `target` of
+    the band's faces (split-conformal on the level). A band with fewer than `min_faces` faces
+    takes the level fitted on all faces. -> [{"from", "to", "level", "n"}] (to None = open)."""
+    probs, true, estimate = np.asarray(probs, float), np.asarray(true, float), np.asarray(estimate, float)
+    band = _band_index(estimate)
+
+    def smallest_level(rows) -> float:
+        for level in RANGE_LEVEL_GRID:
+            if interval_coverage(probs[rows], true[rows], level) >= target:
+                return level
+        return RANGE_LEVEL_GRID[-1]
+
+    overall = smallest_level(np.arange(len(true)))
+    out = []
+    for i, (lo, hi) in enumerate(AGE_BANDS):
+        rows = np.flatnonzero(band == i)
+        level = smallest_level(rows) if len(rows) >= min_faces else overall
+        out.append({"from": lo, "to": hi if hi < 200 else None, "level": level, "n": int(len(rows))})
+    return out
+
+
+def range_levels_for(estimate, levels: list[dict] | None, default: float = 0.8) -> np.ndarray:
+    """The nominal level each face's range is read at (the server's rangeLevel in
+    src/model/predict.ts): the band of its estimate, rounded down to a whole year."""
+    estimate = np.asarray(estimate, float)
+    if not levels:
+        return np.full(len(estimate), default)
+    out = np.full(len(estimate), default)
+    whole = np.floor(estimate)
+    for b in levels:
+        hi = np.inf if b["to"] is None else b["to"]
+        out[(whole >= b["from"]) & (whole <= hi)] = b["level"]
+    return out
+
+
+def _band_index(estimate) -> np.ndarray:
+    whole = np.floor(np.asarray(estimate, float))
+    idx = np.full(len(whole), len(AGE_BANDS) - 1)
+    for i, (lo, hi) in reversed(list(enumerate(AGE_BANDS))):
+        idx[(whole >= lo) & (whole <= hi)] = i
+    return idx
+
+
+def coverage_by_estimate_band(probs, true, estimate, level=0.8) -> dict[str, dict]:
+    """coverage_by_band, the faces grouped by the band of their estimate (what calibration sees)."""
+    lo, hi = quantile_interval(probs, level)
+    true = np.asarray(true, float)
+    inside = (true >= lo) & (true <= hi)
+    band = _band_index(estimate)
+    out = {}
+    for i, (blo, bhi) in enumerate(AGE_BANDS):
+        rows = band == i
+        if rows.any():
+            out[band_of(blo)] = {"n": int(rows.sum()), "coverage": float(inside[rows].mean())}
+    return out
 
 
 def minors_placed_adult(pred, true, adult: float = 18.0, child_max: float = 12.0) -> dict:

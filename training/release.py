@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .metrics import fit_range_levels
 from .attention import box_statistics
 from .data import fixed_subset, load_packed
 from .evaluate import (detailed_report, fit_temperature, predict_onnx, predict_packed, predict_wasm,
@@ -89,7 +90,7 @@ def release(checkpoint: str, out: str, *, name: str, version: str, face_margin: 
         fp32_bytes = sum(f.stat().st_size for f in work.glob("model.fp32.onnx*"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    served_int8 = served_int8_report(int8, val, test)
+    served_int8 = served_int8_report(int8, val, test, range_levels="fit")
     test_single = predict_packed(model, test, device=device)
     test_ten = predict_packed(model, test, device=device, tta="ten")
     test_flip = predict_packed(model, test, device=device, tta="flip")
@@ -129,7 +130,7 @@ def release(checkpoint: str, out: str, *, name: str, version: str, face_margin: 
                    face_margin=face_margin, metrics=metrics,
                    training_data={"dataset": "UTKFace (train split, 17,267 faces)",
                                   "license": UTKFACE_LICENSE},
-                   extra={"framing": framing} if framing else None)
+                   extra={**({"framing": framing} if framing else {}), "range_levels": served_int8["range_levels"]})
     (out / "report.json").write_text(json.dumps(report) + "\n")
     report["summary"] = {"metrics": metrics, "parity_fp32": par, "sizes_bytes": report["sizes_bytes"],
                          "calibration": calibration}
@@ -141,16 +142,20 @@ def release(checkpoint: str, out: str, *, name: str, version: str, face_margin: 
 VAL_SUBSET = 256
 
 
-def served_int8_report(int8: Path, val, test) -> dict:
+def served_int8_report(int8: Path, val, test, range_levels: list[dict] | str | None = None) -> dict:
     """An int8 graph's numbers as served: onnxruntime-web wasm, the Worker's runtime, on `val`
     and `test`; Python onnxruntime's answers on `val` beside them as a parity check, since its
-    int8 kernels differ by CPU."""
+    int8 kernels differ by CPU. range_levels: the served range's per-band calibration, or "fit"
+    to fit it here on the served `val` answers (metrics.fit_range_levels)."""
     val_wasm = predict_wasm(int8, val)
     val_python = predict_onnx(int8, val)
     test_wasm = predict_wasm(int8, test)
+    if range_levels == "fit":
+        range_levels = fit_range_levels(val_wasm["fused"]["probs"], np.clip(val.ages.numpy(), 0, 100),
+                                                val_wasm["fused"]["age"])
     val_served = summarize_predictions(val_wasm, val)
     val_python_served = summarize_predictions(val_python, val)
-    test_served = detailed_report(test_wasm, test)
+    test_served = detailed_report(test_wasm, test, range_levels)
     test_served["attention_box"] = box_statistics(test_wasm["box"])
     subset = fixed_subset(len(val), VAL_SUBSET, 0) if VAL_SUBSET < len(val) else list(range(len(val)))
     subset_mae = float(np.mean(np.abs(val_wasm["fused"]["age"][subset] - val.ages.numpy()[subset])))
@@ -160,6 +165,7 @@ def served_int8_report(int8: Path, val, test) -> dict:
     runtime = wasm_runtime()
     return {
         "runtime": runtime,
+        "range_levels": range_levels,
         "test_boxes": test_wasm["box"],
         "val": {"onnx_int8": val_served, "onnx_int8_python": val_python_served,
                 "int8_wasm_vs_python": parity},
@@ -169,6 +175,8 @@ def served_int8_report(int8: Path, val, test) -> dict:
             "mae_int8": round(test_served["branches"]["fused"]["mae"], 3),
             "cs5_int8": round(test_served["branches"]["fused"]["cs5"], 4),
             "range80_coverage_int8": round(test_served["range80_coverage"], 4),
+            **({"range80_coverage_int8_uncalibrated": round(test_served["range80_uncalibrated"]["coverage"], 4)}
+               if range_levels else {}),
             "val_mae_int8": round(val_served["fused"]["mae"], 3),
             "val_mae_int8_python": round(val_python_served["fused"]["mae"], 3),
             "val_subset": {"n": len(subset), "seed": 0, "mae_int8": round(subset_mae, 4)},
@@ -213,7 +221,7 @@ def measure_served(model_dir: str, figure: str | None = None, data_root: str | N
             "margin": tc.get("face_margin", 0.0), "options": tc.get("dataset_options", {})}
     val, test = (load_packed(args["dataset"], args["root"], split, manifest["input"]["size"], args["margin"],
                              **args["options"]) for split in ("val", "test"))
-    served = served_int8_report(d / manifest["model"], val, test)
+    served = served_int8_report(d / manifest["model"], val, test, manifest.get("range_levels"))
     report["runtime_int8"] = served["runtime"]
     report["val"].update(served["val"])
     report["test"]["int8"] = served["test"]

@@ -5,7 +5,7 @@ import type { Orientation } from '../image/types';
 import type { Manifest } from '../registry/manifest';
 import type { AgeModel, ModelOutput } from './age-model';
 import { framedCrop } from '../image/crop';
-import { estimateAge } from './predict';
+import { estimateAge, rangeLevel } from './predict';
 
 const S = 24;
 const manifest = {
@@ -32,6 +32,32 @@ function probeModel() {
 }
 
 const limits = { maxPixels: 4_000_000, maxMemoryMB: 64 };
+
+describe('rangeLevel: the range calibrated per band of the estimate', () => {
+  const levels = [{ from: 0, to: 12, level: 0.7 }, { from: 13, to: 17, level: 0.85 }, { from: 60, to: null, level: 0.9 }];
+  it('takes the band of the estimate rounded down to a whole year', () => {
+    expect(rangeLevel(levels, 12.99)).toBe(0.7);
+    expect(rangeLevel(levels, 13)).toBe(0.85);
+    expect(rangeLevel(levels, 17.5)).toBe(0.85);
+    expect(rangeLevel(levels, 99)).toBe(0.9);
+  });
+  it('reads 80% where no band or no calibration applies', () => {
+    expect(rangeLevel(levels, 30)).toBe(0.8);
+    expect(rangeLevel(undefined, 30)).toBe(0.8);
+  });
+  it('widens the served range where its band says so', async () => {
+    const { model } = probeModel();
+    const calibrated = { ...model, manifest: { ...manifest, range_levels: [{ from: 25, to: 39, level: 0.95 }] } as Manifest };
+    const image = decodeImage(encodeJpeg(makeRgb(200, 100, pattern)), limits);
+    const crop = { x: 20, y: 10, w: 120, h: 60 };
+    const plain = await estimateAge(model, image, crop, 2);
+    const wide = await estimateAge(calibrated, image, crop, 2);
+    // The estimate is 37.3 (band 25-39): read at 95%, reported as the 80% range.
+    expect(wide.range.level).toBe(0.8);
+    expect(wide.range.low).toBeLessThanOrEqual(plain.range.low);
+    expect(wide.range.high).toBeGreaterThan(plain.range.high);
+  });
+});
 
 describe('estimateAge', () => {
   it('reads the distribution out and maps the attention box to image pixels', async () => {

@@ -4,13 +4,25 @@ import { rectToStored } from '../image/orientation';
 import { resizeCrop, resizeTurnedCrop } from '../image/resize';
 import type { Rect } from '../image/types';
 import type { AgeEstimate } from '../schemas';
+import type { RangeLevel } from '../registry/manifest';
 import type { AgeModel } from './age-model';
-import { centralInterval, groupProbabilities, mostLikelyGroup, round1, topK } from './distribution';
+import { centralInterval, groupProbabilities, mostLikelyGroup, probabilityAtLeast, round1, topK } from './distribution';
 
 /** The age model's answer for one face crop: the per-face fields of `POST /v1/age` (src/schemas.ts). */
 export type { AgeEstimate };
 
 const RANGE_LEVEL = 0.8;
+
+/**
+ * The nominal level the range is read at for an estimate: its band's in the manifest's
+ * `range_levels` (the estimate rounded down to a whole year), else RANGE_LEVEL. The same rule
+ * as range_levels_for in training/metrics.py, which fitted the levels.
+ */
+export function rangeLevel(levels: RangeLevel[] | undefined, age: number): number {
+  const whole = Math.floor(age);
+  const band = levels?.find((b) => whole >= b.from && (b.to === null || whole <= b.to));
+  return band ? band.level : RANGE_LEVEL;
+}
 export const roundRect = (r: Rect): Rect => ({ x: round1(r.x), y: round1(r.y), w: round1(r.w), h: round1(r.h) });
 
 /** Python's round(): half to even. */
@@ -35,7 +47,7 @@ export function wholePixels(crop: Rect): Rect {
  * distribution out. The attention box comes back in the same displayed-image pixels (for a
  * turned crop, the upright bounds of the turned box).
  */
-export async function estimateAge(model: AgeModel, image: DecodedImage, crop: Rect, k: number, roll = 0): Promise<AgeEstimate> {
+export async function estimateAge(model: AgeModel, image: DecodedImage, crop: Rect, k: number, roll = 0, over: readonly number[] = []): Promise<AgeEstimate> {
   const m = model.manifest;
   const S = m.input.size;
   const tensor = roll === 0
@@ -46,7 +58,7 @@ export async function estimateAge(model: AgeModel, image: DecodedImage, crop: Re
   const attention = attentionToImage(out.box, crop);
   return {
     age: round1(out.age),
-    range: centralInterval(out.probs, RANGE_LEVEL, m.ages.min),
+    range: centralInterval(out.probs, RANGE_LEVEL, m.ages.min, rangeLevel(m.range_levels, out.age)),
     group: mostLikelyGroup(groups),
     groups,
     top_k: topK(out.probs, k, m.ages.min),
@@ -55,6 +67,7 @@ export async function estimateAge(model: AgeModel, image: DecodedImage, crop: Re
     attention: roundRect(roll === 0 ? attention : turnedBounds(attention, crop, roll)),
     crop: roundRect(crop),
     roll: round1((roll * 180) / Math.PI),
+    ...(over.length ? { over: over.map((t) => ({ age: t, probability: probabilityAtLeast(out.probs, t, m.ages.min) })) } : {}),
   };
 }
 

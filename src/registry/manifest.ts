@@ -16,6 +16,11 @@ export type Manifest = {
   ages: { min: number; max: number };
   fusion?: Record<string, number>;
   temperature?: number;
+  /**
+   * The 80% range calibrated per band of the estimate: the nominal level each band's central
+   * interval is read at, fitted on `val` (training/metrics.py fit_range_levels). Absent: 0.8.
+   */
+  range_levels?: RangeLevel[];
   model: string;
   files: ManifestFile[];
   metrics?: Record<string, unknown>;
@@ -31,6 +36,9 @@ export function framingOf(m: Pick<Manifest, 'framing' | 'face_margin'>): Framing
   }
   return { scale: 1 + 2 * m.face_margin, offset_x: 0, offset_y: 0 };
 }
+
+/** One band of the estimate, `from`..`to` whole years (`to` null: open-ended), and its nominal level. */
+export type RangeLevel = { from: number; to: number | null; level: number };
 
 export type ActivePointer = { name: string; version: string };
 
@@ -111,6 +119,13 @@ export function parseManifest(text: string, expected?: ActivePointer): Manifest 
     if (k !== undefined && (!isObject(k) || !num(k.offset_x, -1, 1) || !num(k.offset_y, -1, 1))) {
       fail('framing.keypoints must be {offset_x -1..1, offset_y -1..1}');
     }
+  }
+  if (m.range_levels !== undefined) {
+    const bands = m.range_levels;
+    const ok = Array.isArray(bands) && bands.length > 0 && bands.every((b) =>
+      isObject(b) && Number.isInteger(b.from) && (b.to === null || (Number.isInteger(b.to) && (b.to as number) >= (b.from as number))) &&
+      typeof b.level === 'number' && b.level > 0 && b.level < 1);
+    if (!ok) fail('range_levels must be [{from, to (integer or null), level in (0, 1)}]');
   }
   const ages = m.ages;
   if (!isObject(ages) || !Number.isInteger(ages.min) || !Number.isInteger(ages.max) || (ages.max as number) <= (ages.min as number)) {
