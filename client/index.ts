@@ -17,6 +17,8 @@ export type EstimateOptions = {
   crop?: 'image';
   top_k?: number;
   max_faces?: number;
+  /** Ages T (1..99, at most 5): each face gets over: [{age: T, probability: P(age >= T)}]. */
+  over?: number[];
   /** A model tier of the deployment ('fast' or 'accurate'); absent: its default. */
   model?: ModelTier;
   /** The body's Content-Type; by default read from the bytes (JPEG, PNG) or the Blob. */
@@ -74,6 +76,7 @@ export function createClient(baseUrl: string = DEFAULT_BASE_URL, options?: Clien
         box: Array.isArray(opts.box) ? opts.box.join(',') : opts.box,
         crop: opts.crop,
         model: opts.model,
+        over: opts.over?.length ? opts.over.join(',') : undefined,
       };
       const res = await api.v1.age.$post({ query }, { init: { body: bytes, headers: { 'content-type': type } } });
       return unwrap<InferResponseType<typeof api.v1.age.$post, 200>>(res);

@@ -64,6 +64,32 @@ const Crop = z
   .enum(['image', ''], { error: 'crop must be "image" (the whole photo is the face crop) or absent.' })
   .openapi({ description: '"image": the whole image is already a face crop framed like the training faces (no detection).' });
 
+/** The age thresholds of `over=T[,T...]`: whole years 1..99, at most MAX_OVER of them. */
+export const MAX_OVER = 5;
+export function parseOver(raw: string | undefined): number[] {
+  if (raw === undefined || raw === '') return [];
+  const parts = raw.split(',').map((s) => s.trim());
+  if (parts.length > MAX_OVER) throw new Error(`over takes at most ${MAX_OVER} ages.`);
+  return parts.map((p) => {
+    if (!/^\d{1,2}$/.test(p) || Number(p) < 1) throw new Error(`over must be whole ages from 1 to 99, comma-separated (e.g. over=18,21); got "${p.slice(0, 12)}".`);
+    return Number(p);
+  });
+}
+
+const OverText = z
+  .string()
+  .superRefine((raw, ctx) => {
+    try {
+      parseOver(raw);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  })
+  .openapi({
+    description: `Ages T (whole years 1..99, at most ${MAX_OVER}, comma-separated): each face gets over: [{age: T, probability: P(age >= T)}] from its calibrated distribution (docs/age-checks.md has the measured error rates of decision rules).`,
+    example: '18,21',
+  });
+
 /** A count parameter; its upper bound is the deployment's (MAX_TOP_K, MAX_FACES_LIMIT) and is checked by the route. */
 const count = (name: string, description: string) =>
   z.string({ error: `${name} must be a whole number.` }).regex(/^\d{1,3}$/, { error: `${name} must be a whole number.` }).openapi({ description });
@@ -74,6 +100,7 @@ export const AgeQuerySchema = z.object({
   max_faces: count('max_faces', 'How many of the largest faces get an age: 1 to MAX_FACES_LIMIT (10 as shipped), default MAX_FACES (5).').optional(),
   box: BoxText.optional(),
   crop: Crop.optional(),
+  over: OverText.optional(),
   model: z
     .enum([...MODEL_TIERS, ''], { error: `model must be one of ${MODEL_TIERS.map((t) => `"${t}"`).join(', ')}, or absent for the default model.` })
     .openapi({ description: 'A tier of models/active.json ("fast": the quicker, less accurate model; "accurate"); absent: the default (README).' })
@@ -117,7 +144,10 @@ export const AgeEstimateSchema = {
   age: z.number().openapi({ description: 'Expected age in years, one decimal.', example: 31.4 }),
   range: z
     .strictObject({ low: z.number(), high: z.number(), level: z.number() })
-    .openapi({ description: 'The central interval holding `level` (0.8) of the age distribution.' }),
+    .openapi({
+      description:
+        'An interval of ages meant to hold the true age for `level` (0.8) of faces: a central interval of the age distribution, read at the level that held 80% of the validation faces whose estimate fell in the same age band (the model\'s `range_levels`), or the central 80% for a model without them.',
+    }),
   group: GroupSchema.openapi({ description: 'The most likely age group.' }),
   groups: z.array(GroupSchema).openapi({ description: 'Every age group with its probability, youngest first (sums to 1).' }),
   top_k: z.array(z.strictObject({ age: z.number().int(), probability: Probability })).openapi({ description: 'The top_k most likely ages, most likely first.' }),
@@ -126,6 +156,10 @@ export const AgeEstimateSchema = {
   attention: RectSchema.openapi({ description: 'The region the model attended to, in image pixels.' }),
   crop: RectSchema.openapi({ description: 'The square the model saw (padded black past the image).' }),
   roll: z.number().openapi({ description: 'Degrees the crop was turned (clockwise) so the eyes are level; 0 when it was not.' }),
+  over: z
+    .array(z.strictObject({ age: z.number().int().min(1).max(99), probability: Probability }))
+    .optional()
+    .openapi({ description: 'Only with over=T: for each T asked, P(age >= T): the sum of the distribution at ages T and over, four decimals.' }),
 };
 export type AgeEstimate = z.infer<z.ZodObject<typeof AgeEstimateSchema>>;
 

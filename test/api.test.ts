@@ -200,6 +200,20 @@ describe('POST /v1/age', () => {
     expect((await json<AgeBody>(await post(photo, { query: 'top_k=0&crop=image' }))).faces[0]!.top_k).toEqual([]);
   });
 
+  it('over=T gives P(age >= T) from the same distribution as top_k', async () => {
+    const b = await json<AgeBody>(await post(photo, { query: 'crop=image&top_k=20&over=1,18,21,99' }));
+    const face = b.faces[0]!;
+    expect(face.over!.map((o) => o.age)).toEqual([1, 18, 21, 99]);
+    const ps = face.over!.map((o) => o.probability);
+    expect(ps.every((p) => p >= 0 && p <= 1)).toBe(true);
+    for (let i = 1; i < ps.length; i++) expect(ps[i]!).toBeLessThanOrEqual(ps[i - 1]!); // fewer ages, less mass
+    // The same distribution the groups read: P(age >= 15) is the mass of groups 15-24 and up.
+    const fromGroups = face.groups.filter((g) => g.label !== '0-2' && g.label !== '3-7' && g.label !== '8-14').reduce((s, g) => s + g.probability, 0);
+    const at15 = (await json<AgeBody>(await post(photo, { query: 'crop=image&over=15' }))).faces[0]!.over![0]!.probability;
+    expect(Math.abs(at15 - fromGroups)).toBeLessThan(5e-4);
+    expect((await json<AgeBody>(await post(photo, { query: 'crop=image' }))).faces[0]!.over).toBeUndefined();
+  });
+
   it('applies the EXIF orientation: a rotated-and-tagged photo reads like the upright one', async () => {
     // The face sits off-centre, so a wrong turn or flip moves the detector's box by 100+ px
     // and puts the caller's box on other pixels. (The fixture model's attention box barely
@@ -279,6 +293,9 @@ describe('errors', () => {
     expect(await expectError(await post(photo, { query: 'box=900,10,50,50' }), 400, 'bad_request')).toMatch(/does not overlap/);
     expect(await expectError(await post(photo, { query: 'top_k=-1' }), 400, 'bad_request')).toMatch(/top_k/);
     expect(await expectError(await post(photo, { query: 'top_k=21' }), 400, 'bad_request')).toMatch(/top_k/);
+    for (const over of ['0', '100', '18.5', 'adult', '18,', '1,2,3,4,5,6', '-3']) {
+      expect(await expectError(await post(photo, { query: `over=${over}` }), 400, 'bad_request'), over).toMatch(/over/);
+    }
     await expectError(await post(new Uint8Array(0)), 400, 'bad_request');
     const form = new FormData();
     form.append('picture', new File([photo], 'face.jpg', { type: 'image/jpeg' }));

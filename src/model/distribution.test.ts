@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AGE_GROUPS, centralInterval, expectedAge, groupProbabilities, mostLikelyGroup, quantile, topK } from './distribution';
+import { AGE_GROUPS, centralInterval, expectedAge, groupProbabilities, mostLikelyGroup, probabilityAtLeast, quantile, topK } from './distribution';
 
 const pointMass = (age: number) => Array.from({ length: 101 }, (_, i) => (i === age ? 1 : 0));
 const uniform = (from: number, to: number) => Array.from({ length: 101 }, (_, i) => (i >= from && i <= to ? 1 / (to - from + 1) : 0));
@@ -22,6 +22,22 @@ describe('quantile and the 80% range', () => {
   it('covers 80% of a uniform distribution', () => {
     // 20..29 inclusive is [19.5, 29.5] continuous; 10th..90th percentile = 20.5..28.5
     expect(centralInterval(uniform(20, 29), 0.8)).toEqual({ low: 20.5, high: 28.5, level: 0.8 });
+  });
+
+  it('reads a calibrated range at its nominal level and reports the level it covers', () => {
+    // 20..29 is [19.5, 29.5]: the central 60% is 21.5..27.5.
+    expect(centralInterval(uniform(20, 29), 0.8, 0, 0.6)).toEqual({ low: 21.5, high: 27.5, level: 0.8 });
+  });
+
+  it('P(age >= T) is the mass at T and over', () => {
+    // Hand-built: 0.5 at 16, 0.3 at 18, 0.2 at 40.
+    const p = new Float32Array(101);
+    p[16] = 0.5; p[18] = 0.3; p[40] = 0.2;
+    expect(probabilityAtLeast(p, 18)).toBeCloseTo(0.5, 6);
+    expect(probabilityAtLeast(p, 17)).toBeCloseTo(0.5, 6);
+    expect(probabilityAtLeast(p, 16)).toBeCloseTo(1, 6);
+    expect(probabilityAtLeast(p, 41)).toBe(0);
+    expect(probabilityAtLeast(p, 40)).toBeCloseTo(0.2, 6);
   });
 
   it('clamps at the ends of the age scale and is monotone', () => {

@@ -50,10 +50,25 @@ export function quantile(probs: ArrayLike<number>, q: number, minAge = 0): numbe
   return minAge + n - 1;
 }
 
-/** The central interval holding `level` of the probability mass (0.8 → 10th..90th percentile). */
-export function centralInterval(probs: ArrayLike<number>, level: number, minAge = 0): { low: number; high: number; level: number } {
-  const tail = (1 - level) / 2;
+/**
+ * The central interval holding `nominal` of the probability mass (0.8 → 10th..90th percentile),
+ * reported as covering `level`: a calibrated range reads the distribution at the nominal level
+ * that covered `level` of the validation faces (rangeLevel in predict.ts).
+ */
+export function centralInterval(probs: ArrayLike<number>, level: number, minAge = 0, nominal = level): { low: number; high: number; level: number } {
+  const tail = (1 - nominal) / 2;
   return { low: round1(quantile(probs, tail, minAge)), high: round1(quantile(probs, 1 - tail, minAge)), level };
+}
+
+/** P(age >= t): the distribution's mass at ages t and over (of its total), four decimals. */
+export function probabilityAtLeast(probs: ArrayLike<number>, t: number, minAge = 0): number {
+  let above = 0, total = 0;
+  for (let i = 0; i < probs.length; i++) {
+    const p = Math.max(0, probs[i]!);
+    total += p;
+    if (minAge + i >= t) above += p;
+  }
+  return total > 0 ? round4(above / total) : 0;
 }
 
 /** Probability of each age group, in AGE_GROUPS order. */

@@ -12,7 +12,7 @@ import { methodNotAllowed, rejectInvalid } from '../middleware/errors';
 import { imageBody, type ImageBodyVariables } from '../middleware/image-body';
 import { estimateAge, roundRect } from '../model/predict';
 import { framingOf } from '../registry/manifest';
-import { AgeFormSchema, AgeJsonBodySchema, AgeQuerySchema, AgeResultSchema, errorResponses, type AgeResult, type FaceResult } from '../schemas';
+import { AgeFormSchema, AgeJsonBodySchema, AgeQuerySchema, AgeResultSchema, errorResponses, parseOver, type AgeResult, type FaceResult } from '../schemas';
 
 export type { AgeResult, FaceResult };
 
@@ -73,6 +73,7 @@ export function ageRoutes(registriesFor: (env: Env, config: Config) => Registrie
     if (box && cropMode) throw badRequest('Send either box or crop=image, not both.');
     const k = withinBounds('top_k', query.top_k, config.topK, 0, config.maxTopK);
     const maxFaces = withinBounds('max_faces', query.max_faces, config.maxFaces, 1, config.maxFacesLimit);
+    const over = parseOver(query.over);
     const image = decodeImage(upload.bytes, { maxPixels: config.maxPixels, maxMemoryMB: config.jpegMaxMemoryMB });
     const shown = orientedSize(image.width, image.height, image.orientation);
     const registries = registriesFor(c.env, c.var.config);
@@ -97,7 +98,7 @@ export function ageRoutes(registriesFor: (env: Env, config: Config) => Registrie
       const results: FaceResult[] = [];
       // One face at a time: an isolate runs one inference at a time anyway.
       for (const f of faces) {
-        const estimate = await estimateAge(lease.model, image, f.crop ?? framedCrop(f.box, framing, f.roll, f.keypoints), k, f.roll);
+        const estimate = await estimateAge(lease.model, image, f.crop ?? framedCrop(f.box, framing, f.roll, f.keypoints), k, f.roll, over);
         results.push({ box: roundRect(f.box), score: f.score === null ? null : Math.round(f.score * 1000) / 1000, ...estimate });
       }
       const m = lease.model.manifest;

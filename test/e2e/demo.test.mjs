@@ -50,9 +50,10 @@ after(async () => {
 });
 
 /** Uploads `file` on the page; returns what the page shows and the request it sent. */
-async function upload(page, file, { crop }) {
+async function upload(page, file, { crop, over = false }) {
   await page.goto(base + '/');
   if (crop) await page.check('#is-crop');
+  if (over) await page.check('#over-18');
   const sent = page.waitForRequest((r) => r.url().includes('/v1/age') && r.method() === 'POST');
   await page.setInputFiles('#file', file);
   const request = await sent;
@@ -65,9 +66,10 @@ test('the demo page shows the API answer for the photo it sent, with the overlay
   const dir = mkdtempSync(join(tmpdir(), 'age-edge-photo-'));
   const file = join(dir, 'photo.jpg');
   writeFileSync(file, syntheticPhoto());
-  const { request, result } = await upload(page, file, { crop: true });
+  const { request, result } = await upload(page, file, { crop: true, over: true });
   assert.ok(result, `the page shows an error: ${await page.textContent('#status')}`);
   assert.equal(result.faces.length, 1);
+  assert.equal(new URL(request.url()).searchParams.get('over'), '18');
 
   // The same bytes sent again from here: the page must show exactly that answer.
   const sentBytes = await page.evaluate(async () => Array.from(new Uint8Array(await window.ageEdgeLastUpload.jpeg.arrayBuffer())));
@@ -83,6 +85,7 @@ test('the demo page shows the API answer for the photo it sent, with the overlay
   assert.equal(await page.textContent('[data-face="0"] [data-field="range"]'), `80% range ${face.range.low.toFixed(1)}–${face.range.high.toFixed(1)}`);
   assert.match(await page.textContent('[data-face="0"] [data-field="group"]'), new RegExp(`^group ${face.group.label} `));
   assert.equal(await page.locator('[data-face="0"] .bar').count(), face.groups.length);
+  assert.equal(await page.textContent('[data-face="0"] [data-field="over"]'), `P(18 or over) ${(face.over[0].probability * 100).toFixed(1)}%`);
 
   // The face box is stroked in green on the canvas, just inside its left edge.
   const [r, g, b] = await page.evaluate(({ x, y }) => Array.from(document.getElementById('photo').getContext('2d').getImageData(x, y, 1, 1).data), {

@@ -137,6 +137,8 @@ test('POST /v1/age: a detected face in JPEG and PNG, multipart, JSON base64 and 
   assert.equal(chip.faces[0].score, null);
   const fast = await call('POST', '/v1/age', { body: patternJpeg, type: 'image/jpeg', query: 'crop=image&model=fast' });
   assert.equal(fast.model.tier, 'fast');
+  const over = await call('POST', '/v1/age', { body: patternJpeg, type: 'image/jpeg', query: 'crop=image&over=18,21' });
+  assert.deepEqual(over.faces[0].over.map((o) => o.age), [18, 21]);
   await call('POST', '/v1/age', { body: patternJpeg, type: 'application/octet-stream', query: 'box=20,20,150,150&max_faces=1' });
 });
 
