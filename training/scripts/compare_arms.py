@@ -1,0 +1,57 @@
+"""Two trained candidates on the same `test` faces, as served (face + mirror averaged, fp32):
+each one's MAE, minors and children placed at 18+, and attention-box statistics, and A minus B
+with a 95% paired bootstrap over the faces. How version 5's box was weighed against its
+control (training/notes/al-resnet18-edge-utkface-5.md):
+
+  python training/scripts/compare_arms.py runs/al-resnet18-edge-utkface-5/local/best.pt \\
+      runs/al-resnet18-edge-nobox-5/local/best.pt [--split test] [--tta flip] [--also REFERENCE.pt]
+
+--also adds more checkpoints to the table (each compared with A)."""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from training.attention import box_statistics  # noqa: E402
+from training.evaluate import predict_packed  # noqa: E402
+from training.metrics import minors_placed_adult, paired_bootstrap  # noqa: E402
+from training.model import load_checkpoint  # noqa: E402
+from training.release import _split  # noqa: E402
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--also", action="append", default=[])
+    p.add_argument("--split", default="test")
+    p.add_argument("--tta", default="flip", choices=["single", "flip", "ten"])
+    args = p.parse_args()
+    rows, errors = {}, {}
+    for path in [args.a, args.b, *args.also]:
+        model, ckpt = load_checkpoint(path)
+        data = _split(ckpt, args.split, model.cfg.input_size)
+        pred = predict_packed(model.eval(), data, tta=args.tta)
+        true = data.ages.numpy()
+        errors[path] = {b: np.abs(pred[b]["age"] - true) for b in ("global", "local", "fused")}
+        minors = minors_placed_adult(pred["fused"]["age"], true)
+        box = box_statistics(pred["box"])
+        rows[path] = {"mae": {b: round(float(e.mean()), 3) for b, e in errors[path].items()},
+                      "minors_18_plus": f"{minors['placed_18_plus']} / {minors['minors']}",
+                      "children_18_plus": f"{len(minors['children_placed_18_plus'])} / {minors['children']}",
+                      "box": {k: (round(v, 3) if isinstance(v, float) else [round(x, 3) for x in v] if isinstance(v, list) else v)
+                              for k, v in box.items()}}
+    diffs = {}
+    for other in [args.b, *args.also]:
+        diffs[other] = {b: {k: (round(v, 3) if isinstance(v, float) else [round(x, 3) for x in v])
+                            for k, v in paired_bootstrap(errors[args.a][b], errors[other][b], n_boot=10000).items()}
+                        for b in ("fused", "global")}
+    print(json.dumps({"split": args.split, "tta": args.tta, "models": rows, "a_minus": diffs}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
