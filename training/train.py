@@ -565,7 +565,8 @@ def _key(cfg: TrainConfig) -> str:
 
 
 # Settings that may differ between a run and its resumption without changing what it computes.
-_RESUME_FREE = {"resume", "progress", "device", "max_steps", "budget_minutes", "progress_file"}
+# `out` too: a run moved to another folder is the same run.
+_RESUME_FREE = {"resume", "progress", "device", "max_steps", "budget_minutes", "progress_file", "out"}
 
 
 def _resume(path: Path, cfg: TrainConfig, model: ALNet, opt, device) -> tuple:
