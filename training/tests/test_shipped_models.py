@@ -35,16 +35,24 @@ def _active():
     return version, json.loads((version / "manifest.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def served_val_subset(utkface_root):
+def _served() -> list[Path]:
+    """Every version a request can reach: the default and each tier of models/active.json."""
+    active = json.loads((MODELS / "active.json").read_text())
+    pointers = [active, *active.get("tiers", {}).values()]
+    return sorted({MODELS / p["name"] / p["version"] for p in pointers})
+
+
+@pytest.fixture(scope="module", params=_served(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def served_val_subset(request, utkface_root):
     """The fixed part of `val` the release recorded (val_subset), as packed for training (whole
-    200 px crops, no margin), with the active graph's answers in the serving runtime: computed
-    once for the tests below (~20 s in wasm)."""
-    version, manifest = _active()
+    200 px crops, no margin), with a served graph's answers in the serving runtime: computed
+    once per served version for the tests below (~20 s in wasm)."""
+    version = request.param
+    manifest = json.loads((version / "manifest.json").read_text())
     subset = manifest["metrics"]["val_subset"]
     val = load_packed("utkface", str(utkface_root), "val", manifest["input"]["size"], limit=subset["n"],
                       seed=subset["seed"], progress=False)
-    return val, predict_wasm(str(version / manifest["model"]), val)
+    return version, manifest, val, predict_wasm(str(version / manifest["model"]), val)
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -68,17 +76,15 @@ def test_int8_weights_are_portable(version):
     assert dequantized and onnx.TensorProto.INT8 not in dequantized
 
 
-def test_active_model_reproduces_its_validation_mae_in_the_serving_runtime(served_val_subset):
-    _, manifest = _active()
-    val, served = served_val_subset
+def test_each_served_model_reproduces_its_validation_mae_in_the_serving_runtime(served_val_subset):
+    _, manifest, val, served = served_val_subset
     mae = float(np.mean(np.abs(served["fused"]["age"] - val.ages.numpy())))
     # wasm gives the same answers on every host; the manifest rounds to 4 decimals.
     assert mae == pytest.approx(manifest["metrics"]["val_subset"]["mae_int8"], abs=1e-3)
 
 
 def test_python_onnxruntime_matches_the_serving_runtime(served_val_subset):
-    version, manifest = _active()
-    val, served = served_val_subset
+    version, manifest, val, served = served_val_subset
     python = predict_onnx(str(version / manifest["model"]), val)
     gap = np.abs(served["fused"]["age"] - python["fused"]["age"])
     assert gap.max() < PYTHON_VS_WASM_MAX_AGE, f"face {gap.argmax()} differs by {gap.max():.3f} years"
