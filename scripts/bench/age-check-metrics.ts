@@ -1,0 +1,105 @@
+/**
+ * Metrics of `npm run bench:age-checks` (scripts/bench-age-checks.mjs): what a decision "this
+ * face is at least T years old" gets wrong, per rule, on faces whose true age is known. In
+ * TypeScript without imports so that Node runs it as is and the workerd suite tests it.
+ */
+
+/** One face's answer: its true age, the estimate, and P(age >= T) for each T asked. */
+export type CheckedFace = { truth: number; age: number; over: Record<number, number> };
+
+/** A decision rule: pass when P(age >= T) >= p, or when the estimate >= T + buffer. */
+export type Rule = { kind: 'probability'; p: number } | { kind: 'buffer'; years: number };
+
+export const ruleLabel = (r: Rule) => (r.kind === 'probability' ? `P(age ≥ T) ≥ ${r.p}` : `estimate ≥ T + ${r.years}`);
+
+export function passes(face: CheckedFace, t: number, rule: Rule): boolean {
+  if (rule.kind === 'buffer') return face.age >= t + rule.years;
+  const p = face.over[t];
+  if (p === undefined) throw new RangeError(`no P(age >= ${t}) for this face`);
+  return p >= rule.p;
+}
+
+/** A share with its 95% Wilson score interval (k of n). */
+export type Rate = { k: number; n: number; rate: number; ci95: [number, number] };
+
+export function wilson(k: number, n: number): Rate {
+  if (n === 0) return { k, n, rate: NaN, ci95: [NaN, NaN] };
+  const z = 1.959964, p = k / n, z2 = z * z;
+  const centre = (p + z2 / (2 * n)) / (1 + z2 / n);
+  const half = (z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / (1 + z2 / n);
+  return { k, n, rate: p, ci95: [Math.max(0, centre - half), Math.min(1, centre + half)] };
+}
+
+/** Bands of true age under T that a report splits false accepts by (those below T). */
+export function bandsUnder(t: number): { label: string; lo: number; hi: number }[] {
+  const edges = [[0, 12], [13, 15], [16, 17], [18, 20], [21, 24], [25, 29]] as const;
+  return edges.filter(([lo]) => lo < t).map(([lo, hi]) => ({ lo, hi: Math.min(hi, t - 1), label: `${lo}–${Math.min(hi, t - 1)}` }));
+}
+
+export type CheckReport = {
+  t: number;
+  rule: string;
+  /** People under T who pass. */
+  falseAccept: Rate;
+  falseAcceptByBand: ({ label: string } & Rate)[];
+  /** People T or over who are refused. */
+  falseReject: Rate;
+  /** Of those, the ones within 5 years of T (the buffer's cost falls there). */
+  falseRejectNear: Rate;
+};
+
+export function checkReport(faces: readonly CheckedFace[], t: number, rule: Rule): CheckReport {
+  const under = faces.filter((f) => f.truth < t);
+  const atOrOver = faces.filter((f) => f.truth >= t);
+  const near = atOrOver.filter((f) => f.truth < t + 5);
+  const count = (fs: readonly CheckedFace[], want: boolean) => fs.filter((f) => passes(f, t, rule) === want).length;
+  return {
+    t,
+    rule: ruleLabel(rule),
+    falseAccept: wilson(count(under, true), under.length),
+    falseAcceptByBand: bandsUnder(t).map((b) => {
+      const fs = under.filter((f) => f.truth >= b.lo && f.truth <= b.hi);
+      return { label: b.label, ...wilson(count(fs, true), fs.length) };
+    }),
+    falseReject: wilson(count(atOrOver, false), atOrOver.length),
+    falseRejectNear: wilson(count(near, false), near.length),
+  };
+}
+
+/**
+ * Reliability of P(age >= T): faces binned by p into `bins` equal-width bins; each bin's mean p
+ * against the share of its faces truly T or over. ECE = Σ (n_bin / N) |mean p − share|.
+ */
+export function reliability(faces: readonly CheckedFace[], t: number, bins = 10) {
+  const rows = Array.from({ length: bins }, (_, i) => ({ lo: i / bins, hi: (i + 1) / bins, n: 0, meanP: 0, observed: 0 }));
+  for (const f of faces) {
+    const p = f.over[t]!;
+    const row = rows[Math.min(bins - 1, Math.floor(p * bins))]!;
+    row.n += 1;
+    row.meanP += p;
+    row.observed += f.truth >= t ? 1 : 0;
+  }
+  let ece = 0;
+  for (const r of rows) {
+    if (r.n === 0) continue;
+    r.meanP /= r.n;
+    r.observed /= r.n;
+    ece += (r.n / faces.length) * Math.abs(r.meanP - r.observed);
+  }
+  return { t, ece, bins: rows };
+}
+
+/**
+ * The rule, among `candidates`, that passes the most people T or over while letting under `limit`
+ * of the people under T through (point estimate): the cheapest rule that keeps false accepts
+ * under the limit. undefined when none does.
+ */
+export function cheapestRuleUnder(faces: readonly CheckedFace[], t: number, limit: number, candidates: readonly Rule[]): CheckReport | undefined {
+  let best: CheckReport | undefined;
+  for (const rule of candidates) {
+    const r = checkReport(faces, t, rule);
+    if (!(r.falseAccept.rate < limit)) continue;
+    if (!best || r.falseReject.rate < best.falseReject.rate) best = r;
+  }
+  return best;
+}

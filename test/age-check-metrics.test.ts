@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { bandsUnder, checkReport, cheapestRuleUnder, reliability, wilson, type CheckedFace } from '../scripts/bench/age-check-metrics';
+
+// Eight hand-made faces for T = 18: four under 18 (ages 10, 15, 16, 17), four at 18 or over
+// (18, 19, 25, 40). Estimates and P(age >= 18) chosen so that every rate can be counted by hand.
+const faces: CheckedFace[] = [
+  { truth: 10, age: 12.0, over: { 18: 0.05 } },
+  { truth: 15, age: 19.5, over: { 18: 0.62 } },  // passes p >= 0.5 and estimate >= 18 (+0, +1)
+  { truth: 16, age: 18.4, over: { 18: 0.55 } },  // passes p >= 0.5 and estimate >= 18 (+0)
+  { truth: 17, age: 17.0, over: { 18: 0.45 } },
+  { truth: 18, age: 17.5, over: { 18: 0.48 } },  // refused by every rule below
+  { truth: 19, age: 21.0, over: { 18: 0.85 } },
+  { truth: 25, age: 24.0, over: { 18: 0.97 } },
+  { truth: 40, age: 38.0, over: { 18: 0.99 } },
+];
+
+describe('bench:age-checks metrics', () => {
+  it('false accepts and rejects of P(age >= 18) >= 0.5, by band, counted by hand', () => {
+    const r = checkReport(faces, 18, { kind: 'probability', p: 0.5 });
+    expect([r.falseAccept.k, r.falseAccept.n]).toEqual([2, 4]);           // 15 and 16 pass
+    expect(r.falseAcceptByBand.map((b) => [b.label, b.k, b.n])).toEqual([['0–12', 0, 1], ['13–15', 1, 1], ['16–17', 1, 2]]);
+    expect([r.falseReject.k, r.falseReject.n]).toEqual([1, 4]);           // 18 is refused
+    expect([r.falseRejectNear.k, r.falseRejectNear.n]).toEqual([1, 2]);   // of 18 and 19 (under 23)
+  });
+
+  it('a stricter probability and a buffer move errors from accepts to rejects', () => {
+    const strict = checkReport(faces, 18, { kind: 'probability', p: 0.95 });
+    expect([strict.falseAccept.k, strict.falseReject.k]).toEqual([0, 2]);  // 18 and 19 refused
+    const buffer1 = checkReport(faces, 18, { kind: 'buffer', years: 1 });
+    expect([buffer1.falseAccept.k, buffer1.falseReject.k]).toEqual([1, 1]); // 15 (19.5) passes; 18 (17.5) refused
+    const buffer2 = checkReport(faces, 18, { kind: 'buffer', years: 2 });
+    expect([buffer2.falseAccept.k, buffer2.falseReject.k]).toEqual([0, 1]); // 19.5 < 20; 21, 24, 38 pass
+  });
+
+  it('the cheapest rule under a false-accept limit', () => {
+    const candidates = [0.5, 0.8, 0.95].map((p) => ({ kind: 'probability' as const, p }))
+      .concat([0, 1, 2, 3].map((years) => ({ kind: 'buffer' as const, years })));
+    // No false accept: p >= 0.8 (refuses only the 18-year-old, p 0.48), p >= 0.95 (also the
+    // 19-year-old, 0.85), buffers 2 and 3 (refuse only the 18-year-old, estimate 17.5). The
+    // first rule with the fewest rejects wins.
+    const best = cheapestRuleUnder(faces, 18, 0.01, candidates)!;
+    expect(best.rule).toBe('P(age ≥ T) ≥ 0.8');
+    expect([best.falseAccept.k, best.falseReject.k]).toEqual([0, 1]);
+    expect(cheapestRuleUnder(faces, 18, 0.01, [{ kind: 'buffer', years: 0 }])).toBeUndefined();
+  });
+
+  it('reliability bins and the expected calibration error', () => {
+    const r = reliability(faces, 18, 2);
+    // Bin [0, 0.5): p 0.05, 0.45, 0.48 (mean 0.3267), one of three is 18+ (the 18-year-old).
+    // Bin [0.5, 1]: p 0.62, 0.55, 0.85, 0.97, 0.99 (mean 0.796), three of five are 18+.
+    expect(r.bins.map((b) => b.n)).toEqual([3, 5]);
+    expect(r.bins[0]!.meanP).toBeCloseTo(0.98 / 3, 10);
+    expect(r.bins[0]!.observed).toBeCloseTo(1 / 3, 10);
+    expect(r.bins[1]!.meanP).toBeCloseTo(3.98 / 5, 10);
+    expect(r.bins[1]!.observed).toBeCloseTo(3 / 5, 10);
+    expect(r.ece).toBeCloseTo((3 / 8) * Math.abs(0.98 / 3 - 1 / 3) + (5 / 8) * Math.abs(3.98 / 5 - 3 / 5), 10);
+  });
+
+  it('Wilson intervals and the bands under T', () => {
+    const w = wilson(0, 100);
+    expect(w.rate).toBe(0);
+    expect(w.ci95[0]).toBe(0);
+    expect(w.ci95[1]).toBeCloseTo(0.037, 3);   // the "rule of three" region, a little above 3/100
+    expect(wilson(50, 100).ci95[0]).toBeCloseTo(0.4038, 3);
+    expect(bandsUnder(13).map((b) => b.label)).toEqual(['0–12']);
+    expect(bandsUnder(16).map((b) => b.label)).toEqual(['0–12', '13–15']);
+    expect(bandsUnder(21).map((b) => b.label)).toEqual(['0–12', '13–15', '16–17', '18–20']);
+  });
+});
