@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bandsUnder, checkReport, cheapestRuleUnder, reliability, wilson, type CheckedFace } from '../scripts/bench/age-check-metrics';
+import { bandsUnder, checkReport, cheapestRuleUnder, reliability, wilson, type CheckedFace, type Rule } from '../scripts/bench/age-check-metrics';
 
 // Eight hand-made faces for T = 18: four under 18 (ages 10, 15, 16, 17), four at 18 or over
 // (18, 19, 25, 40). Estimates and P(age >= 18) chosen so that every rate can be counted by hand.
@@ -33,8 +33,10 @@ describe('bench:age-checks metrics', () => {
   });
 
   it('the cheapest rule under a false-accept limit', () => {
-    const candidates = [0.5, 0.8, 0.95].map((p) => ({ kind: 'probability' as const, p }))
-      .concat([0, 1, 2, 3].map((years) => ({ kind: 'buffer' as const, years })));
+    const candidates: Rule[] = [
+      ...[0.5, 0.8, 0.95].map((p) => ({ kind: 'probability' as const, p })),
+      ...[0, 1, 2, 3].map((years) => ({ kind: 'buffer' as const, years })),
+    ];
     // No false accept: p >= 0.8 (refuses only the 18-year-old, p 0.48), p >= 0.95 (also the
     // 19-year-old, 0.85), buffers 2 and 3 (refuse only the 18-year-old, estimate 17.5). The
     // first rule with the fewest rejects wins.

@@ -419,6 +419,11 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
         else:
             precision = {**measure_precision(model, cfg.stage, per_rank, channels_last=cfg.channels_last),
                          "forced": False}
+        if world > 1:
+            # Every rank trains in rank 0's choice: their own timings could disagree.
+            shared = [precision]
+            dist.broadcast_object_list(shared, src=0)
+            precision = shared[0]
         if main_process:
             log.write(json.dumps({"event": "precision", "stage": cfg.stage, **precision}) + "\n")
             log.flush()

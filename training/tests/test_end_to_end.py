@@ -155,7 +155,10 @@ def test_distributed_data_parallel_with_torchrun(utkface_root, tmp_path):
     res = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert (out / "best.pt").exists()
-    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1  # rank 0 alone logs
+    log = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    # Rank 0 alone logs: the precision both ranks train in (rank 0's measurement), then the epoch.
+    assert [r.get("event", "epoch") for r in log] == ["precision", "epoch"]
+    assert log[1]["precision"] == log[0]["precision"]
 
     r0, r1 = (torch.load(out / f"rank{r}.pt", weights_only=False) for r in (0, 1))
     assert r0["params"].keys() == r1["params"].keys()
