@@ -12,10 +12,10 @@
 // P(age >= T) (expected calibration error, and a plot); and, at T = 18, the cheapest rule found
 // that keeps under-18 false accepts under 1% on these faces. The JSON holds per-face answers
 // (derived from UTKFace): keep it out of git; the Markdown and the SVG hold only aggregates.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ROOT, UsageError, fail, startBenchWorker } from './lib.mjs';
+import { ROOT, UsageError, fail, startBenchWorker, utkfaceTestRows } from './lib.mjs';
 import { seed } from './models.mjs';
 import { checkReport, cheapestRuleUnder, reliability, ruleLabel } from './bench/age-check-metrics.ts';
 
@@ -47,13 +47,7 @@ function parseArgs(argv) {
 
 /** The test split (or `limit` faces evenly spaced through it), as file, age and JPEG bytes. */
 function testFaces(dir, limit) {
-  const csv = join(dir, 'labels.csv');
-  if (!existsSync(csv)) throw new UsageError(`UTKFace is not at ${dir} (expected labels.csv and images/): pass --data DIR`);
-  const [header, ...lines] = readFileSync(csv, 'utf8').trim().split('\n');
-  const col = Object.fromEntries(header.split(',').map((name, i) => [name.trim(), i]));
-  const rows = lines.map((l) => l.split(',')).filter((r) => r[col.split].trim() === 'test');
-  const picked = limit && limit < rows.length ? Array.from({ length: limit }, (_, i) => rows[Math.floor((i * rows.length) / limit)]) : rows;
-  return picked.map((r) => ({ file: r[col.file], truth: Number(r[col.age]), jpeg: readFileSync(join(dir, 'images', r[col.file])) }));
+  return utkfaceTestRows(dir, limit).rows.map((r) => ({ file: r.file, truth: r.age, jpeg: readFileSync(join(dir, 'images', r.file)) }));
 }
 
 const pct = (r) => (Number.isNaN(r.rate) ? '–' : `${(100 * r.rate).toFixed(1)}% [${(100 * r.ci95[0]).toFixed(1)}, ${(100 * r.ci95[1]).toFixed(1)}]`);

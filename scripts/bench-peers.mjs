@@ -29,7 +29,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire, registerHooks } from 'node:module';
 import { cpus, loadavg } from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import { ROOT, UsageError, fail } from './lib.mjs';
+import { ROOT, UsageError, fail, utkfaceTestRows } from './lib.mjs';
 import { startBenchServer } from './bench/server.mjs';
 import { ageReport, median } from './bench/peer-metrics.ts';
 import { createNodeSession, ort } from './ort-node.mjs';
@@ -79,23 +79,14 @@ function ensurePeers() {
   if (r.status !== 0) throw new Error('npm ci in bench/peers failed');
 }
 
-/** The test split, or N faces evenly spaced through it (labels.csv is sorted by file name, i.e. by age digits). */
+/** The test split, or N faces evenly spaced through it, each decoded once with the server's decoder. */
 function testFaces(dir, limit) {
-  const csv = join(dir, 'labels.csv');
-  if (!existsSync(csv) || !existsSync(join(dir, 'images'))) {
-    throw new UsageError(`UTKFace is not at ${dir} (expected labels.csv and images/): pass --data DIR`);
-  }
-  const [header, ...lines] = readFileSync(csv, 'utf8').trim().split('\n');
-  const col = Object.fromEntries(header.split(',').map((name, i) => [name.trim(), i]));
-  if (col.file === undefined || col.age === undefined || col.split === undefined) throw new UsageError(`${csv} needs file, age and split columns`);
-  const rows = lines.map((l) => l.split(',')).filter((r) => r[col.split].trim() === 'test');
-  if (rows.length === 0) throw new UsageError(`${csv} has no test rows`);
-  const picked = limit && limit < rows.length ? Array.from({ length: limit }, (_, i) => rows[Math.floor((i * rows.length) / limit)]) : rows;
-  const faces = picked.map((r) => {
-    const jpeg = readFileSync(join(dir, 'images', r[col.file]));
-    return { file: r[col.file], age: Number(r[col.age]), jpeg, image: decodeImage(jpeg, { maxPixels: 4e6, maxMemoryMB: 256 }) };
+  const { rows, total } = utkfaceTestRows(dir, limit);
+  const faces = rows.map((r) => {
+    const jpeg = readFileSync(join(dir, 'images', r.file));
+    return { ...r, jpeg, image: decodeImage(jpeg, { maxPixels: 4e6, maxMemoryMB: 256 }) };
   });
-  return { faces, total: rows.length };
+  return { faces, total };
 }
 
 /** Every model's estimate for every face, one face at a time (untimed). */

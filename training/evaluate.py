@@ -140,13 +140,13 @@ def detailed_report(preds: dict, data: Packed, range_levels: list[dict] | None =
         level = metrics.range_levels_for(fused["age"], range_levels)
         rep["range80_coverage"] = metrics.interval_coverage(fused["probs"], clipped, level)
         rep["range80_by_band"] = metrics.coverage_by_band(fused["probs"], clipped, level)
-        rep["range80_by_estimate_band"] = metrics.coverage_by_estimate_band(fused["probs"], clipped, fused["age"], level)
+        rep["range80_by_estimate_band"] = metrics.coverage_by_band(fused["probs"], clipped, level, by=fused["age"])
         if range_levels:
             rep["range_levels"] = range_levels
             rep["range80_uncalibrated"] = {
                 "coverage": metrics.interval_coverage(fused["probs"], clipped, 0.8),
                 "by_band": metrics.coverage_by_band(fused["probs"], clipped, 0.8),
-                "by_estimate_band": metrics.coverage_by_estimate_band(fused["probs"], clipped, fused["age"], 0.8)}
+                "by_estimate_band": metrics.coverage_by_band(fused["probs"], clipped, 0.8, by=fused["age"])}
         rep["minors"] = metrics.minors_placed_adult(fused["age"], true)
     err_source = fused["age"]
     rep["by_band"] = metrics.grouped_mae(err_source, true, [metrics.band_of(a) for a in true])

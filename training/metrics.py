@@ -61,16 +61,20 @@ def _quantile(probs, q) -> np.ndarray:
     return np.clip(value, 0, p.shape[1] - 1)
 
 
-def coverage_by_band(probs, true, level=0.8) -> dict[str, dict]:
+def coverage_by_band(probs, true, level=0.8, by=None) -> dict[str, dict]:
     """interval_coverage per age band: a range calibrated overall can still be too narrow for
-    the old and too wide for children."""
+    the old and too wide for children. The faces are grouped by the band of their true age, or
+    with `by` (the estimates) by the band of their estimate, as the calibration sees them."""
     lo, hi = quantile_interval(probs, level)
     true = np.asarray(true, float)
     inside = (true >= lo) & (true <= hi)
-    bands = np.array([band_of(a) for a in true])
-    labels = [band_of(lo) for lo, _ in AGE_BANDS]
-    return {b: {"n": int((bands == b).sum()), "coverage": float(inside[bands == b].mean())}
-            for b in labels if (bands == b).any()}
+    band = _band_index(true if by is None else by)
+    out = {}
+    for i, (blo, _) in enumerate(AGE_BANDS):
+        rows = band == i
+        if rows.any():
+            out[band_of(blo)] = {"n": int(rows.sum()), "coverage": float(inside[rows].mean())}
+    return out
 
 
 # Nominal levels a band's range may be read at (the API still promises 80%: range.level).
@@ -114,26 +118,12 @@ def range_levels_for(estimate, levels: list[dict] | None, default: float = 0.8) 
     return out
 
 
-def _band_index(estimate) -> np.ndarray:
-    whole = np.floor(np.asarray(estimate, float))
+def _band_index(ages) -> np.ndarray:
+    whole = np.floor(np.asarray(ages, float))
     idx = np.full(len(whole), len(AGE_BANDS) - 1)
     for i, (lo, hi) in reversed(list(enumerate(AGE_BANDS))):
         idx[(whole >= lo) & (whole <= hi)] = i
     return idx
-
-
-def coverage_by_estimate_band(probs, true, estimate, level=0.8) -> dict[str, dict]:
-    """coverage_by_band, the faces grouped by the band of their estimate (what calibration sees)."""
-    lo, hi = quantile_interval(probs, level)
-    true = np.asarray(true, float)
-    inside = (true >= lo) & (true <= hi)
-    band = _band_index(estimate)
-    out = {}
-    for i, (blo, bhi) in enumerate(AGE_BANDS):
-        rows = band == i
-        if rows.any():
-            out[band_of(blo)] = {"n": int(rows.sum()), "coverage": float(inside[rows].mean())}
-    return out
 
 
 def minors_placed_adult(pred, true, adult: float = 18.0, child_max: float = 12.0) -> dict:

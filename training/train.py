@@ -325,11 +325,11 @@ class Progress:
         self.path, self.every_s, self.last = path, every_s, 0.0
         path.parent.mkdir(parents=True, exist_ok=True)
 
-    def write(self, line: str, force: bool = False):
-        now = time.time()
-        if not force and now - self.last < self.every_s:
-            return
-        self.last = now
+    def due(self) -> bool:
+        return time.time() - self.last >= self.every_s
+
+    def write(self, line: str):
+        self.last = time.time()
         with open(self.path, "a") as f:
             f.write(time.strftime("%Y-%m-%d %H:%M:%S ") + line + "\n")
 
@@ -416,11 +416,11 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
             precision = {"precision": "bf16" if cfg.bf16 and bf16_supported(device) else "fp32", "forced": True}
         elif device.type == "cuda":
             precision = {"precision": "bf16", "forced": False}
-        else:
+        elif main_process:
             precision = {**measure_precision(model, cfg.stage, per_rank, channels_last=cfg.channels_last),
                          "forced": False}
         if world > 1:
-            # Every rank trains in rank 0's choice: their own timings could disagree.
+            # Every rank trains in rank 0's choice (rank 0 alone measures: timings could disagree).
             shared = [precision]
             dist.broadcast_object_list(shared, src=0)
             precision = shared[0]
@@ -499,7 +499,7 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
                 step_s = time.time() - ts
                 if cfg.progress and main_process and step % 20 == 0:
                     batches.set_postfix(loss=f"{loss.item():.3f}", lr=f"{opt.param_groups[0]['lr']:.4f}")
-                if progress:
+                if progress and progress.due():   # per step: the line is built only when one is due
                     rate = seen * world / max(time.time() - t0, 1e-9)
                     epoch_left = (steps_per_epoch - next_batch) * per_rank * world / rate + val_s
                     stage_left = epoch_left + (cfg.epochs - epoch - 1) * (n / rate + val_s)
@@ -522,7 +522,7 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
                     msg = (f"stopped ({stopped}) in {cfg.stage} epoch {epoch + 1} after batch "
                            f"{next_batch}/{steps_per_epoch}: checkpointed in {out / 'last.pt'}; the same command resumes")
                     print(msg, flush=True)
-                    progress.write(msg, force=True)
+                    progress.write(msg)
                 break
             if not main_process:
                 if cfg.max_steps and step >= cfg.max_steps:
@@ -552,7 +552,7 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
             progress.write(f"{cfg.stage} epoch {epoch + 1}/{cfg.epochs} done | {record['images_per_s']:.0f} img/s "
                            f"{precision['precision']} | val MAE {val[key]['mae']:.3f} (best {best:.3f} at epoch "
                            f"{best_epoch}) | ETA stage {_minutes(left)}"
-                           + (f" | budget left {_minutes(deadline - time.time())}" if deadline else ""), force=True)
+                           + (f" | budget left {_minutes(deadline - time.time())}" if deadline else ""))
             if cfg.max_steps and step >= cfg.max_steps:
                 break
 

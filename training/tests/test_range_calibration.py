@@ -36,10 +36,10 @@ def test_each_band_gets_the_smallest_level_that_covers_80_percent_of_its_faces()
 
     per_face = metrics.range_levels_for(estimate, levels)
     assert per_face.tolist() == pytest.approx([0.55] * 10 + [0.73] * 2)
-    after = metrics.coverage_by_estimate_band(probs, true, estimate, per_face)
+    after = metrics.coverage_by_band(probs, true, per_face, by=estimate)
     assert after["0-12"] == {"n": 10, "coverage": pytest.approx(0.8)}     # half-width 3.025: distances <= 3
     assert after["60+"] == {"n": 2, "coverage": pytest.approx(1.0)}       # half-width 4.015: both at 4
-    before = metrics.coverage_by_estimate_band(probs, true, estimate, 0.8)
+    before = metrics.coverage_by_band(probs, true, 0.8, by=estimate)
     assert before["0-12"]["coverage"] == pytest.approx(1.0)               # 5 +- 4.4 holds all ten
 
 
