@@ -1,63 +1,18 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
-import { readConfig, type Config } from './config';
+import type { Config } from './config';
 import type { AppEnv } from './context';
-import { loadFaceDetector, type FaceDetector } from './detector/face-detector';
-import { parseDetectorManifest } from './detector/manifest';
 import { withConfig } from './middleware/config';
 import { notFound, onError } from './middleware/errors';
 import { rateLimit } from './middleware/rate-limit';
-import { loadAgeModel, type AgeModel } from './model/age-model';
-import { MODEL_TIERS, type ModelTier } from './registry/manifest';
-import { ModelRegistry } from './registry/registry';
-import { sharedAgeLoader } from './registry/shared';
+import { isolateRegistries, type RegistriesFor } from './registries';
 import { ageRoutes } from './routes/age';
 import { demoRoutes } from './routes/demo';
 import { docsRoutes } from './routes/docs';
 import { healthRoutes } from './routes/health';
 import { modelRoutes } from './routes/models';
 import { errorSchemaFor } from './schemas';
-
-/**
- * The registries an isolate serves from: the age model (active.json's default), each tier of it
- * (`model=fast|accurate`, active.json's `tiers`) and the face detector.
- */
-export type Registries = { age: ModelRegistry<AgeModel>; tiers: Record<ModelTier, ModelRegistry<AgeModel>>; detector: ModelRegistry<FaceDetector> };
-
-/**
- * One pair of registries per isolate: the ORT sessions are the expensive part and are shared
- * by every request the isolate serves. Rebuilt only if the bucket prefixes change.
- */
-let shared: { key: string; registries: Registries } | undefined;
-
-export function isolateRegistries(env: Env, config: Config = readConfig(env)): Registries {
-  const key = `${config.modelsPrefix}\n${config.detectorsPrefix}`;
-  if (!shared || shared.key !== key) {
-    // One session per version, however many of the default and the tiers name it.
-    const loader = sharedAgeLoader(loadAgeModel);
-    const age = (tier?: ModelTier) => new ModelRegistry(env.MODELS, { prefix: config.modelsPrefix, refreshMs: config.activeRefreshMs, loader, ...(tier ? { tier } : {}) });
-    shared = {
-      key,
-      registries: {
-        age: age(),
-        tiers: Object.fromEntries(MODEL_TIERS.map((t) => [t, age(t)])) as Record<ModelTier, ModelRegistry<AgeModel>>,
-        detector: new ModelRegistry<FaceDetector>(env.MODELS, {
-          prefix: config.detectorsPrefix,
-          refreshMs: config.activeRefreshMs,
-          loader: loadFaceDetector,
-          parse: parseDetectorManifest,
-          what: 'face detector',
-        }),
-      },
-    };
-  }
-  // The binding object is not promised to be the same across requests; always read through the current one.
-  shared.registries.age.useStore(env.MODELS);
-  for (const t of MODEL_TIERS) shared.registries.tiers[t].useStore(env.MODELS);
-  shared.registries.detector.useStore(env.MODELS);
-  return shared.registries;
-}
 
 /** What GET /v1/openapi.json says about the API as a whole. */
 const DOCUMENT = {
@@ -72,7 +27,7 @@ const DOCUMENT = {
   },
 };
 
-export function createApp(registriesFor: (env: Env, config: Config) => Registries = isolateRegistries) {
+export function createApp(registriesFor: RegistriesFor = isolateRegistries) {
   const app = new OpenAPIHono<AppEnv>();
   // The request id first, so that every answer and log line has it; then the vars, parsed once.
   app.use('*', requestId());

@@ -1,27 +1,12 @@
 // The API's requests and answers, once: the routes validate with these, the TypeScript types
 // are inferred from them, and GET /v1/openapi.json is generated from them.
 import { z } from '@hono/zod-openapi';
+import { ERROR_STATUSES, type ErrorCode, type ErrorStatus } from './errors';
 import { parseBox } from './image/crop';
+import type { Rect } from './image/types';
 import { MODEL_TIERS } from './registry/manifest';
 
 // ---- errors ----------------------------------------------------------------------------------
-
-/** Each HTTP status the API answers with an error, and the codes it carries. */
-export const ERROR_STATUSES = {
-  400: { codes: ['bad_request'], description: 'A parameter or the body is malformed (the message says which).' },
-  404: { codes: ['not_found'], description: 'No such route.' },
-  405: { codes: ['method_not_allowed'], description: 'The path exists but not with this method (see the Allow header).' },
-  413: { codes: ['payload_too_large'], description: 'The body is over MAX_BODY_BYTES, or the image over MAX_PIXELS or the decoder memory cap.' },
-  415: { codes: ['unsupported_media_type'], description: 'Not JPEG or PNG (the message lists the accepted types).' },
-  422: { codes: ['undecodable_image', 'no_face'], description: 'The image could not be decoded, or the detector found no face in it.' },
-  429: { codes: ['rate_limited'], description: 'Too many requests from this client; retry after Retry-After seconds.' },
-  500: { codes: ['internal'], description: 'A bug; the request id in the body finds its log line.' },
-  503: { codes: ['model_unavailable'], description: 'No model (or, without box/crop, no face detector) could be loaded.' },
-} as const;
-
-export type ErrorStatus = keyof typeof ERROR_STATUSES;
-/** Machine-readable error codes, one per kind of failure a client can act on. */
-export type ErrorCode = (typeof ERROR_STATUSES)[ErrorStatus]['codes'][number];
 
 const errorBody = <C extends readonly [ErrorCode, ...ErrorCode[]]>(codes: C) =>
   z.strictObject({
@@ -133,8 +118,8 @@ export const AgeFormSchema = AgeFormFieldsSchema.extend({
 
 export const RectSchema = z
   .strictObject({ x: z.number(), y: z.number(), w: z.number(), h: z.number() })
-  .openapi('Rect', { description: 'A rectangle in displayed-image pixels (after the EXIF orientation), one decimal; may reach past the image.' });
-export type Rect = z.infer<typeof RectSchema>;
+  .openapi('Rect', { description: 'A rectangle in displayed-image pixels (after the EXIF orientation), one decimal; may reach past the image.' }) satisfies z.ZodType<Rect>;
+export type { Rect };
 
 const Probability = z.number().min(0).max(1);
 const GroupSchema = z.strictObject({ label: z.string().openapi({ example: '25-34' }), probability: Probability });

@@ -1,6 +1,7 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it, vi } from 'vitest';
-import { createApp, type Registries } from '../src/app';
+import { createApp } from '../src/app';
+import type { Registries } from '../src/registries';
 import type { Detection } from '../src/detector/face-detector';
 import { jpegDecoder } from '../src/image/decode';
 import type { AgeModel } from '../src/model/age-model';

@@ -8,7 +8,8 @@
  * so the client can time each part. Timing happens on the client: in production Workers
  * `performance.now()` does not advance during compute.
  */
-import { createApp, isolateRegistries } from '../../src/app';
+import { createApp } from '../../src/app';
+import { isolateRegistries } from '../../src/registries';
 import { decodeImage } from '../../src/image/decode';
 import { wasmHeapBytes } from '../../src/ort/load';
 

@@ -1,5 +1,5 @@
 import { badRequest } from '../errors';
-import type { Rect } from './types';
+import type { Framing, Rect } from './types';
 
 /** Parses `box=x,y,w,h` (image pixels, numbers); undefined when absent. */
 export function parseBox(raw: string | null | undefined): Rect | undefined {
@@ -14,15 +14,6 @@ export function parseBox(raw: string | null | undefined): Rect | undefined {
   return { x, y, w, h };
 }
 
-/**
- * How a face box becomes the age model's crop (docs/model-contract.md, `framing`): a square of
- * side `scale`·√(w·h) centred on the box's centre moved by `offset_x`, `offset_y` times √(w·h),
- * or, when the detector's keypoints are known and the framing has `keypoints`, on the point
- * halfway between the eyes' midpoint and the mouth moved by those offsets (on the training
- * chips that point varies half as much as the box centre). training/framing.py measured these
- * on the training chips (crop_rect there is the same rule).
- */
-export type Framing = { scale: number; offset_x: number; offset_y: number; keypoints?: { offset_x: number; offset_y: number } };
 
 /**
  * The age model's crop for a face box, in the same (displayed-image) pixels. Not clamped: the

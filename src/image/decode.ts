@@ -3,11 +3,11 @@ import { tooLarge, undecodable, unsupportedType } from '../errors';
 import { readJpegHeader, sniffOtherFormat } from './jpeg-header';
 import { checkPixels, type DecodeLimits } from './limits';
 import { decodePng, isPng } from './png';
-import type { Orientation, RgbImage } from './types';
+import type { DecodedImage } from './types';
 
 export type { DecodeLimits } from './limits';
 
-export type DecodedImage = RgbImage & { orientation: Orientation };
+export type { DecodedImage };
 
 /** The JPEG decoder, reached through an object so tests can count its calls: the limits must refuse before it runs. */
 export const jpegDecoder = { decode: jpegJs };

@@ -1,7 +1,7 @@
 import { Unzlib } from 'fflate';
 import { convertIndexedToRgb, decode as decodeFastPng, type DecodedPng, type PngDataArray } from 'fast-png';
 import { ApiError, tooLarge, undecodable } from '../errors';
-import type { DecodedImage } from './decode';
+import type { DecodedImage } from './types';
 import { checkPixels, type DecodeLimits } from './limits';
 
 /** What IHDR says, before any pixel data is inflated. */

@@ -1,5 +1,5 @@
 /** The model manifest (docs/model-contract.md), validated so a bad upload fails at load time, not mid-request. */
-import type { Framing } from '../image/crop';
+import type { Framing } from '../image/types';
 
 export type ManifestFile = { path: string; role: 'model' | 'external_data' | string; sha256: string; bytes: number };
 

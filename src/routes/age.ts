@@ -1,6 +1,4 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
-import type { Registries } from '../app';
-import type { Config } from '../config';
 import type { AppEnv } from '../context';
 import { badRequest, noFace } from '../errors';
 import { checkBoxInside, eyeRoll, framedCrop, parseBox } from '../image/crop';
@@ -12,6 +10,7 @@ import { methodNotAllowed, rejectInvalid } from '../middleware/errors';
 import { imageBody, type ImageBodyVariables } from '../middleware/image-body';
 import { estimateAge, roundRect } from '../model/predict';
 import { framingOf } from '../registry/manifest';
+import type { Registries, RegistriesFor } from '../registries';
 import { AgeFormSchema, AgeJsonBodySchema, AgeQuerySchema, AgeResultSchema, errorResponses, parseOver, type AgeResult, type FaceResult } from '../schemas';
 
 export type { AgeResult, FaceResult };
@@ -58,7 +57,7 @@ function withinBounds(name: string, raw: string | undefined, fallback: number, m
 
 type Face = { box: Rect; score: number | null; roll: number; keypoints?: [number, number][]; crop?: Rect };
 
-export function ageRoutes(registriesFor: (env: Env, config: Config) => Registries) {
+export function ageRoutes(registriesFor: RegistriesFor) {
   const app = new OpenAPIHono<AppEnv & { Variables: ImageBodyVariables }>({ defaultHook: rejectInvalid });
   app.openAPIRegistry.register('AgeJsonBody', AgeJsonBodySchema);
   app.openAPIRegistry.register('AgeForm', AgeFormSchema);

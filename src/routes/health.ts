@@ -1,8 +1,7 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
-import type { Registries } from '../app';
-import type { Config } from '../config';
 import type { AppEnv } from '../context';
 import { methodNotAllowed } from '../middleware/errors';
+import type { RegistriesFor } from '../registries';
 import { errorResponses, HealthSchema } from '../schemas';
 
 export const healthRoute = createRoute({
@@ -17,7 +16,7 @@ export const healthRoute = createRoute({
 });
 
 /** Liveness: answers without touching R2 or loading a model, so it stays cheap. */
-export function healthRoutes(registriesFor: (env: Env, config: Config) => Registries) {
+export function healthRoutes(registriesFor: RegistriesFor) {
   return new OpenAPIHono<AppEnv>()
     .openapi(healthRoute, (c) => {
       c.header('Cache-Control', 'no-store');

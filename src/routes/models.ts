@@ -1,11 +1,10 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
-import type { Registries } from '../app';
-import type { Config } from '../config';
 import type { AppEnv } from '../context';
 import { wasmHeapBytes } from '../ort/load';
 import { methodNotAllowed } from '../middleware/errors';
 import { MODEL_TIERS } from '../registry/manifest';
 import { ModelUnavailableError, type ModelRegistry, type Served } from '../registry/registry';
+import type { RegistriesFor } from '../registries';
 import { errorResponses, ModelsSchema } from '../schemas';
 
 /** A registry's state as /v1/models shows it. */
@@ -34,7 +33,7 @@ export const modelsRoute = createRoute({
   },
 });
 
-export function modelRoutes(registriesFor: (env: Env, config: Config) => Registries) {
+export function modelRoutes(registriesFor: RegistriesFor) {
   /** The age model and the face detector being served, what active.json asks for, the last load failures. */
   return new OpenAPIHono<AppEnv>().openapi(modelsRoute, async (c) => {
     const registries = registriesFor(c.env, c.var.config);

@@ -2,9 +2,9 @@ import type { Hook } from '@hono/zod-openapi';
 import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { ApiError, badRequest, clip, type ErrorCode } from '../../errors';
+import { ApiError, badRequest, clip, ERROR_STATUSES, type ErrorCode, type ErrorStatus } from '../../errors';
 import { ModelUnavailableError } from '../../registry/registry';
-import { ERROR_STATUSES, type ErrorBody, type ErrorStatus } from '../../schemas';
+import type { ErrorBody } from '../../schemas';
 
 export type { ErrorBody };
 
