@@ -113,20 +113,76 @@ def weighted_nms(dets: list[dict], iou_threshold: float = NMS_IOU) -> list[dict]
     return out
 
 
-def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, dict]:
-    """uint8 [H, W, 3] -> float32 NCHW [1, 3, size, size] in [-1, 1], the image scaled to fit
-    and centred on black (MediaPipe's keep_aspect_ratio with zero border), and the transform
-    back: image_x = (u * size - pad_x) / scale."""
-    from PIL import Image
+def _area_taps(start: float, length: float, size: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """src/image/resize.ts axisWeights, step for step: output sample i averages
+    [start + i*scale, start + (i+1)*scale) of the axis, each pixel weighted by how much of it the
+    sample covers (float32, as the server stores them); what lies outside [0, limit) is black.
+    -> (source index, weight), [size, taps], zero-weight taps padding the short rows."""
+    scale = length / size
+    rows = []
+    for i in range(size):
+        a = start + i * scale
+        b = a + scale
+        taps, p = [], max(0, math.floor(a))
+        while p < b and p < limit:
+            cover = min(b, p + 1) - max(a, p)
+            if cover > 0:
+                taps.append((p, float(np.float32(float(np.float32(cover)) / scale))))
+            p += 1
+        rows.append(taps)
+    index = np.zeros((size, max(1, max(len(t) for t in rows))), dtype=np.int64)
+    weight = np.zeros(index.shape, dtype=np.float64)
+    for i, taps in enumerate(rows):
+        for k, (p, w) in enumerate(taps):
+            index[i, k], weight[i, k] = p, w
+    return index, weight
 
+
+def area_resize(image: np.ndarray, rect, size: int) -> np.ndarray:
+    """uint8 [H, W, 3] -> the square `rect` (x, y, w, h, fractional, may leave the image) as
+    uint8 [size, size, 3]: src/image/resize.ts resizeCrop with its 'area' rule, with its
+    arithmetic (a float64 horizontal pass kept as float32, float32 accumulation down the
+    columns in tap order, Math.round), so the detector reads the same pixels here as there."""
+    x, y, w, h = rect
+    xi, xw = _area_taps(x, w, size, image.shape[1])
+    yi, yw = _area_taps(y, h, size, image.shape[0])
+    src = image.astype(np.float64)
+    rows = np.zeros((image.shape[0], size, 3), dtype=np.float64)
+    for k in range(xi.shape[1]):
+        rows += src[:, xi[:, k], :] * xw[None, :, k, None]
+    rows = rows.astype(np.float32).astype(np.float64)
+    acc = np.zeros((size, size, 3), dtype=np.float32)
+    for k in range(yi.shape[1]):
+        acc = (acc.astype(np.float64) + rows[yi[:, k]] * yw[:, k, None, None]).astype(np.float32)
+    return np.clip(np.floor(acc.astype(np.float64) + 0.5), 0, 255).astype(np.uint8)
+
+
+def letterbox_rect(width: int, height: int) -> tuple[float, float, float, float]:
+    """The server's letterboxRect (src/detector/face-detector.ts): the square of side max(w, h)
+    centred on the image; resizing it pads the rest black."""
+    side = max(width, height)
+    return ((width - side) / 2, (height - side) / 2, side, side)
+
+
+def letterbox_pixels(image: np.ndarray, size: int) -> tuple[np.ndarray, dict]:
+    """uint8 [H, W, 3] -> the detector's input pixels, uint8 [size, size, 3]: the image scaled to
+    fit and centred on black (MediaPipe's keep_aspect_ratio with zero border) exactly as the
+    server makes them (test/parity.test.ts), and the transform back:
+    image_x = (u * size - pad_x) / scale."""
     h, w = image.shape[:2]
-    scale = size / max(w, h)
-    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    canvas = np.zeros((size, size, 3), dtype=np.uint8)
-    px, py = (size - nw) // 2, (size - nh) // 2
-    canvas[py:py + nh, px:px + nw] = np.asarray(Image.fromarray(image).resize((nw, nh), Image.BOX))
-    tensor = (canvas.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
-    return tensor, {"scale_x": nw / w, "scale_y": nh / h, "pad_x": px, "pad_y": py}
+    rect = letterbox_rect(w, h)
+    scale = size / rect[2]
+    return area_resize(image, rect, size), {"scale_x": scale, "scale_y": scale,
+                                            "pad_x": -rect[0] * scale, "pad_y": -rect[1] * scale}
+
+
+def letterbox(image: np.ndarray, size: int, value_range: tuple[float, float] = (-1.0, 1.0)) -> tuple[np.ndarray, dict]:
+    """letterbox_pixels as the float32 NCHW [1, 3, size, size] tensor in `value_range` the
+    server feeds (pixel * (hi - lo) / 255 + lo), and the transform back."""
+    pixels, transform = letterbox_pixels(image, size)
+    lo, hi = value_range
+    tensor = (pixels.astype(np.float64) * ((hi - lo) / 255) + lo).astype(np.float32).transpose(2, 0, 1)[None]
+    return tensor, transform
 
 
 class Detector:
@@ -153,7 +209,7 @@ class Detector:
     def detect(self, image: np.ndarray) -> list[dict]:
         """Faces in an uint8 RGB image, best first: box (x, y, w, h) in image pixels, score,
         keypoints (x, y) in image pixels (right eye, left eye, nose, mouth, right ear, left ear)."""
-        tensor, t = letterbox(image, self.size)
+        tensor, t = letterbox(image, self.size, tuple(self.manifest["input"]["range"]))
         reg, cls = self.raw(tensor)
         dets = weighted_nms(decode(reg, cls, self.anchor_xy, self.size, self.manifest["score_threshold"]),
                             self.manifest["nms_iou"])

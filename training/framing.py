@@ -105,7 +105,8 @@ def detect_chips(detector_dir: str, paths: list[str], tag: str, progress: bool =
     from .detector import Detector
 
     manifest = json.loads((Path(detector_dir) / "manifest.json").read_text())
-    key = hashlib.sha1((f"{manifest['name']}/{manifest['version']}|{manifest.get('files', '')}|" +
+    # `letterbox=area`: detections made before training's letterbox followed the server's resize are not reused.
+    key = hashlib.sha1((f"{manifest['name']}/{manifest['version']}|{manifest.get('files', '')}|letterbox=area|" +
                         "\n".join(paths)).encode()).hexdigest()[:16]
     cache = DETECTIONS_DIR / f"{tag}-{key}.json"
     if cache.exists():

@@ -34,6 +34,15 @@ export function letterboxRect(width: number, height: number): Rect {
   return { x: (width - side) / 2, y: (height - side) / 2, w: side, h: side };
 }
 
+/**
+ * The detector's input pixels for a square of the displayed image (the letterbox or a tile; it
+ * may reach past the image: black), uint8 RGB NHWC, by the area rule. training/detector.py
+ * letterbox_pixels makes the same pixels (test/parity.test.ts).
+ */
+export function detectorPixels(image: DecodedImage, square: Rect, size: number, out: Uint8Array = new Uint8Array(size * size * 3)): Uint8Array {
+  return resizeCrop(image, rectToStored(square, image.width, image.height, image.orientation), size, image.orientation, out);
+}
+
 /** Tiles are not worth it below this side: the faces they would add are too small to age. */
 const MIN_TILE = 160;
 
@@ -118,7 +127,7 @@ class OrtFaceDetector implements FaceDetector {
   private async detectIn(image: DecodedImage, box: Rect): Promise<Detection[]> {
     const m = this.manifest;
     const S = m.input.size;
-    resizeCrop(image, rectToStored(box, image.width, image.height, image.orientation), S, image.orientation, this.pixels);
+    detectorPixels(image, box, S, this.pixels);
     // uint8 NHWC -> float NCHW in the manifest's range.
     const [lo, hi] = m.input.range;
     const k = (hi - lo) / 255;

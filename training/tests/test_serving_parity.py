@@ -23,6 +23,7 @@ from PIL import Image
 
 from training.data import load_face
 from training.datasets import Sample
+from training.detector import letterbox_pixels
 from training.framing import chip_canvas, detector_framed_chip
 
 FIXTURE = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "parity" / "preprocessing.json"
@@ -40,6 +41,10 @@ CASES = {
 # framing with keypoints (version 3.1's measured one).
 DETECTION = {"box": [155.4, 137.2, 90.6, 116.3],
              "keypoints": [[180.2, 180.4], [220.7, 181.5], [200.3, 201.0], [199.6, 226.8], [158.0, 184.0], [242.0, 185.5]]}
+# The detector's input (training/detector.py letterbox_pixels vs the server's detectorPixels) at
+# BlazeFace's 128 px: the detected case's canvas (400 px, a 3.125x downscale) and a wide photo
+# whose letterbox starts half a pixel into the padding (the image's top 151 rows).
+DETECTOR_SIZE = 128
 FRAMING = {"scale": 1.0859, "offset_x": 0.0025, "offset_y": -0.0257, "keypoints": {"offset_x": 0.0044, "offset_y": -0.013}}
 
 
@@ -77,13 +82,22 @@ def build() -> dict:
                       "keypoints": DETECTION["keypoints"], "framing": FRAMING,
                       "image_png": base64.b64encode(canvas_png.getvalue()).decode(),
                       "expected": base64.b64encode(face.tobytes()).decode()})
+    detector_cases = []
+    for name, pixels in [("canvas", np.asarray(canvas)), ("wide", img[:151])]:
+        png = io.BytesIO()
+        Image.fromarray(pixels).save(png, "PNG")
+        letterboxed, _ = letterbox_pixels(pixels, DETECTOR_SIZE)
+        detector_cases.append({"name": name, "image_png": base64.b64encode(png.getvalue()).decode(),
+                               "expected": base64.b64encode(letterboxed.tobytes()).decode()})
     return {
-        "what": "training.data.load_face's model input for a generated image; "
-                "compared with the serving path by test/parity.test.ts",
+        "what": "training.data.load_face's model input for a generated image, and the face detector's "
+                "input (training.detector.letterbox_pixels); compared with the serving path by test/parity.test.ts",
         "command": "training/.venv/bin/python -m training.tests.test_serving_parity",
         "size": SIZE,
         "image_png": base64.b64encode(buf.getvalue()).decode(),
         "cases": cases,
+        "detector_size": DETECTOR_SIZE,
+        "detector_cases": detector_cases,
     }
 
 
@@ -103,6 +117,12 @@ def test_committed_fixture_is_what_training_makes_now():
     for old, new in zip(committed["cases"], fresh["cases"]):
         assert old["expected"] == new["expected"], \
             f"case {old['name']}: training's preprocessing changed; regenerate with {fresh['command']}"
+    assert committed.get("detector_size") == fresh["detector_size"]
+    assert [c["name"] for c in committed.get("detector_cases", [])] == [c["name"] for c in fresh["detector_cases"]]
+    for old, new in zip(committed["detector_cases"], fresh["detector_cases"]):
+        np.testing.assert_array_equal(_pixels(old["image_png"]), _pixels(new["image_png"]))
+        assert old["expected"] == new["expected"], \
+            f"detector case {old['name']}: training's letterbox changed; regenerate with {fresh['command']}"
 
 
 def test_the_cases_exercise_padding_and_downscaling():
@@ -114,6 +134,11 @@ def test_the_cases_exercise_padding_and_downscaling():
     assert faces["middle"].min(axis=(0, 1)).max() > 0  # inside the image: no padding
     assert faces["whole"].std() > 30
     assert faces["detected"].std() > 30 and not np.array_equal(faces["detected"], faces["middle"])
+    inputs = {c["name"]: np.frombuffer(base64.b64decode(c["expected"]), np.uint8).reshape(DETECTOR_SIZE, DETECTOR_SIZE, 3)
+              for c in fixture["detector_cases"]}
+    # The wide photo is letterboxed: black bands above and below it, the image between.
+    assert inputs["wide"][:15].max() == 0 and inputs["wide"][-15:].max() == 0 and inputs["wide"][64].std() > 30
+    assert inputs["canvas"].std() > 10
 
 
 if __name__ == "__main__":
