@@ -1,6 +1,7 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { encodeJpeg, facePhoto } from './helpers/images';
+import { captureLogs } from './helpers/logs';
 import { expectError, FIXTURE, json, post, publishDetector, publishFixture, shippedDetector, worker } from './helpers/worker';
 
 const photo = encodeJpeg(facePhoto(480, 360, [{ cx: 240, cy: 170, size: 260 }]), { quality: 92 });
@@ -15,6 +16,8 @@ const models = async () => json(await worker.fetch('http://localhost/v1/models')
 
 // One isolate, one bucket: these steps build on each other, in order.
 describe('face detector registry in R2 (through the worker)', () => {
+  const logs = captureLogs();
+
   it('without a detector, a photo is 503 but a box or crop=image is still served', async () => {
     await publishFixture(FIXTURE.version);
     expect(await expectError(await post(photo), 503, 'model_unavailable')).toMatch(/No face detector could be loaded/);
@@ -41,6 +44,7 @@ describe('face detector registry in R2 (through the worker)', () => {
     const body = await models();
     expect(body.detector).toMatchObject({ active: { version: '2' }, requested: { version: 'bad-sha' }, fallback: true });
     expect(body.detector.load_error.message).toMatch(/sha256 mismatch/);
+    expect(logs.of('model_load_failed').filter((e) => String(e.model).endsWith('/bad-sha'))).toEqual([expect.objectContaining({ model: expect.stringMatching(/\/bad-sha$/), message: expect.stringMatching(/sha256 mismatch/) })]);
     // The age model is not affected.
     expect(body).toMatchObject({ fallback: false, load_error: null });
   });
@@ -53,6 +57,7 @@ describe('face detector registry in R2 (through the worker)', () => {
     const body = await models();
     expect(body.detector).toMatchObject({ active: { version: '2' }, requested: { version: 'no-file' }, fallback: true, load_error: { version: 'no-file' } });
     expect(body.detector.load_error.message).toMatch(/not found/);
+    expect(logs.of('model_load_failed').filter((e) => String(e.model).endsWith('/no-file'))).toEqual([expect.objectContaining({ model: expect.stringMatching(/\/no-file$/) })]);
   });
 
   it('recovers once active.json names a good version again', async () => {

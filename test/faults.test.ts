@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { agesOf } from './fuzz/cases.ts';
 import { contractGraph, type GraphFault } from './helpers/onnx';
 import { encodeJpeg, makeRgb, pattern } from './helpers/images';
+import { captureLogs } from './helpers/logs';
 import { activate, FIXTURE, fixtureModel, json, post, publishDetector, publishFixture, worker } from './helpers/worker';
 
 // Every fault a published model can have, end to end through R2 in workerd: each is refused at
@@ -10,6 +11,7 @@ import { activate, FIXTURE, fixtureModel, json, post, publishDetector, publishFi
 // version failed and why, and a rollback (what `npm run models:rollback` writes) restores the
 // previous version. One isolate, one bucket: the steps build on each other, in order.
 const photo = encodeJpeg(makeRgb(96, 96, pattern));
+const logs = captureLogs();
 
 async function served() {
   const res = await post(photo, { query: 'crop=image' });
@@ -31,6 +33,10 @@ async function expectRefused(version: string, message: RegExp, goodAge: number) 
   const status = await models();
   expect(status).toMatchObject({ active: { version: FIXTURE.version }, requested: { version }, fallback: true, load_error: { name: FIXTURE.name, version } });
   expect(status.load_error.message).toMatch(message);
+  // The refusal is logged once, naming the version and why.
+  const failed = logs.of('model_load_failed').filter((e) => e.model === `${FIXTURE.name}/${version}`);
+  expect(failed).toHaveLength(1);
+  expect(String(failed[0]!.message)).toMatch(message);
 }
 
 /** What scripts/models.mjs rollback writes: history.json without the last entry, then active.json. */

@@ -2,6 +2,7 @@ import { env } from 'cloudflare:test';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkAnswer, generateOne, leaksImage, makeSeeds, type FuzzCase } from './fuzz/cases.ts';
 import { encodeJpeg, makeRgb, pattern } from './helpers/images';
+import { logText } from './helpers/logs';
 import { FIXTURE, fixtureFile, json, post, publishDetector, publishFixture, worker } from './helpers/worker';
 
 // The seeded subset of `npm run fuzz` (docs/reliability.md), through the worker in workerd:
@@ -57,8 +58,7 @@ beforeAll(async () => {
   before = await res.text();
   for (const k of Object.keys(originals) as (keyof typeof originals)[]) {
     console[k] = (...args: unknown[]) => {
-      // As workerd would print them: byte arrays as their numbers, objects as JSON.
-      logged.push(args.map((a) => (typeof a === 'string' ? a : ArrayBuffer.isView(a) ? `[${Array.from(a as Uint8Array).join(', ')}]` : JSON.stringify(a))).join(' '));
+      logged.push(logText(args));
     };
   }
 });

@@ -1,9 +1,11 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { encodeJpeg, makeRgb, pattern } from './helpers/images';
+import { captureLogs } from './helpers/logs';
 import { activate, expectError, FIXTURE, fixtureModel, json, post, publishFixture, worker } from './helpers/worker';
 
 const photo = encodeJpeg(makeRgb(160, 120, pattern));
+const logs = captureLogs();
 
 async function served(): Promise<{ version: string; fallback: boolean }> {
   const res = await post(photo, { query: 'crop=image' });
@@ -52,6 +54,7 @@ describe('model registry in R2 (through the worker)', () => {
     const body = await models();
     expect(body).toMatchObject({ requested: { version: 'broken' }, fallback: true, load_error: { version: 'broken' } });
     expect(body.load_error.message).toMatch(/onnxruntime could not create a session/);
+    expect(logs.of('model_load_failed').filter((e) => e.model === `${FIXTURE.name}/broken`)).toEqual([expect.objectContaining({ message: expect.stringMatching(/onnxruntime could not create a session/) })]);
   });
 
   it('refuses a version with a missing file', async () => {

@@ -1,11 +1,13 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { encodeJpeg, makeRgb, pattern } from './helpers/images';
+import { captureLogs } from './helpers/logs';
 import { ModelRegistry, type ModelStore } from '../src/registry/registry';
 import { sharedAgeLoader } from '../src/registry/shared';
 import { expectError, FIXTURE, fixtureModel, json, post, publishFixture, worker } from './helpers/worker';
 
 const photo = encodeJpeg(makeRgb(160, 120, pattern));
+const logs = captureLogs();
 const name = FIXTURE.name;
 
 /** active.json with a default and the two tiers (docs/model-contract.md). */
@@ -54,6 +56,7 @@ describe('model tiers chosen per request (model=)', () => {
     const body = await json(await worker.fetch('http://localhost/v1/models'));
     expect(body.tiers.fast).toMatchObject({ active: { version: '2' }, requested: { version: 'bad-sha' }, fallback: true, load_error: { version: 'bad-sha' } });
     expect(body.tiers.fast.load_error.message).toMatch(/sha256 mismatch/);
+    expect(logs.of('model_load_failed').filter((e) => e.model === `${name}/bad-sha`)).toEqual([expect.objectContaining({ message: expect.stringMatching(/sha256 mismatch/) })]);
   });
 
   it('keeps a tier\'s last good version when active.json stops naming the tier', async () => {

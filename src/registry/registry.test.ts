@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { captureLogs } from '../../test/helpers/logs';
 import type { AgeModel } from '../model/age-model';
 import type { Manifest } from './manifest';
 import { ModelRegistry, ModelUnavailableError, type Loader } from './registry';
@@ -79,6 +80,8 @@ async function use(registry: ModelRegistry) {
 }
 
 describe('ModelRegistry', () => {
+  const logged = captureLogs();
+
   it('loads the version named by active.json', async () => {
     const { bucket, registry, log } = setup();
     await publish(bucket, 'm', '1');
@@ -97,6 +100,7 @@ describe('ModelRegistry', () => {
     await expect(registry.acquire()).rejects.toThrow(/sha256 mismatch/);
     expect(log).toEqual([]);
     expect(registry.status().load_error).toMatchObject({ name: 'm', version: '1' });
+    expect(logged.of('model_load_failed')).toEqual([{ event: 'model_load_failed', request_id: null, model: 'm/1', message: expect.stringMatching(/sha256 mismatch/) }]);
   });
 
   it('refuses a file whose size does not match, and a manifest for another version', async () => {
@@ -186,6 +190,7 @@ describe('ModelRegistry', () => {
     // m/1 would load, but it is the fourth candidate: a broken history must not make one
     // request download every version ever published.
     expect(log).toEqual(['fail m/4', 'fail m/3', 'fail m/2']);
+    expect(logged.of('model_fallback_failed').map((l) => l.model)).toEqual(['m/4', 'm/3', 'm/2']);
     expect(bucket.gets.filter((k) => k.endsWith('model.onnx'))).toEqual(['models/m/9/model.onnx', 'models/m/4/model.onnx', 'models/m/3/model.onnx', 'models/m/2/model.onnx']);
     expect(registry.status()).toMatchObject({ active: null, requested: { version: '9' }, load_error: { version: '9' } });
   });

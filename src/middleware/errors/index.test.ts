@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { describe, expect, it } from 'vitest';
+import { captureLogs } from '../../../test/helpers/logs';
 import { tooLarge } from '../../errors';
 import { ModelUnavailableError } from '../../registry/registry';
 import { methodNotAllowed, notFound, onError } from '.';
@@ -24,6 +25,8 @@ async function shape(res: Response) {
 }
 
 describe('error handling', () => {
+  const logs = captureLogs();
+
   it('maps API errors, missing models and plain HTTP exceptions to the one JSON shape', async () => {
     expect(await shape(await app(tooLarge('too big')).request('/boom'))).toEqual({ status: 413, code: 'payload_too_large', message: 'too big' });
     expect(await shape(await app(new ModelUnavailableError('none')).request('/boom'))).toEqual({ status: 503, code: 'model_unavailable', message: 'none' });
@@ -32,6 +35,8 @@ describe('error handling', () => {
 
   it('hides the details of unexpected errors behind a 500', async () => {
     expect(await shape(await app(new Error('secret internals')).request('/boom'))).toEqual({ status: 500, code: 'internal', message: 'Internal error.' });
+    // The details go to the log line (found by the request id), not to the client.
+    expect(logs.of('unhandled_error')).toEqual([expect.objectContaining({ path: '/boom', name: 'Error', message: 'secret internals' })]);
   });
 
   it('answers 404 and 405 in the same shape', async () => {
