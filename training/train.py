@@ -130,7 +130,9 @@ def soft_targets(labels: torch.Tensor, num_classes: int, sigma: float) -> torch.
 
 
 def lr_at(cfg: TrainConfig, epoch_float: float) -> float:
-    steps = cfg.lr_steps if cfg.lr_steps is not None else (int(cfg.epochs * 0.5), int(cfg.epochs * 0.75))
+    # The default steps skip epoch 0: a one-epoch stage would otherwise run at lr / 100 throughout.
+    steps = cfg.lr_steps if cfg.lr_steps is not None else tuple(
+        s for s in (int(cfg.epochs * 0.5), int(cfg.epochs * 0.75)) if s > 0)
     lr = cfg.lr * cfg.lr_gamma ** sum(epoch_float >= s for s in steps)
     if epoch_float < cfg.warmup_epochs:
         lr *= (epoch_float + 1e-3) / cfg.warmup_epochs

@@ -101,3 +101,9 @@ def test_step_schedule_with_warmup():
     assert lr_at(cfg, 5) == pytest.approx(0.1)
     assert lr_at(cfg, 10) == pytest.approx(0.01)
     assert lr_at(cfg, 15) == pytest.approx(0.001)
+
+
+def test_default_schedule_of_a_short_stage_keeps_its_lr():
+    # The default steps (50%, 75%) fall at epoch 0 for a one-epoch stage; they must not apply there.
+    assert lr_at(TrainConfig(lr=0.02, epochs=1, warmup_epochs=0.2), 0.5) == pytest.approx(0.02)
+    assert lr_at(TrainConfig(lr=0.02, epochs=1, warmup_epochs=0.2, lr_steps=(0,)), 0.5) == pytest.approx(0.002)
