@@ -5,6 +5,7 @@
 // of its MAE minus face-api's on the same faces; and an SVG scatter plot (no dependencies).
 //
 //   node scripts/bench/frontier.mjs results.json [--svg docs/frontier.svg] [--labels 'path=label,...']
+//   node scripts/bench/frontier.mjs results.json --pair models/A/5,models/A/3.1   # also MAE(A) − MAE(B), paired
 //
 // The JSON holds per-face estimates and labels (derived from UTKFace): keep it out of git; the
 // table and the picture hold only aggregates.
@@ -14,11 +15,12 @@ import { pairedBootstrap } from '../lib.mjs';
 const PEER = 'face-api ageGenderNet';
 
 function parseArgs(argv) {
-  const opts = { json: undefined, svg: undefined, labels: {}, resamples: 10000 };
+  const opts = { json: undefined, svg: undefined, labels: {}, resamples: 10000, pairs: [] };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--svg') opts.svg = argv[++i];
     else if (argv[i] === '--labels') for (const kv of (argv[++i] ?? '').split(',')) { const [k, v] = kv.split('='); if (k && v) opts.labels[k] = v; }
     else if (argv[i] === '--resamples') opts.resamples = Number(argv[++i]);
+    else if (argv[i] === '--pair') opts.pairs.push((argv[++i] ?? '').split(','));
     else if (!opts.json) opts.json = argv[i];
     else throw new Error(`unknown argument ${argv[i]}`);
   }
@@ -26,6 +28,10 @@ function parseArgs(argv) {
   return opts;
 }
 
+
+function fail(key) {
+  throw new Error(`--pair: no model ${key} in this run`);
+}
 
 function svg(points, peer, title) {
   const W = 720, H = 440, L = 70, R = 30, T = 40, B = 60;
@@ -81,6 +87,12 @@ function main() {
     const m = p.r.minors, c = p.r.children;
     const diff = p.b ? `${p.b.mean >= 0 ? '+' : '−'}${f2(Math.abs(p.b.mean))} [${f2(p.b.ci95[0])}, ${f2(p.b.ci95[1])}]` : '–';
     console.log(`| ${p.label} | ${f2(p.mae)} | ${diff} | ${m.asAdult} / ${m.n} (${((100 * m.asAdult) / m.n).toFixed(1)}%) | ${c.asAdult} / ${c.n} | ${p.ms.toFixed(1)} ms | ${p.ratio.toFixed(2)}× |`);
+  }
+  // Two of our versions against each other on the same faces (e.g. a release against the one it replaces).
+  for (const [a, b] of opts.pairs) {
+    const [ra, rb] = [a, b].map((key) => run.rows.find((r) => (r.model ?? r.name) === key.replace(/^models\//, '')) ?? fail(key));
+    const d = pairedBootstrap(ra.ages, rb.ages, run.truth, opts.resamples);
+    console.log(`\nMAE ${a} − ${b} on the same faces: ${d.mean >= 0 ? '+' : '−'}${Math.abs(d.mean).toFixed(3)} years, 95% paired bootstrap [${d.ci95[0].toFixed(3)}, ${d.ci95[1].toFixed(3)}]`);
   }
   if (opts.svg) {
     const points = rows.map((p) => ({ ...p, label: p.label }));
