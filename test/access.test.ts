@@ -2,6 +2,7 @@ import { env } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app';
 import { encodeJpeg, makeRgb, pattern } from './helpers/images';
+import { captureLogs, expectOnlyUnnamedTiers } from './helpers/logs';
 import { FIXTURE, json, publishDetector, publishFixture, worker } from './helpers/worker';
 
 const photo = encodeJpeg(makeRgb(64, 64, pattern));
@@ -25,6 +26,7 @@ async function bucketState(): Promise<string[]> {
 }
 
 describe('the public API only reads', () => {
+  const logs = captureLogs();
   const paths = ['/v1/age', '/v1/models', '/healthz', '/', '/v1', '/v1/models/active', '/v1/models/al-fixture/1', '/admin', '/metrics', '/v1/age/../models'];
   const methods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
@@ -54,6 +56,7 @@ describe('the public API only reads', () => {
     expect((await json(await worker.fetch('http://localhost/v1/models'))).active).toEqual(served);
     // Only the reading routes answer 2xx: nothing accepts PUT, PATCH or DELETE.
     expect(statuses.filter((s) => / 2\d\d$/.test(s) && /^(PUT|PATCH|DELETE) /.test(s))).toEqual([]);
+    expectOnlyUnnamedTiers(logs);
   });
 });
 

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Orientation } from '../src/image/types';
 import { AGE_GROUPS } from '../src/model/distribution';
 import type { AgeResult, FaceResult, Rect } from '../src/schemas';
+import { captureLogs, expectOnlyUnnamedTiers } from './helpers/logs';
 import { encodeJpeg, facePhoto, makeRgb, orientReference, pattern, turnImage } from './helpers/images';
 import { expectError, FIXTURE, fixtureFile, json, post, publishDetector, publishFixture, shippedDetector, worker } from './helpers/worker';
 
@@ -354,6 +355,7 @@ describe('errors', () => {
 });
 
 describe('GET /v1/models', () => {
+  const logs = captureLogs();
   it('describes the active model, its metrics, and the face detector', async () => {
     const res = await worker.fetch('http://localhost/v1/models');
     expect(res.status).toBe(200);
@@ -367,5 +369,6 @@ describe('GET /v1/models', () => {
       requested: detector, fallback: false, load_error: null,
     });
     expect(body.wasm_heap_bytes).toBeGreaterThan(0);
+    expectOnlyUnnamedTiers(logs);
   });
 });

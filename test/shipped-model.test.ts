@@ -1,6 +1,7 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { agesOf } from './fuzz/cases.ts';
+import { captureLogs, expectOnlyUnnamedTiers } from './helpers/logs';
 import { encodeJpeg, makeRgb, pattern } from './helpers/images';
 import { activate, fixtureFile, json, post, publishDetector, worker } from './helpers/worker';
 
@@ -17,6 +18,7 @@ const text = async (path: string) => {
 };
 
 describe('the shipped default model (models/active.json) in workerd', () => {
+  const logs = captureLogs();
   it('loads from R2 with its external data and answers as its manifest names it', async () => {
     const active = JSON.parse(await text('models/active.json')) as { name: string; version: string };
     const dir = `models/${active.name}/${active.version}`;
@@ -38,6 +40,7 @@ describe('the shipped default model (models/active.json) in workerd', () => {
     const status = await json(await worker.fetch('http://localhost/v1/models'));
     expect(status).toMatchObject({ active: { name: active.name, version: active.version }, fallback: false, load_error: null });
     expect(status.wasm_heap_bytes).toBeGreaterThan(0);
+    expectOnlyUnnamedTiers(logs);
   });
 
   it('serves each tier models/active.json names, from the shipped files', async () => {

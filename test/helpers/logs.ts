@@ -1,4 +1,4 @@
-import { afterEach, beforeEach } from 'vitest';
+import { afterEach, beforeEach, expect } from 'vitest';
 
 // Tests that provoke failures on purpose (a broken model, a missing detector) make the worker
 // log them, as it should in production. Those lines are captured here instead of printed, so a
@@ -51,4 +51,14 @@ export function captureLogs(): CapturedLogs {
     events: () => parsed().map((v) => String(v.event)),
     of: (event) => parsed().filter((v) => v.event === event),
   };
+}
+
+/**
+ * The only lines a worker whose active.json names no tiers (the tests' fixture) should log: GET
+ * /v1/models asks for each tier and reports the one it cannot find.
+ */
+export function expectOnlyUnnamedTiers(logs: CapturedLogs) {
+  const failed = logs.of('model_load_failed');
+  expect(logs.lines).toHaveLength(failed.length);
+  for (const e of failed) expect(e.message).toMatch(/^active\.json names no "(fast|accurate)" tier$/);
 }

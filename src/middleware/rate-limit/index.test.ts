@@ -3,6 +3,7 @@ import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../../app';
 import { sha256Hex } from '../../registry/sha256';
+import { captureLogs } from '../../../test/helpers/logs';
 import { notFound, onError } from '../errors';
 import { clientKey, rateLimit, type RateLimitEnv } from '.';
 
@@ -42,6 +43,7 @@ async function expectLimited(res: Response) {
 }
 
 describe('rateLimit middleware (fake limiter)', () => {
+  const logs = captureLogs();
   it('counts each client IP apart and answers 429 with Retry-After in the error shape', async () => {
     const { limiter, keys } = fakeLimiter(2);
     const e: RateLimitEnv = { RATE_LIMIT_BINDING: 'L', RATE_LIMIT_RETRY_AFTER: '10', L: limiter };
@@ -76,6 +78,7 @@ describe('rateLimit middleware (fake limiter)', () => {
     const res = await app().request('/', { method: 'POST', headers: ip('198.51.100.5') }, { RATE_LIMIT_BINDING: 'MISSING' });
     expect(res.status).toBe(500);
     expect(((await res.json()) as Record<string, any>).error.code).toBe('internal');
+    expect(logs.of('unhandled_error').map((e) => e.message)).toEqual(['RATE_LIMIT_BINDING names MISSING, which is not a [[ratelimits]] binding']);
   });
 });
 
