@@ -28,7 +28,6 @@ function parseArgs(argv) {
   return opts;
 }
 
-
 function fail(key) {
   throw new Error(`--pair: no model ${key} in this run`);
 }

@@ -14,7 +14,6 @@ export function parseBox(raw: string | null | undefined): Rect | undefined {
   return { x, y, w, h };
 }
 
-
 /**
  * The age model's crop for a face box, in the same (displayed-image) pixels. Not clamped: the
  * part outside the image is padded black by the resize, so the face is never stretched.
