@@ -6,8 +6,12 @@ control (training/notes/al-resnet18-edge-utkface-5.md):
   python training/scripts/compare_arms.py runs/al-resnet18-edge-utkface-5/local/best.pt \\
       runs/al-resnet18-edge-nobox-5/local/best.pt [--split test] [--tta flip] [--also REFERENCE.pt]
 
---also adds more checkpoints to the table (each compared with A)."""
+--also adds more checkpoints to the table (each compared with A). --framed scores each face as the
+photo path crops it (the chip set into a canvas, found by BlazeFace, framed by --framing-from's
+`framing`; train.py's framed_share faces, made the same way for this split) instead of the chip:
+a proxy for `npm run bench:photos` that needs no release."""
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -16,10 +20,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from training.attention import box_statistics  # noqa: E402
+from training.data import load_framed  # noqa: E402
 from training.evaluate import predict_packed  # noqa: E402
 from training.metrics import minors_placed_adult, paired_bootstrap  # noqa: E402
 from training.model import load_checkpoint  # noqa: E402
-from training.release import _split  # noqa: E402
+from training.release import _data_args, _split  # noqa: E402
+from training.train import TrainConfig  # noqa: E402
 
 
 def main() -> int:
@@ -29,11 +35,20 @@ def main() -> int:
     p.add_argument("--also", action="append", default=[])
     p.add_argument("--split", default="test")
     p.add_argument("--tta", default="flip", choices=["single", "flip", "ten"])
+    p.add_argument("--framed", action="store_true", help="the faces as the photo path crops them, not the chips")
+    p.add_argument("--detector", default=TrainConfig.detector)
+    p.add_argument("--framing-from", default=TrainConfig.framing_from)
     args = p.parse_args()
     rows, errors = {}, {}
     for path in [args.a, args.b, *args.also]:
         model, ckpt = load_checkpoint(path)
         data = _split(ckpt, args.split, model.cfg.input_size)
+        if args.framed:
+            a = _data_args(ckpt)
+            framing = json.loads(Path(args.framing_from).read_text())["framing"]
+            images, _ = load_framed(a["dataset"], a["root"], args.split, model.cfg.input_size, args.detector,
+                                    framing, progress=False, **a["options"])
+            data = dataclasses.replace(data, images=images)
         pred = predict_packed(model.eval(), data, tta=args.tta)
         true = data.ages.numpy()
         errors[path] = {b: np.abs(pred[b]["age"] - true) for b in ("global", "local", "fused")}
@@ -49,7 +64,7 @@ def main() -> int:
         diffs[other] = {b: {k: (round(v, 3) if isinstance(v, float) else [round(x, 3) for x in v])
                             for k, v in paired_bootstrap(errors[args.a][b], errors[other][b], n_boot=10000).items()}
                         for b in ("fused", "global")}
-    print(json.dumps({"split": args.split, "tta": args.tta, "models": rows, "a_minus": diffs}, indent=2))
+    print(json.dumps({"split": args.split, "tta": args.tta, "framed": args.framed, "models": rows, "a_minus": diffs}, indent=2))
     return 0
 
 
