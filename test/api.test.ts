@@ -2,8 +2,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Orientation } from '../src/image/types';
 import { AGE_GROUPS } from '../src/model/distribution';
 import type { AgeResult, FaceResult, Rect } from '../src/schemas';
-import { captureLogs, expectOnlyUnnamedTiers } from './helpers/logs';
 import { encodeJpeg, facePhoto, makeRgb, orientReference, pattern, turnImage } from './helpers/images';
+import { captureLogs, expectOnlyUnnamedTiers } from './helpers/logs';
 import { expectError, FIXTURE, fixtureFile, json, post, publishDetector, publishFixture, shippedDetector, worker } from './helpers/worker';
 
 type Face = FaceResult;

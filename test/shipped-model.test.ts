@@ -1,8 +1,8 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { agesOf } from './fuzz/cases.ts';
-import { captureLogs, expectOnlyUnnamedTiers } from './helpers/logs';
 import { encodeJpeg, makeRgb, pattern } from './helpers/images';
+import { captureLogs, expectOnlyUnnamedTiers } from './helpers/logs';
 import { activate, fixtureFile, json, post, publishDetector, worker } from './helpers/worker';
 
 // The model `npm start` serves (models/active.json), int8 with its external .data file, put

@@ -28,8 +28,9 @@ function parseArgs(argv) {
   return opts;
 }
 
-function fail(key) {
-  throw new Error(`--pair: no model ${key} in this run`);
+/** A paired bootstrap's mean difference with its interval: "+0.07 [-0.13, 0.27]". */
+function signed({ mean, ci95 }, digits) {
+  return `${mean >= 0 ? '+' : '−'}${Math.abs(mean).toFixed(digits)} [${ci95[0].toFixed(digits)}, ${ci95[1].toFixed(digits)}]`;
 }
 
 function svg(points, peer, title) {
@@ -84,14 +85,18 @@ function main() {
   console.log('|---|---|---|---|---|---|---|');
   for (const p of rows) {
     const m = p.r.minors, c = p.r.children;
-    const diff = p.b ? `${p.b.mean >= 0 ? '+' : '−'}${f2(Math.abs(p.b.mean))} [${f2(p.b.ci95[0])}, ${f2(p.b.ci95[1])}]` : '–';
+    const diff = p.b ? signed(p.b, 2) : '–';
     console.log(`| ${p.label} | ${f2(p.mae)} | ${diff} | ${m.asAdult} / ${m.n} (${((100 * m.asAdult) / m.n).toFixed(1)}%) | ${c.asAdult} / ${c.n} | ${p.ms.toFixed(1)} ms | ${p.ratio.toFixed(2)}× |`);
   }
   // Two of our versions against each other on the same faces (e.g. a release against the one it replaces).
   for (const [a, b] of opts.pairs) {
-    const [ra, rb] = [a, b].map((key) => run.rows.find((r) => (r.model ?? r.name) === key.replace(/^models\//, '')) ?? fail(key));
+    const [ra, rb] = [a, b].map((key) => {
+      const row = run.rows.find((r) => (r.model ?? r.name) === key.replace(/^models\//, ''));
+      if (!row) throw new Error(`--pair: no model ${key} in this run`);
+      return row;
+    });
     const d = pairedBootstrap(ra.ages, rb.ages, run.truth, opts.resamples);
-    console.log(`\nMAE ${a} − ${b} on the same faces: ${d.mean >= 0 ? '+' : '−'}${Math.abs(d.mean).toFixed(3)} years, 95% paired bootstrap [${d.ci95[0].toFixed(3)}, ${d.ci95[1].toFixed(3)}]`);
+    console.log(`\nMAE ${a} − ${b} on the same faces: ${signed(d, 3)} years (95% paired bootstrap)`);
   }
   if (opts.svg) {
     const points = rows.map((p) => ({ ...p, label: p.label }));

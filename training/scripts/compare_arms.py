@@ -39,13 +39,13 @@ def main() -> int:
     p.add_argument("--detector", default=TrainConfig.detector)
     p.add_argument("--framing-from", default=TrainConfig.framing_from)
     args = p.parse_args()
+    framing = json.loads(Path(args.framing_from).read_text())["framing"] if args.framed else None
     rows, errors = {}, {}
     for path in [args.a, args.b, *args.also]:
         model, ckpt = load_checkpoint(path)
         data = _split(ckpt, args.split, model.cfg.input_size)
         if args.framed:
             a = _data_args(ckpt)
-            framing = json.loads(Path(args.framing_from).read_text())["framing"]
             images, _ = load_framed(a["dataset"], a["root"], args.split, model.cfg.input_size, args.detector,
                                     framing, progress=False, **a["options"])
             data = dataclasses.replace(data, images=images)
