@@ -7,10 +7,8 @@
 //   npm run bench:photos -- --no-tiles           # the detector's whole-image pass only
 //   npm run bench:photos -- --faces 1000 --no-cost  # accuracy only (the timings need an idle machine)
 //
-// Each face is a test chip resized to 60-400 px (four size bands, equally many faces each),
-// some turned in the plane by up to ±30°, some JPEG-recompressed before pasting, pasted at a
-// random free place of a 640x480 photo (1-4 faces per photo) on a plain, gradient, noise or
-// textured background; the photo is a JPEG (quality 90, one in five at 50). Then:
+// The photos are scripts/photos.mjs's (test chips at 60-400 px, some turned or recompressed,
+// 1-4 to a 640x480 JPEG). Then:
 //   detection  every photo is posted without a box; a detection matches a face when their IoU
 //              is >= 0.5. Ground truth box: where the detector's box is on the chip, from the
 //              age model's framing (side = chip / scale, centre moved by the offsets), carried
@@ -22,20 +20,11 @@
 //              and with their true box given; the differences with 95% paired-bootstrap intervals;
 //   cost       detector ms per photo (POST /_bench/detect minus /_bench/decode, each the best of
 //              3), request ms for 640x480 and 1920x1080 photos with 1 and 4 faces, wasm heap.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ROOT, UsageError, fail, pairedBootstrap, readVersionDir, rng, startBenchWorker } from './lib.mjs';
 import { seed } from './models.mjs';
-
-import { encode as encodePng } from 'fast-png';
-
-const require = createRequire(import.meta.url);
-const jpeg = require('jpeg-js');
-
-const BANDS = [[60, 100], [100, 160], [160, 250], [250, 400]];
-const BACKGROUNDS = ['plain', 'gradient', 'noise', 'textured'];
-const W = 640, H = 480;
+import { BANDS, background, composeFaces, decode, emptyPhotos, encode, matchFaces, paste, resizeSquare } from './photos.mjs';
 
 function parseArgs(argv) {
   const opts = { faces: 200, models: join(ROOT, 'models'), json: undefined, tiles: true, seed: 1, n: 20, cost: true };
@@ -52,151 +41,6 @@ function parseArgs(argv) {
   }
   if (!(opts.faces >= 8)) throw new UsageError('--faces must be at least 8');
   return opts;
-}
-
-const decode = (bytes) => jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true });
-const encode = (img, quality) => Buffer.from(jpeg.encode({ width: img.width, height: img.height, data: img.data }, quality).data);
-
-/** Area-average resize of an RGBA image to side×side (the chips are square). */
-function resizeSquare(img, side) {
-  const out = new Uint8Array(side * side * 4);
-  const s = img.width / side;
-  for (let oy = 0; oy < side; oy++)
-    for (let ox = 0; ox < side; ox++) {
-      const acc = [0, 0, 0];
-      let area = 0;
-      for (let y = Math.floor(oy * s); y < (oy + 1) * s; y++)
-        for (let x = Math.floor(ox * s); x < (ox + 1) * s; x++) {
-          const a = (Math.min((ox + 1) * s, x + 1) - Math.max(ox * s, x)) * (Math.min((oy + 1) * s, y + 1) - Math.max(oy * s, y));
-          if (a <= 0) continue;
-          const p = (y * img.width + x) * 4;
-          for (let c = 0; c < 3; c++) acc[c] += img.data[p + c] * a;
-          area += a;
-        }
-      const o = (oy * side + ox) * 4;
-      for (let c = 0; c < 3; c++) out[o + c] = Math.round(acc[c] / area);
-      out[o + 3] = 255;
-    }
-  return { width: side, height: side, data: out };
-}
-
-function background(kind, width, height, r) {
-  const data = new Uint8Array(width * height * 4);
-  const c1 = [r() * 255, r() * 255, r() * 255], c2 = [r() * 255, r() * 255, r() * 255];
-  const fx = 0.02 + r() * 0.1, fy = 0.02 + r() * 0.1, angle = r() * Math.PI;
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) {
-      let t;
-      if (kind === 'plain') t = 0;
-      else if (kind === 'gradient') t = (x * Math.cos(angle) + y * Math.sin(angle)) / Math.hypot(width, height) + 0.5;
-      else if (kind === 'noise') t = r();
-      else t = 0.5 + 0.25 * Math.sin(x * fx) * Math.cos(y * fy) + 0.25 * Math.sin((x + y) * fx * 0.37);
-      t = Math.min(1, Math.max(0, t));
-      const o = (y * width + x) * 4;
-      for (let c = 0; c < 3; c++) data[o + c] = c1[c] * (1 - t) + c2[c] * t;
-      data[o + 3] = 255;
-    }
-  return { width, height, data };
-}
-
-/** Pastes `chip` centred at (cx, cy), turned by `angle` (radians), bilinear. */
-function paste(canvas, chip, cx, cy, angle) {
-  const c = chip.width, cos = Math.cos(angle), sin = Math.sin(angle);
-  const half = (c * (Math.abs(cos) + Math.abs(sin))) / 2;
-  for (let y = Math.floor(cy - half); y <= Math.ceil(cy + half); y++)
-    for (let x = Math.floor(cx - half); x <= Math.ceil(cx + half); x++) {
-      if (x < 0 || y < 0 || x >= canvas.width || y >= canvas.height) continue;
-      const dx = x + 0.5 - cx, dy = y + 0.5 - cy;
-      const u = cos * dx + sin * dy + c / 2 - 0.5, v = -sin * dx + cos * dy + c / 2 - 0.5;
-      if (u < 0 || v < 0 || u > c - 1 || v > c - 1) continue;
-      const x0 = Math.floor(u), y0 = Math.floor(v), x1 = Math.min(c - 1, x0 + 1), y1 = Math.min(c - 1, y0 + 1);
-      const fu = u - x0, fv = v - y0;
-      const o = (y * canvas.width + x) * 4;
-      for (let k = 0; k < 3; k++) {
-        const p = (yy, xx) => chip.data[(yy * c + xx) * 4 + k];
-        canvas.data[o + k] = Math.round((p(y0, x0) * (1 - fu) + p(y0, x1) * fu) * (1 - fv) + (p(y1, x0) * (1 - fu) + p(y1, x1) * fu) * fv);
-      }
-    }
-}
-
-/** Where the detector's box lies on a chip pasted at (cx, cy), side c, turned by angle. */
-function truthBox(framing, cx, cy, c, angle) {
-  const b = c / framing.scale;
-  // On the chip the crop centre is the box centre moved by offset·b: the box centre is the other way.
-  const ox = -framing.offset_x * b, oy = -framing.offset_y * b;
-  const bx = cx + Math.cos(angle) * ox - Math.sin(angle) * oy, by = cy + Math.sin(angle) * ox + Math.cos(angle) * oy;
-  return { x: bx - b / 2, y: by - b / 2, w: b, h: b };
-}
-
-const iou = (a, b) => {
-  const ix = Math.max(0, Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x));
-  const iy = Math.max(0, Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y));
-  return (ix * iy) / (a.w * a.h + b.w * b.h - ix * iy);
-};
-
-/** The test faces and the composed photos (deterministic for a seed). */
-function compose(opts, framing) {
-  const dir = join(ROOT, '..', 'shared', 'data', 'utkface');
-  if (!existsSync(join(dir, 'labels.csv'))) throw new UsageError(`${dir}/labels.csv not found: the photo benchmark composes photos from UTKFace's test faces (../shared/data)`);
-  const r = rng(opts.seed);
-  const [header, ...lines] = readFileSync(join(dir, 'labels.csv'), 'utf8').trim().split(/\r?\n/).map((l) => l.split(','));
-  const col = (name) => header.indexOf(name);
-  const rows = lines.filter((f) => f[col('split')] === 'test').map((f) => ({ file: f[col('file')], age: Number(f[col('age')]) }));
-  for (let i = rows.length - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    [rows[i], rows[j]] = [rows[j], rows[i]];
-  }
-  const faces = rows.slice(0, opts.faces).map((row, i) => {
-    const [lo, hi] = BANDS[i % BANDS.length];
-    return {
-      ...row,
-      band: i % BANDS.length,
-      side: Math.round(lo * (hi / lo) ** r()),
-      angle: r() < 0.35 ? (r() < 0.5 ? -1 : 1) * (5 + r() * 25) * (Math.PI / 180) : 0,
-      recompress: r() < 0.3 ? Math.round(30 + r() * 30) : null,
-      bytes: readFileSync(join(dir, 'images', row.file)),
-    };
-  });
-  const photos = [];
-  let next = 0;
-  while (next < faces.length) {
-    const want = Math.min(1 + Math.floor(r() * 4), faces.length - next);
-    const kind = BACKGROUNDS[photos.length % BACKGROUNDS.length];
-    const canvas = background(kind, W, H, r);
-    const placed = [];
-    for (const face of faces.slice(next, next + want)) {
-      let side = face.side;
-      for (let attempt = 0; ; attempt++) {
-        const reach = (side * (Math.abs(Math.cos(face.angle)) + Math.abs(Math.sin(face.angle)))) / 2;
-        if (2 * reach <= Math.min(W, H)) {
-          const cx = reach + r() * (W - 2 * reach), cy = reach + r() * (H - 2 * reach);
-          const free = placed.every((p) => Math.abs(p.cx - cx) >= p.reach + reach || Math.abs(p.cy - cy) >= p.reach + reach);
-          if (free) {
-            placed.push({ face, cx, cy, reach, side });
-            break;
-          }
-        }
-        if (attempt > 0 && attempt % 40 === 0) side = Math.round(side * 0.9);
-        if (attempt > 400) break; // no room left in this photo: the face goes to the next one
-      }
-    }
-    for (const p of placed) {
-      let chip = decode(p.face.bytes);
-      if (p.face.recompress) chip = decode(encode(chip, p.face.recompress));
-      const small = resizeSquare(chip, p.side);
-      paste(canvas, small, p.cx, p.cy, p.face.angle);
-      // The face as it went into the photo (resized, recompressed), upright and lossless: what
-      // the model reads of it once the photo path has found, framed and turned it back.
-      p.face.degraded = Buffer.from(encodePng({ width: small.width, height: small.height, data: small.data, channels: 4 }));
-      p.face.side = p.side;
-      p.face.band = BANDS.findIndex(([lo, hi]) => p.side >= lo && p.side < hi || (hi === 400 && p.side === 400));
-      p.truth = truthBox(framing, p.cx, p.cy, p.side, p.face.angle);
-    }
-    next += placed.length;
-    photos.push({ kind, bytes: encode(canvas, r() < 0.2 ? 50 : 90), faces: placed });
-  }
-  const empty = BACKGROUNDS.flatMap((kind) => Array.from({ length: 5 }, () => ({ kind, bytes: encode(background(kind, W, H, r), 90), faces: [] })));
-  return { faces, photos, empty };
 }
 
 /** A photo of a given size with `n` faces of the first test chips, for the cost rows. */
@@ -226,7 +70,9 @@ async function main() {
   const { manifest } = readVersionDir(join(opts.models, active.name, active.version));
   const framing = manifest.framing ?? { scale: 1 + 2 * manifest.face_margin, offset_x: 0, offset_y: 0 };
   console.log(`composing photos from ${opts.faces} UTKFace test faces…`);
-  const { faces, photos, empty } = compose(opts, framing);
+  const { faces, photos: made, r } = composeFaces({ split: 'test', faces: opts.faces, seed: opts.seed, degraded: true }, framing);
+  const photos = [...made];
+  const empty = emptyPhotos(r);
   const placed = photos.flatMap((p) => p.faces);
   console.log(`${photos.length} photos with ${placed.length} faces, ${empty.length} without; starting workerd with ${active.name}/${active.version}`);
   const { base, stop } = await startBenchWorker((persist) => seed(opts.models, persist, () => {}), { DETECTOR_TILES: String(opts.tiles) });
@@ -238,19 +84,9 @@ async function main() {
       const r = await postJpeg(base, '/v1/age?max_faces=10', photo.bytes);
       const found = r.status === 200 ? r.body.faces : [];
       if (r.status !== 200 && r.body.error?.code !== 'no_face') throw new Error(`HTTP ${r.status}: ${JSON.stringify(r.body)}`);
-      const used = new Set();
-      // Greedy matching, best IoU first.
-      const pairs = [];
-      photo.faces.forEach((p, i) => found.forEach((f, j) => pairs.push({ i, j, v: iou(p.truth, f.box) })));
-      pairs.sort((a, b) => b.v - a.v);
-      const matchedFace = new Set();
-      for (const { i, j, v } of pairs) {
-        if (v < 0.5 || used.has(j) || matchedFace.has(i)) continue;
-        used.add(j);
-        matchedFace.add(i);
-        photo.faces[i].match = { iou: v, age: found[j].age, score: found[j].score, crop: found[j].crop, roll: found[j].roll };
-      }
-      falseFaces += found.length - used.size;
+      const matches = matchFaces(photo.faces, found);
+      for (const [i, j, v] of matches) photo.faces[i].match = { iou: v, age: found[j].age, score: found[j].score, crop: found[j].crop, roll: found[j].roll };
+      falseFaces += found.length - matches.length;
       for (const p of photo.faces) {
         const t = p.truth;
         const boxed = await postJpeg(base, `/v1/age?box=${[t.x, t.y, t.w, t.h].map((v) => v.toFixed(2)).join(',')}`, photo.bytes);

@@ -1,0 +1,192 @@
+// Photos composed from UTKFace chips (../shared/data/utkface; nothing composed is kept): the one
+// definition of the scenes `npm run bench:photos` measures the photo path on (the test faces) and
+// of those scripts/photo-crops.mjs cuts training faces from (the train and val faces).
+//
+// Each face is a chip resized to 60-400 px (four size bands, equally many faces each), some
+// turned in the plane by up to ±30°, some JPEG-recompressed before pasting, pasted at a random
+// free place of a 640x480 photo (1-4 faces per photo) on a plain, gradient, noise or textured
+// background; the photo is a JPEG (quality 90, one in five at 50).
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { ROOT, UsageError, rng } from './lib.mjs';
+
+import { encode as encodePng } from 'fast-png';
+
+const require = createRequire(import.meta.url);
+const jpeg = require('jpeg-js');
+
+export const BANDS = [[60, 100], [100, 160], [160, 250], [250, 400]];
+export const BACKGROUNDS = ['plain', 'gradient', 'noise', 'textured'];
+export const W = 640, H = 480;
+
+export const decode = (bytes) => jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true });
+export const encode = (img, quality) => Buffer.from(jpeg.encode({ width: img.width, height: img.height, data: img.data }, quality).data);
+
+/** Area-average resize of an RGBA image to side×side (the chips are square). */
+export function resizeSquare(img, side) {
+  const out = new Uint8Array(side * side * 4);
+  const s = img.width / side;
+  for (let oy = 0; oy < side; oy++)
+    for (let ox = 0; ox < side; ox++) {
+      const acc = [0, 0, 0];
+      let area = 0;
+      for (let y = Math.floor(oy * s); y < (oy + 1) * s; y++)
+        for (let x = Math.floor(ox * s); x < (ox + 1) * s; x++) {
+          const a = (Math.min((ox + 1) * s, x + 1) - Math.max(ox * s, x)) * (Math.min((oy + 1) * s, y + 1) - Math.max(oy * s, y));
+          if (a <= 0) continue;
+          const p = (y * img.width + x) * 4;
+          for (let c = 0; c < 3; c++) acc[c] += img.data[p + c] * a;
+          area += a;
+        }
+      const o = (oy * side + ox) * 4;
+      for (let c = 0; c < 3; c++) out[o + c] = Math.round(acc[c] / area);
+      out[o + 3] = 255;
+    }
+  return { width: side, height: side, data: out };
+}
+
+export function background(kind, width, height, r) {
+  const data = new Uint8Array(width * height * 4);
+  const c1 = [r() * 255, r() * 255, r() * 255], c2 = [r() * 255, r() * 255, r() * 255];
+  const fx = 0.02 + r() * 0.1, fy = 0.02 + r() * 0.1, angle = r() * Math.PI;
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      let t;
+      if (kind === 'plain') t = 0;
+      else if (kind === 'gradient') t = (x * Math.cos(angle) + y * Math.sin(angle)) / Math.hypot(width, height) + 0.5;
+      else if (kind === 'noise') t = r();
+      else t = 0.5 + 0.25 * Math.sin(x * fx) * Math.cos(y * fy) + 0.25 * Math.sin((x + y) * fx * 0.37);
+      t = Math.min(1, Math.max(0, t));
+      const o = (y * width + x) * 4;
+      for (let c = 0; c < 3; c++) data[o + c] = c1[c] * (1 - t) + c2[c] * t;
+      data[o + 3] = 255;
+    }
+  return { width, height, data };
+}
+
+/** Pastes `chip` centred at (cx, cy), turned by `angle` (radians), bilinear. */
+export function paste(canvas, chip, cx, cy, angle) {
+  const c = chip.width, cos = Math.cos(angle), sin = Math.sin(angle);
+  const half = (c * (Math.abs(cos) + Math.abs(sin))) / 2;
+  for (let y = Math.floor(cy - half); y <= Math.ceil(cy + half); y++)
+    for (let x = Math.floor(cx - half); x <= Math.ceil(cx + half); x++) {
+      if (x < 0 || y < 0 || x >= canvas.width || y >= canvas.height) continue;
+      const dx = x + 0.5 - cx, dy = y + 0.5 - cy;
+      const u = cos * dx + sin * dy + c / 2 - 0.5, v = -sin * dx + cos * dy + c / 2 - 0.5;
+      if (u < 0 || v < 0 || u > c - 1 || v > c - 1) continue;
+      const x0 = Math.floor(u), y0 = Math.floor(v), x1 = Math.min(c - 1, x0 + 1), y1 = Math.min(c - 1, y0 + 1);
+      const fu = u - x0, fv = v - y0;
+      const o = (y * canvas.width + x) * 4;
+      for (let k = 0; k < 3; k++) {
+        const p = (yy, xx) => chip.data[(yy * c + xx) * 4 + k];
+        canvas.data[o + k] = Math.round((p(y0, x0) * (1 - fu) + p(y0, x1) * fu) * (1 - fv) + (p(y1, x0) * (1 - fu) + p(y1, x1) * fu) * fv);
+      }
+    }
+}
+
+/** Where the detector's box lies on a chip pasted at (cx, cy), side c, turned by angle. */
+export function truthBox(framing, cx, cy, c, angle) {
+  const b = c / framing.scale;
+  // On the chip the crop centre is the box centre moved by offset·b: the box centre is the other way.
+  const ox = -framing.offset_x * b, oy = -framing.offset_y * b;
+  const bx = cx + Math.cos(angle) * ox - Math.sin(angle) * oy, by = cy + Math.sin(angle) * ox + Math.cos(angle) * oy;
+  return { x: bx - b / 2, y: by - b / 2, w: b, h: b };
+}
+
+export const iou = (a, b) => {
+  const ix = Math.max(0, Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x));
+  const iy = Math.max(0, Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y));
+  return (ix * iy) / (a.w * a.h + b.w * b.h - ix * iy);
+};
+
+
+/** `split`'s faces (the first `faces` of them in a seeded shuffle; all when undefined), each with
+ *  its size, turn and recompression drawn, and a generator of the photos they are pasted into.
+ *  `degraded`: keep each face as it went into the photo (the bench's "as pasted" row). */
+export function composeFaces({ split, faces: count, seed, degraded = false }, framing) {
+  const dir = join(ROOT, '..', 'shared', 'data', 'utkface');
+  if (!existsSync(join(dir, 'labels.csv'))) throw new UsageError(`${dir}/labels.csv not found: the photos are composed from UTKFace's ${split} faces (../shared/data)`);
+  const r = rng(seed);
+  const [header, ...lines] = readFileSync(join(dir, 'labels.csv'), 'utf8').trim().split(/\r?\n/).map((l) => l.split(','));
+  const col = (name) => header.indexOf(name);
+  const rows = lines.filter((f) => f[col('split')] === split).map((f) => ({ file: f[col('file')], age: Number(f[col('age')]) }));
+  for (let i = rows.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [rows[i], rows[j]] = [rows[j], rows[i]];
+  }
+  const faces = rows.slice(0, count ?? rows.length).map((row, i) => {
+    const [lo, hi] = BANDS[i % BANDS.length];
+    return {
+      ...row,
+      band: i % BANDS.length,
+      side: Math.round(lo * (hi / lo) ** r()),
+      angle: r() < 0.35 ? (r() < 0.5 ? -1 : 1) * (5 + r() * 25) * (Math.PI / 180) : 0,
+      recompress: r() < 0.3 ? Math.round(30 + r() * 30) : null,
+      bytes: readFileSync(join(dir, 'images', row.file)),
+    };
+  });
+  return { faces, photos: photosOf(faces, r, framing, degraded), r };
+}
+
+function* photosOf(faces, r, framing, degraded) {
+  let next = 0, made = 0;
+  while (next < faces.length) {
+    const want = Math.min(1 + Math.floor(r() * 4), faces.length - next);
+    const kind = BACKGROUNDS[made % BACKGROUNDS.length];
+    const canvas = background(kind, W, H, r);
+    const placed = [];
+    for (const face of faces.slice(next, next + want)) {
+      let side = face.side;
+      for (let attempt = 0; ; attempt++) {
+        const reach = (side * (Math.abs(Math.cos(face.angle)) + Math.abs(Math.sin(face.angle)))) / 2;
+        if (2 * reach <= Math.min(W, H)) {
+          const cx = reach + r() * (W - 2 * reach), cy = reach + r() * (H - 2 * reach);
+          const free = placed.every((p) => Math.abs(p.cx - cx) >= p.reach + reach || Math.abs(p.cy - cy) >= p.reach + reach);
+          if (free) {
+            placed.push({ face, cx, cy, reach, side });
+            break;
+          }
+        }
+        if (attempt > 0 && attempt % 40 === 0) side = Math.round(side * 0.9);
+        if (attempt > 400) break; // no room left in this photo: the face goes to the next one
+      }
+    }
+    for (const p of placed) {
+      let chip = decode(p.face.bytes);
+      if (p.face.recompress) chip = decode(encode(chip, p.face.recompress));
+      const small = resizeSquare(chip, p.side);
+      paste(canvas, small, p.cx, p.cy, p.face.angle);
+      // The face as it went into the photo (resized, recompressed), upright and lossless: what
+      // the model reads of it once the photo path has found, framed and turned it back.
+      if (degraded) p.face.degraded = Buffer.from(encodePng({ width: small.width, height: small.height, data: small.data, channels: 4 }));
+      p.face.side = p.side;
+      p.face.band = BANDS.findIndex(([lo, hi]) => p.side >= lo && p.side < hi || (hi === 400 && p.side === 400));
+      p.truth = truthBox(framing, p.cx, p.cy, p.side, p.face.angle);
+    }
+    next += placed.length;
+    made++;
+    yield { kind, bytes: encode(canvas, r() < 0.2 ? 50 : 90), faces: placed };
+  }
+}
+
+/** Photos with no face at all (false detections), after the faces' photos, from the same stream. */
+export function emptyPhotos(r) {
+  return BACKGROUNDS.flatMap((kind) => Array.from({ length: 5 }, () => ({ kind, bytes: encode(background(kind, W, H, r), 90), faces: [] })));
+}
+
+/** Greedy matching of `found` detections to the photo's faces, best IoU first (IoU >= 0.5):
+ *  [face index, detection index, IoU] triples. */
+export function matchFaces(placed, found) {
+  const pairs = [];
+  placed.forEach((p, i) => found.forEach((f, j) => pairs.push({ i, j, v: iou(p.truth, f.box) })));
+  pairs.sort((a, b) => b.v - a.v);
+  const usedFace = new Set(), usedFound = new Set(), out = [];
+  for (const { i, j, v } of pairs) {
+    if (v < 0.5 || usedFound.has(j) || usedFace.has(i)) continue;
+    usedFound.add(j);
+    usedFace.add(i);
+    out.push([i, j, v]);
+  }
+  return out;
+}
