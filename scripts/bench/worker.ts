@@ -5,13 +5,19 @@
  *   POST /_bench/detect the face detector alone on the posted JPEG (decode not included in
  *                       what the client subtracts: it times /_bench/decode too),
  *   POST /_bench/decode the JPEG decode alone,
+ *   POST /_bench/crops  every face the photo path finds in the posted JPEG, with the exact input
+ *                       the age model would read for it (scripts/photo-crops.mjs: training faces),
  * so the client can time each part. Timing happens on the client: in production Workers
  * `performance.now()` does not advance during compute.
  */
 import { createApp } from '../../src/app';
-import { isolateRegistries } from '../../src/registries';
+import { readConfig } from '../../src/config';
+import { eyeRoll, framedCrop } from '../../src/image/crop';
 import { decodeImage } from '../../src/image/decode';
+import { modelInput } from '../../src/model/predict';
 import { wasmHeapBytes } from '../../src/ort/load';
+import { isolateRegistries } from '../../src/registries';
+import { framingOf } from '../../src/registry/manifest';
 
 const app = createApp();
 let crop: Uint8Array | undefined;
@@ -42,6 +48,7 @@ export default {
         lease.release();
       }
     }
+    if (url.pathname === '/_bench/crops') return crops(new Uint8Array(await request.arrayBuffer()), env);
     if (url.pathname === '/_bench/decode' || url.pathname === '/_bench/detect') {
       const image = decodeImage(new Uint8Array(await request.arrayBuffer()), LIMITS);
       if (url.pathname === '/_bench/decode') return Response.json({ width: image.width });
@@ -55,3 +62,30 @@ export default {
     return app.fetch(request, env, ctx);
   },
 } satisfies ExportedHandler<Env>;
+
+/** The faces POST /v1/age would find (the same detector, tiles per DETECTOR_TILES) and, for each,
+ *  the bytes estimateAge would run the active model on, base64 (uint8 S×S×3 RGB). */
+async function crops(bytes: Uint8Array, env: Env): Promise<Response> {
+  const image = decodeImage(bytes, LIMITS);
+  const registries = isolateRegistries(env);
+  const detector = await registries.detector.acquire();
+  let found;
+  try {
+    found = await detector.model.detect(image, { tiles: readConfig(env).detectorTiles });
+  } finally {
+    detector.release();
+  }
+  const age = await registries.age.acquire();
+  try {
+    const framing = framingOf(age.model.manifest);
+    const size = age.model.manifest.input.size;
+    const faces = found.map((d) => {
+      const roll = eyeRoll(d.keypoints);
+      const crop = framedCrop(d.box, framing, roll, d.keypoints);
+      return { box: d.box, roll, pixels: Buffer.from(modelInput(image, crop, roll, size)).toString('base64') };
+    });
+    return Response.json({ size, faces });
+  } finally {
+    age.release();
+  }
+}

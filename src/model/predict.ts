@@ -41,6 +41,14 @@ export function wholePixels(crop: Rect): Rect {
   return { x, y, w: Math.max(1, roundHalfEven(crop.x + crop.w) - x), h: Math.max(1, roundHalfEven(crop.y + crop.h) - y) };
 }
 
+/** The model's S×S×3 input for `crop` turned by `roll`: what estimateAge feeds the network (and
+ *  what the photo crops that training reads are cut by, scripts/bench/worker.ts). */
+export function modelInput(image: DecodedImage, crop: Rect, roll: number, S: number): Uint8Array {
+  return roll === 0
+    ? resizeCrop(image, rectToStored(wholePixels(crop), image.width, image.height, image.orientation), S, image.orientation, undefined, 'pil-box')
+    : resizeTurnedCrop(image, crop, roll, S);
+}
+
 /**
  * One face: resize `crop` (displayed-image pixels, may extend past the image: padded black) to
  * S×S, turned by `roll` radians about its centre when it is not 0, run the model, and read the
@@ -49,11 +57,7 @@ export function wholePixels(crop: Rect): Rect {
  */
 export async function estimateAge(model: AgeModel, image: DecodedImage, crop: Rect, k: number, roll = 0, over: readonly number[] = []): Promise<AgeEstimate> {
   const m = model.manifest;
-  const S = m.input.size;
-  const tensor = roll === 0
-    ? resizeCrop(image, rectToStored(wholePixels(crop), image.width, image.height, image.orientation), S, image.orientation, undefined, 'pil-box')
-    : resizeTurnedCrop(image, crop, roll, S);
-  const out = await model.run(tensor);
+  const out = await model.run(modelInput(image, crop, roll, m.input.size));
   const groups = groupProbabilities(out.probs, m.ages.min);
   const attention = attentionToImage(out.box, crop);
   return {

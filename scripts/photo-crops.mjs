@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+// Training faces cut by the photo path itself: every face of a UTKFace split pasted into the
+// photos `npm run bench:photos` measures on (scripts/photos.mjs, another seed, other faces),
+// found by the served detector in workerd and cut exactly as POST /v1/age cuts it for the active
+// model (POST /_bench/crops: framing, roll, resize). training/data.py (load_photo_crops) reads them.
+//
+//   node scripts/photo-crops.mjs --split train --out .cache/photo-crops/train-s2 [--seed 2] [--models DIR] [--faces N]
+//
+// Writes OUT.u8, uint8 [N, S, S, 3] RGB for the split's N faces in labels.csv order (zeros where
+// no detection matched the face: IoU < 0.5), and OUT.json: the files, which faces matched, the
+// model, detector and seed. UTKFace-derived: keep it under .cache/, never in git.
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { ROOT, UsageError, fail, readVersionDir, startBenchWorker } from './lib.mjs';
+import { seed } from './models.mjs';
+import { composeFaces, matchFaces } from './photos.mjs';
+
+function parseArgs(argv) {
+  const opts = { split: 'train', seed: 2, models: join(ROOT, 'models'), out: undefined, faces: undefined };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--split') opts.split = argv[++i];
+    else if (a === '--seed') opts.seed = Number(argv[++i]);
+    else if (a === '--models') opts.models = resolve(argv[++i]);
+    else if (a === '--out') opts.out = resolve(argv[++i]);
+    else if (a === '--faces') opts.faces = Number(argv[++i]);
+    else throw new UsageError(`unknown option ${a}`);
+  }
+  if (!opts.out) throw new UsageError('usage: photo-crops.mjs --split train|val|test --out PATH [--seed N] [--models DIR] [--faces N]');
+  if (opts.split === 'test' && opts.seed === 1) throw new UsageError('seed 1 on test is the photo benchmark itself: train on other photos');
+  return opts;
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const active = JSON.parse(readFileSync(join(opts.models, 'active.json'), 'utf8'));
+  const { manifest } = readVersionDir(join(opts.models, active.name, active.version));
+  const framing = manifest.framing ?? { scale: 1 + 2 * manifest.face_margin, offset_x: 0, offset_y: 0 };
+  const size = manifest.input.size;
+  // Composing takes about as long as workerd takes to cut: a thread composes while workerd cuts.
+  const composer = new Worker(new URL(import.meta.url), { workerData: { split: opts.split, faces: opts.faces, seed: opts.seed, framing } });
+  const photos = inOrder(composer);
+  const { count: composed } = await photos.next().then((r) => r.value);
+  // Rows in labels.csv order, as training/datasets.py lists the split.
+  const header = readFileSync(join(ROOT, '..', 'shared', 'data', 'utkface', 'labels.csv'), 'utf8').split(/\r?\n/, 1)[0].split(',');
+  const files = readFileSync(join(ROOT, '..', 'shared', 'data', 'utkface', 'labels.csv'), 'utf8').trim().split(/\r?\n/).slice(1)
+    .map((l) => l.split(',')).filter((f) => f[header.indexOf('split')] === opts.split).map((f) => f[header.indexOf('file')]);
+  const row = new Map(files.map((f, i) => [f, i]));
+  const matched = new Array(files.length).fill(false);
+  const meta = new Array(files.length).fill(null);
+
+  mkdirSync(dirname(opts.out), { recursive: true });
+  const tmp = `${opts.out}.u8.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w');
+  writeSync(fd, Buffer.alloc(1), 0, 1, files.length * size * size * 3 - 1); // the whole file, zeros
+  console.log(`${composed} ${opts.split} faces into photos (seed ${opts.seed}); workerd with ${active.name}/${active.version} cuts them`);
+  const { base, stop } = await startBenchWorker((persist) => seed(opts.models, persist, () => {}));
+  const t0 = Date.now();
+  let done = 0, photosSeen = 0;
+  try {
+    for await (const photo of photos) {
+      const res = await fetch(`${base}/_bench/crops`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: photo.bytes });
+      if (!res.ok) throw new Error(`/_bench/crops: HTTP ${res.status} ${await res.text()}`);
+      const body = await res.json();
+      if (body.size !== size) throw new Error(`/_bench/crops cut ${body.size} px faces, the model reads ${size}`);
+      for (const [i, j, v] of matchFaces(photo.faces, body.faces)) {
+        const p = photo.faces[i], k = row.get(p.file);
+        writeSync(fd, Buffer.from(body.faces[j].pixels, 'base64'), 0, size * size * 3, k * size * size * 3);
+        matched[k] = true;
+        meta[k] = { side: p.side, angle: Math.round((p.angle * 1800) / Math.PI) / 10, recompress: p.recompress, iou: Math.round(v * 1000) / 1000 };
+      }
+      done += photo.faces.length;
+      if (++photosSeen % 500 === 0) console.log(`${done}/${composed} faces, ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    }
+  } finally {
+    closeSync(fd);
+    await composer.terminate();
+    await stop();
+  }
+  renameSync(tmp, `${opts.out}.u8`);
+  const count = matched.filter(Boolean).length;
+  writeFileSync(`${opts.out}.json`, JSON.stringify({
+    command: `node scripts/photo-crops.mjs ${process.argv.slice(2).join(' ')}`,
+    split: opts.split, seed: opts.seed, size, model: `${active.name}/${active.version}`, framing,
+    faces: files.length, composed, matched: count, seconds: Math.round((Date.now() - t0) / 1000), files, crops: meta,
+  }) + '\n');
+  console.log(`${count} of ${composed} composed faces found and cut (${files.length} in the split); wrote ${opts.out}.u8 and .json`);
+}
+
+/** The composer's messages as an async stream: first { count }, then each photo. */
+async function* inOrder(worker) {
+  const queue = [];
+  let wake = null, ended = false, failed = null;
+  worker.on('message', (m) => { queue.push(m); wake?.(); });
+  worker.on('error', (e) => { failed = e; wake?.(); });
+  worker.on('exit', () => { ended = true; wake?.(); });
+  for (;;) {
+    if (queue.length) {
+      const m = queue.shift();
+      if (m.end) return;
+      yield m;
+    } else if (failed) throw failed;
+    else if (ended) throw new Error('the composing thread stopped early');
+    else await new Promise((r) => (wake = r));
+  }
+}
+
+function compose({ split, faces: count, seed: photoSeed, framing }) {
+  const { faces, photos } = composeFaces({ split, faces: count, seed: photoSeed }, framing);
+  parentPort.postMessage({ count: faces.length });
+  for (const photo of photos) {
+    parentPort.postMessage({
+      bytes: photo.bytes,
+      faces: photo.faces.map((p) => ({ file: p.face.file, side: p.side, angle: p.face.angle, recompress: p.face.recompress, truth: p.truth })),
+    });
+  }
+  parentPort.postMessage({ end: true });
+}
+
+if (isMainThread) main().catch((err) => fail(err instanceof UsageError ? err.message : err.stack ?? String(err)));
+else compose(workerData);
