@@ -135,6 +135,27 @@ def load_framed(dataset: str, root: str, split: str, size: int, detector: str, f
     return images, framed
 
 
+def load_photo_crops(prefix: str, dataset: str, root: str, split: str, size: int,
+                     limit: int | None = None, seed: int = 0, **options) -> tuple[torch.Tensor, torch.Tensor]:
+    """The faces of `split` as the served photo path cut them out of composed photos
+    (scripts/photo-crops.mjs wrote prefix.u8 and prefix.json) -> (uint8 [N, S, S, 3], bool [N]:
+    which faces a detection matched; the others are zeros, for the caller to fill). Rows follow
+    load_packed's (the same `limit` subset)."""
+    meta = json.loads(Path(f"{prefix}.json").read_text())
+    samples = load_dataset(dataset, root, split, **options)
+    files = [os.path.basename(s.path) for s in samples]
+    if meta["split"] != split or meta["files"] != files:
+        raise ValueError(f"{prefix}.json holds {meta['split']} faces of another index than {root}'s {split} split: rerun scripts/photo-crops.mjs")
+    if meta["size"] != size:
+        raise ValueError(f"{prefix}.u8 holds {meta['size']} px faces, the model wants {size}")
+    images = torch.from_numpy(np.fromfile(f"{prefix}.u8", dtype=np.uint8).reshape(len(files), size, size, 3))
+    matched = torch.tensor([c is not None for c in meta["crops"]])
+    if limit is not None and limit < len(samples):
+        keep = torch.tensor(fixed_subset(len(samples), limit, seed))
+        images, matched = images[keep], matched[keep]
+    return images, matched
+
+
 def fixed_subset(n: int, limit: int, seed: int) -> list[int]:
     # A fixed random subset, so small runs still see every age.
     return sorted(np.random.default_rng(seed).choice(n, limit, replace=False).tolist())

@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from .data import AugmentConfig, Packed, augment, load_framed, load_packed
+from .data import AugmentConfig, Packed, augment, load_framed, load_packed, load_photo_crops
 from .datasets import ADIENCE_GROUPS
 from .distill import load_teacher
 from .evaluate import predict_packed, summarize_predictions
@@ -65,6 +65,12 @@ class TrainConfig:
                                              # when it exists: a stopped run or a GPU slice loses at most an epoch
     framed_share: float = 0.0                # share of the training faces given as the served photo path
                                              # crops them (detector on the chip's canvas + `framing`), the rest as chips
+    photo_crops: str | None = None           # scripts/photo-crops.mjs's train faces (path without .u8/.json):
+                                             # the framed_share faces are then these, cut by the served photo
+                                             # path from composed photos, instead of the chips' canvases
+    val_photo_crops: str | None = None       # the same for val: each epoch also reports val MAE on them
+    select_on: str = "chips"                 # what picks best.pt: val MAE on "chips", or the "mean" of the
+                                             # chips' and val_photo_crops' (the photo path counts as much)
     detector: str = "models/detectors/blazeface-short-range/1"
     framing_from: str = "models/al-resnet18-edge-utkface/3.1/manifest.json"   # whose measured `framing`
     seed: int = 0
@@ -364,6 +370,15 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
         val_data = load_packed(cfg.dataset, cfg.data_root, "val", size, cfg.face_margin,
                                limit=cfg.limit_val, seed=cfg.seed, progress=cfg.progress,
                                **cfg.dataset_options)
+    val_photos = None
+    if cfg.val_photo_crops:
+        crops, matched = load_photo_crops(cfg.val_photo_crops, cfg.dataset, cfg.data_root, "val", size,
+                                          limit=cfg.limit_val, seed=cfg.seed, **cfg.dataset_options)
+        found = matched.nonzero().squeeze(1)
+        val_photos = val_data.subset(found)
+        val_photos.images = crops[found]
+    if cfg.select_on not in ("chips", "mean") or (cfg.select_on == "mean" and val_photos is None):
+        raise ValueError(f"select_on={cfg.select_on!r}: use 'chips', or 'mean' with val_photo_crops")
 
     model.to(device)
     if cfg.channels_last:
@@ -383,7 +398,14 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
     images = train_data.images.to(device)
     labels = train_data.labels.to(device)
     framed = None
-    if cfg.framed_share > 0:
+    if cfg.framed_share > 0 and cfg.photo_crops:
+        crops, matched = load_photo_crops(cfg.photo_crops, cfg.dataset, cfg.data_root, "train", size,
+                                          limit=cfg.limit_train, seed=cfg.seed, **cfg.dataset_options)
+        framed = torch.where(matched.view(-1, 1, 1, 1), crops, train_data.images).to(device)
+        if main_process:
+            print(f"photo-cut faces: {int(matched.sum())} of {len(matched)} (the rest stay chips); "
+                  f"{cfg.framed_share:.0%} of each batch drawn from them", flush=True)
+    elif cfg.framed_share > 0:
         framing = json.loads(Path(cfg.framing_from).read_text())["framing"]
         framed, count = load_framed(cfg.dataset, cfg.data_root, "train", size, cfg.detector, framing,
                                     limit=cfg.limit_train, seed=cfg.seed, progress=cfg.progress, **cfg.dataset_options)
@@ -533,26 +555,36 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
             tv = time.time()
             preds = predict_packed(model, val_data, device=device)
             val = summarize_predictions(preds, val_data)
+            photo = (summarize_predictions(predict_packed(model, val_photos, device=device), val_photos)
+                     if val_photos is not None else None)
             val_s = time.time() - tv
             key = _key(cfg)
             record = {"epoch": epoch + 1, "stage": cfg.stage, "step": step,
                       "train_loss": loss_sum.item() / max(seen, 1), "lr": opt.param_groups[0]["lr"],
                       "images_per_s": seen * world / max(train_time, 1e-9), "precision": precision["precision"],
                       "val_mae": {k: v["mae"] for k, v in val.items()}, "elapsed_s": time.time() - t_start}
+            if photo is not None:
+                record["val_photo_mae"] = {k: v["mae"] for k, v in photo.items()}
             history.append(record)
             log.write(json.dumps(record) + "\n")
             log.flush()
             print(f"[{cfg.stage}] epoch {epoch + 1}: loss {record['train_loss']:.3f} "
                   f"val MAE global {val['global']['mae']:.3f} local {val['local']['mae']:.3f} "
-                  f"fused {val['fused']['mae']:.3f} ({record['images_per_s']:.0f} img/s)", flush=True)
+                  f"fused {val['fused']['mae']:.3f}"
+                  + (f" | photos ({len(val_photos)}) global {photo['global']['mae']:.3f} fused {photo['fused']['mae']:.3f}"
+                     if photo is not None else "")
+                  + f" ({record['images_per_s']:.0f} img/s)", flush=True)
             meta = {"train_config": _jsonable(asdict(cfg)), "epoch": epoch + 1, "val": val, "precision": precision}
-            if val[key]["mae"] < best:
-                best, best_epoch = val[key]["mae"], epoch + 1
+            score = val[key]["mae"] if cfg.select_on == "chips" else (val[key]["mae"] + photo[key]["mae"]) / 2
+            if score < best:
+                best, best_epoch = score, epoch + 1
                 torch.save(checkpoint_dict(model, **meta), out / "best.pt")
             save_last(meta, epoch + 1)
             left = (cfg.epochs - epoch - 1) * (n / record["images_per_s"] + val_s)
             progress.write(f"{cfg.stage} epoch {epoch + 1}/{cfg.epochs} done | {record['images_per_s']:.0f} img/s "
-                           f"{precision['precision']} | val MAE {val[key]['mae']:.3f} (best {best:.3f} at epoch "
+                           f"{precision['precision']} | val MAE {val[key]['mae']:.3f}"
+                           + (f", photos {photo[key]['mae']:.3f}" if photo is not None else "")
+                           + f" ({cfg.select_on}: best {best:.3f} at epoch "
                            f"{best_epoch}) | ETA stage {_minutes(left)}"
                            + (f" | budget left {_minutes(deadline - time.time())}" if deadline else ""))
             if cfg.max_steps and step >= cfg.max_steps:
