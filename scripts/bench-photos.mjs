@@ -170,6 +170,9 @@ function report(opts, r) {
     age: ageRows,
     detector_ms: { p50: pct(r.detectMs, 50), p95: pct(r.detectMs, 95) },
     requests: r.cost, wasm_heap_mib: r.heap / 2 ** 20,
+    // Per face, so two models' runs (the same photos for a seed) can be compared face by face.
+    per_face: r.placed.map((p) => ({ file: p.face.file, age: p.face.age, side: p.side, turned: Boolean(p.face.angle), recompressed: Boolean(p.face.recompress),
+      photo: p.match?.age ?? null, chip: p.chipAge, as_pasted: p.degradedAge, true_box: p.boxAge })),
   };
   const f = (v, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : '–');
   console.log(`\n${out.photos} photos 640x480 with ${out.faces} UTKFace test faces (+${out.empty_photos} without a face); ${out.model}, detector ${out.detector}, tiles ${opts.tiles ? 'on' : 'off'}, framing scale ${r.framing.scale} offset (${r.framing.offset_x}, ${r.framing.offset_y})\n`);

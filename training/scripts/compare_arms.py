@@ -9,7 +9,8 @@ control (training/notes/al-resnet18-edge-utkface-5.md):
 --also adds more checkpoints to the table (each compared with A). --framed scores each face as the
 photo path crops it (the chip set into a canvas, found by BlazeFace, framed by --framing-from's
 `framing`; train.py's framed_share faces, made the same way for this split) instead of the chip:
-a proxy for `npm run bench:photos` that needs no release."""
+a proxy for `npm run bench:photos` that needs no release. --photo-crops PREFIX scores the faces the
+photo path cut out of composed photos (scripts/photo-crops.mjs for --split), those it found."""
 import argparse
 import dataclasses
 import json
@@ -20,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from training.attention import box_statistics  # noqa: E402
-from training.data import load_framed  # noqa: E402
+from training.data import load_framed, load_photo_crops  # noqa: E402
 from training.evaluate import predict_packed  # noqa: E402
 from training.metrics import minors_placed_adult, paired_bootstrap  # noqa: E402
 from training.model import load_checkpoint  # noqa: E402
@@ -36,6 +37,7 @@ def main() -> int:
     p.add_argument("--split", default="test")
     p.add_argument("--tta", default="flip", choices=["single", "flip", "ten"])
     p.add_argument("--framed", action="store_true", help="the faces as the photo path crops them, not the chips")
+    p.add_argument("--photo-crops", default=None, help="scripts/photo-crops.mjs's output for --split (path without .u8/.json)")
     p.add_argument("--detector", default=TrainConfig.detector)
     p.add_argument("--framing-from", default=TrainConfig.framing_from)
     args = p.parse_args()
@@ -49,6 +51,12 @@ def main() -> int:
             images, _ = load_framed(a["dataset"], a["root"], args.split, model.cfg.input_size, args.detector,
                                     framing, progress=False, **a["options"])
             data = dataclasses.replace(data, images=images)
+        if args.photo_crops:
+            a = _data_args(ckpt)
+            images, found = load_photo_crops(args.photo_crops, a["dataset"], a["root"], args.split,
+                                             model.cfg.input_size, **a["options"])
+            keep = found.nonzero().squeeze(1)
+            data = dataclasses.replace(data.subset(keep), images=images[keep])
         pred = predict_packed(model.eval(), data, tta=args.tta)
         true = data.ages.numpy()
         errors[path] = {b: np.abs(pred[b]["age"] - true) for b in ("global", "local", "fused")}
@@ -64,7 +72,7 @@ def main() -> int:
         diffs[other] = {b: {k: (round(v, 3) if isinstance(v, float) else [round(x, 3) for x in v])
                             for k, v in paired_bootstrap(errors[args.a][b], errors[other][b], n_boot=10000).items()}
                         for b in ("fused", "global")}
-    print(json.dumps({"split": args.split, "tta": args.tta, "framed": args.framed, "models": rows, "a_minus": diffs}, indent=2))
+    print(json.dumps({"split": args.split, "tta": args.tta, "framed": args.framed, "photo_crops": args.photo_crops, "models": rows, "a_minus": diffs}, indent=2))
     return 0
 
 
