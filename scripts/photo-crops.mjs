@@ -43,9 +43,8 @@ async function main() {
   const photos = inOrder(composer);
   const { count: composed } = await photos.next().then((r) => r.value);
   // Rows in labels.csv order, as training/datasets.py lists the split.
-  const header = readFileSync(join(ROOT, '..', 'shared', 'data', 'utkface', 'labels.csv'), 'utf8').split(/\r?\n/, 1)[0].split(',');
-  const files = readFileSync(join(ROOT, '..', 'shared', 'data', 'utkface', 'labels.csv'), 'utf8').trim().split(/\r?\n/).slice(1)
-    .map((l) => l.split(',')).filter((f) => f[header.indexOf('split')] === opts.split).map((f) => f[header.indexOf('file')]);
+  const [header, ...lines] = readFileSync(join(ROOT, '..', 'shared', 'data', 'utkface', 'labels.csv'), 'utf8').trim().split(/\r?\n/).map((l) => l.split(','));
+  const files = lines.filter((f) => f[header.indexOf('split')] === opts.split).map((f) => f[header.indexOf('file')]);
   const row = new Map(files.map((f, i) => [f, i]));
   const matched = new Array(files.length).fill(false);
   const meta = new Array(files.length).fill(null);
