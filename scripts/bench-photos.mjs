@@ -24,7 +24,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ROOT, UsageError, fail, pairedBootstrap, readVersionDir, rng, startBenchWorker } from './lib.mjs';
 import { seed } from './models.mjs';
-import { BANDS, background, composeFaces, decode, emptyPhotos, encode, matchFaces, paste, resizeSquare } from './photos.mjs';
+import { BANDS, background, composeFaces, decode, emptyPhotos, encode, framingOf, matchFaces, paste, resizeSquare } from './photos.mjs';
 
 function parseArgs(argv) {
   const opts = { faces: 200, models: join(ROOT, 'models'), json: undefined, tiles: true, seed: 1, n: 20, cost: true };
@@ -68,7 +68,7 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const active = JSON.parse(readFileSync(join(opts.models, 'active.json'), 'utf8'));
   const { manifest } = readVersionDir(join(opts.models, active.name, active.version));
-  const framing = manifest.framing ?? { scale: 1 + 2 * manifest.face_margin, offset_x: 0, offset_y: 0 };
+  const framing = framingOf(manifest);
   console.log(`composing photos from ${opts.faces} UTKFace test faces…`);
   const { faces, photos: made, r } = composeFaces({ split: 'test', faces: opts.faces, seed: opts.seed, degraded: true }, framing);
   const photos = [...made];

@@ -14,7 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { ROOT, UsageError, fail, readVersionDir, startBenchWorker } from './lib.mjs';
 import { seed } from './models.mjs';
-import { composeFaces, matchFaces } from './photos.mjs';
+import { composeFaces, framingOf, matchFaces, splitRows } from './photos.mjs';
 
 function parseArgs(argv) {
   const opts = { split: 'train', seed: 2, models: join(ROOT, 'models'), out: undefined, faces: undefined };
@@ -36,18 +36,15 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const active = JSON.parse(readFileSync(join(opts.models, 'active.json'), 'utf8'));
   const { manifest } = readVersionDir(join(opts.models, active.name, active.version));
-  const framing = manifest.framing ?? { scale: 1 + 2 * manifest.face_margin, offset_x: 0, offset_y: 0 };
+  const framing = framingOf(manifest);
   const size = manifest.input.size;
   // Composing takes about as long as workerd takes to cut: a thread composes while workerd cuts.
   const composer = new Worker(new URL(import.meta.url), { workerData: { split: opts.split, faces: opts.faces, seed: opts.seed, framing } });
   const photos = inOrder(composer);
   const { count: composed } = await photos.next().then((r) => r.value);
-  // Rows in labels.csv order, as training/datasets.py lists the split.
-  const [header, ...lines] = readFileSync(join(ROOT, '..', 'shared', 'data', 'utkface', 'labels.csv'), 'utf8').trim().split(/\r?\n/).map((l) => l.split(','));
-  const files = lines.filter((f) => f[header.indexOf('split')] === opts.split).map((f) => f[header.indexOf('file')]);
+  const files = splitRows(opts.split).map((r) => r.file);
   const row = new Map(files.map((f, i) => [f, i]));
-  const matched = new Array(files.length).fill(false);
-  const meta = new Array(files.length).fill(null);
+  const meta = new Array(files.length).fill(null); // per face: how it went into its photo, null where not found
 
   mkdirSync(dirname(opts.out), { recursive: true });
   const tmp = `${opts.out}.u8.${process.pid}.tmp`;
@@ -66,7 +63,6 @@ async function main() {
       for (const [i, j, v] of matchFaces(photo.faces, body.faces)) {
         const p = photo.faces[i], k = row.get(p.file);
         writeSync(fd, Buffer.from(body.faces[j].pixels, 'base64'), 0, size * size * 3, k * size * size * 3);
-        matched[k] = true;
         meta[k] = { side: p.side, angle: Math.round((p.angle * 1800) / Math.PI) / 10, recompress: p.recompress, iou: Math.round(v * 1000) / 1000 };
       }
       done += photo.faces.length;
@@ -78,7 +74,7 @@ async function main() {
     await stop();
   }
   renameSync(tmp, `${opts.out}.u8`);
-  const count = matched.filter(Boolean).length;
+  const count = meta.filter(Boolean).length;
   writeFileSync(`${opts.out}.json`, JSON.stringify({
     command: `node scripts/photo-crops.mjs ${process.argv.slice(2).join(' ')}`,
     split: opts.split, seed: opts.seed, size, model: `${active.name}/${active.version}`, framing,

@@ -101,16 +101,25 @@ export const iou = (a, b) => {
 };
 
 
+const DATA = join(ROOT, '..', 'shared', 'data', 'utkface');
+
+/** `split`'s rows of UTKFace's labels.csv, in its order (training/datasets.py's): [{file, age}]. */
+export function splitRows(split) {
+  if (!existsSync(join(DATA, 'labels.csv'))) throw new UsageError(`${DATA}/labels.csv not found: the photos are composed from UTKFace's ${split} faces (../shared/data)`);
+  const [header, ...lines] = readFileSync(join(DATA, 'labels.csv'), 'utf8').trim().split(/\r?\n/).map((l) => l.split(','));
+  const col = (name) => header.indexOf(name);
+  return lines.filter((f) => f[col('split')] === split).map((f) => ({ file: f[col('file')], age: Number(f[col('age')]) }));
+}
+
+/** The crop framing a manifest declares (its old `face_margin` as a square when it has none). */
+export const framingOf = (manifest) => manifest.framing ?? { scale: 1 + 2 * manifest.face_margin, offset_x: 0, offset_y: 0 };
+
 /** `split`'s faces (the first `faces` of them in a seeded shuffle; all when undefined), each with
  *  its size, turn and recompression drawn, and a generator of the photos they are pasted into.
  *  `degraded`: keep each face as it went into the photo (the bench's "as pasted" row). */
 export function composeFaces({ split, faces: count, seed, degraded = false }, framing) {
-  const dir = join(ROOT, '..', 'shared', 'data', 'utkface');
-  if (!existsSync(join(dir, 'labels.csv'))) throw new UsageError(`${dir}/labels.csv not found: the photos are composed from UTKFace's ${split} faces (../shared/data)`);
   const r = rng(seed);
-  const [header, ...lines] = readFileSync(join(dir, 'labels.csv'), 'utf8').trim().split(/\r?\n/).map((l) => l.split(','));
-  const col = (name) => header.indexOf(name);
-  const rows = lines.filter((f) => f[col('split')] === split).map((f) => ({ file: f[col('file')], age: Number(f[col('age')]) }));
+  const rows = splitRows(split);
   for (let i = rows.length - 1; i > 0; i--) {
     const j = Math.floor(r() * (i + 1));
     [rows[i], rows[j]] = [rows[j], rows[i]];
@@ -123,7 +132,7 @@ export function composeFaces({ split, faces: count, seed, degraded = false }, fr
       side: Math.round(lo * (hi / lo) ** r()),
       angle: r() < 0.35 ? (r() < 0.5 ? -1 : 1) * (5 + r() * 25) * (Math.PI / 180) : 0,
       recompress: r() < 0.3 ? Math.round(30 + r() * 30) : null,
-      bytes: readFileSync(join(dir, 'images', row.file)),
+      bytes: readFileSync(join(DATA, 'images', row.file)),
     };
   });
   return { faces, photos: photosOf(faces, r, framing, degraded), r };
