@@ -226,6 +226,8 @@ class AugmentConfig:
     contrast: float = 0.2
     rotate: float = 0.0                          # degrees, uniform in +-rotate: the roll a detector's eye
                                                  # line leaves (about 3.5 deg spread on the upright chips)
+    low_res: float = 0.0                         # share of faces shrunk to low_res_px and scaled back up:
+    low_res_px: tuple[int, int] = (40, 120)      # photos deliver faces of 40-120 px, the chips are 200
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
@@ -272,6 +274,15 @@ def augment(images: torch.Tensor, size: int, cfg: AugmentConfig,
         c = 1 + cfg.contrast * uniform(-1, 1)
         mean = out.mean(dim=(1, 2, 3), keepdim=True)
         out = ((out - mean) * c.view(n, 1, 1, 1) + mean) * b.view(n, 1, 1, 1)
+    if cfg.low_res:
+        # Its own draws, taken only when on, so runs without it keep their random stream. One side
+        # per batch: the shrink is one resize, the choice of faces is per face.
+        side = int(torch.randint(cfg.low_res_px[0], cfg.low_res_px[1] + 1, (1,), generator=generator))
+        pick = (torch.rand(n, generator=generator) < cfg.low_res).to(dev)
+        if side < size and bool(pick.any()):
+            small = F.interpolate(out, size=(side, side), mode="area")
+            back = F.interpolate(small, size=(size, size), mode="bilinear", align_corners=False)
+            out = torch.where(pick.view(n, 1, 1, 1), back, out)
     return out.clamp_(0, 1)
 
 

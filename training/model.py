@@ -16,11 +16,18 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# dlib's face-recognition ResNet reads RGB as (x - mean) / 256 on 0..255 pixels; in our [0, 1]
+# terms that is (x/255 - mean/255) / (256/255).
+DLIB_MEAN = (122.782 / 255, 117.001 / 255, 104.298 / 255)
+DLIB_STD = (256 / 255,) * 3
 
 
 @dataclass
 class ModelConfig:
     arch: str = "al_resnet34"
+    backbone: str = "resnet"                # 'resnet' (torchvision blocks, RoR optional) or 'dlib' (dlib's
+                                            # face-recognition ResNet: unpadded strided convs, average-pool
+                                            # shortcuts, per-channel affine instead of batch norm)
     block: str = "basic"                    # 'basic' (ResNet-18/34) or 'bottleneck' (ResNet-152)
     layers: tuple[int, ...] = (3, 4, 6, 3)  # residual blocks per group
     widths: tuple[int, ...] = (64, 128, 256, 512)
@@ -42,6 +49,9 @@ class ModelConfig:
                                             # the zoomed region again (a second look, twice the compute);
                                             # 'region' = the input, read by the local branch's own copy of the
                                             # backbone, fine-tuned on the regions in stage local (twice the compute)
+    box_level: int = -1                     # the group whose output map the box crops (-1: the last). An
+                                            # earlier one (a map with room for a region) sends the crop on
+                                            # through the later groups, shared with the global branch
     local_hidden: int = 0                   # > 0: the local head is an MLP with this hidden width, not one linear layer
     fusion_global: float = 1.0
     fusion_local: float = 0.5
@@ -53,6 +63,8 @@ class ModelConfig:
 
     @property
     def feature_size(self) -> int:
+        if self.backbone == "dlib":
+            return dlib_map_sizes(self.input_size, len(self.layers))[-1]
         stride = 32 if self.stem_pool else 16
         return -(-self.input_size // stride)
 
@@ -95,6 +107,13 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
     # 4x4 map). Untrained in wasm (int8, one run): 15.8 ms per face vs face-api's 23.1 ms.
     "al_resnet18_edge_fast_pooled": ModelConfig(arch="al_resnet18_edge_fast_pooled", layers=(2, 2, 2, 2),
                                                 widths=(32, 64, 128, 256), stem_pool=True, input_size=112),
+    # dlib's face-recognition ResNet (29 conv layers, a half-width ResNet-34 trained on ~3 M faces,
+    # CC0; `python -m training pretrained dlib` converts it) under the AL head. Its last groups
+    # shrink a 150 px face to 2x2, so the box sits on the 8x8 map of the third group and the crop
+    # goes on through the last two groups (about a fifth more compute).
+    "al_dlib29": ModelConfig(arch="al_dlib29", backbone="dlib", layers=(3, 4, 3, 3, 1),
+                             widths=(32, 64, 128, 256, 256), input_size=150, box_level=2,
+                             mean=DLIB_MEAN, std=DLIB_STD),
     "al_ror18_edge": ModelConfig(arch="al_ror18_edge", layers=(2, 2, 2, 2), ror=True,
                                  widths=(32, 64, 128, 256), stem_pool=False, input_size=64),
     # For tests and the serving fixture: seconds on a laptop CPU, a few hundred KB as ONNX.
@@ -166,6 +185,15 @@ class Backbone(nn.Module):
             elif isinstance(m, BasicBlock):
                 nn.init.zeros_(m.bn2.weight)
 
+    def forward_groups(self, h: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Groups start..stop-1 on h (what group `start` reads). RoR's shortcuts span several
+        groups, so it runs only whole."""
+        if self.ror:
+            raise ValueError("RoR's backbone runs whole: box_level must be the last group")
+        for group in self.groups[start:stop]:
+            h = group(h)
+        return h
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stem = self.stem(x)                                   # [N, C0, S/4, S/4] (S/2 without pool)
         h = stem
@@ -177,6 +205,98 @@ class Backbone(nn.Module):
                     out = out + self.root_shortcut(stem)
             h = out
         return h                                              # [N, C, H, W], H = W = cfg.feature_size
+
+
+def dlib_map_sizes(input_size: int, groups: int) -> list[int]:
+    """Side of the stem's and each group's output map in dlib's network: unpadded 7x7/2 conv and
+    3x3/2 max-pool; each later group halves with an unpadded 3x3/2 conv beside a 2x2/2 average
+    pool, and the sum takes the larger side."""
+    side = ((input_size - 7) // 2 + 1 - 3) // 2 + 1
+    sizes = [side]
+    for i in range(groups):
+        if i > 0:
+            side = max((side - 3) // 2 + 1, (side - 2) // 2 + 1)
+        sizes.append(side)
+    return sizes
+
+
+class Affine(nn.Module):
+    """Per-channel scale and shift: dlib's `affine` layer, a batch norm folded at the end of its
+    training. Kept as is (trainable, no batch statistics), so fine-tuning starts from exactly
+    the function dlib computes, whatever the batch."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+def _add_padded(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """dlib's add_prev: the sum takes the larger size in every dimension; the smaller tensor is
+    zero-padded at the end (channels, rows, columns: top-left aligned)."""
+    c, h, w = (max(a.shape[i], b.shape[i]) for i in (1, 2, 3))
+
+    def pad(t):
+        return F.pad(t, (0, w - t.shape[3], 0, h - t.shape[2], 0, c - t.shape[1]))
+    return pad(a) + pad(b)
+
+
+class DlibBlock(nn.Module):
+    """dlib's `ares` (down=False) and `ares_down` (down=True) residual blocks: conv-affine-relu-
+    conv-affine plus the input (average-pooled 2x2/2 and zero-padded in channels when down),
+    then relu. The strided conv has no padding."""
+
+    def __init__(self, in_ch: int, out_ch: int, down: bool):
+        super().__init__()
+        self.down = down
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride=2 if down else 1, padding=0 if down else 1, bias=False)
+        self.affine1 = Affine(out_ch)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False)
+        self.affine2 = Affine(out_ch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.affine2(self.conv2(F.relu(self.affine1(self.conv1(x)))))
+        shortcut = F.avg_pool2d(x, 2, 2) if self.down else x
+        return F.relu(_add_padded(y, shortcut))
+
+
+class DlibBackbone(nn.Module):
+    """dlib's face-recognition ResNet up to its last map (the 128-d embedding layer is not part
+    of it). Groups as in dlib's `alevel4` ... `alevel0`: every group but the first starts with a
+    downsampling block."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        stem_ch = cfg.widths[0]
+        self.stem = nn.Sequential(nn.Conv2d(3, stem_ch, 7, stride=2, padding=0, bias=False), Affine(stem_ch),
+                                  nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2))
+        groups, in_ch = [], stem_ch
+        for i, (n_blocks, width) in enumerate(zip(cfg.layers, cfg.widths)):
+            blocks = [DlibBlock(in_ch if j == 0 else width, width, down=(i > 0 and j == 0)) for j in range(n_blocks)]
+            groups.append(nn.Sequential(*blocks))
+            in_ch = width
+        self.groups = nn.ModuleList(groups)
+        if dlib_map_sizes(cfg.input_size, len(cfg.layers))[-1] < 1:
+            raise ValueError(f"{cfg.input_size} px leaves dlib's last group no input")
+
+    def forward_groups(self, h: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        for group in self.groups[start:stop]:
+            h = group(h)
+        return h
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_groups(self.stem(x))                              # [N, 256, H, W]
+
+
+def create_backbone(cfg: ModelConfig) -> nn.Module:
+    if cfg.backbone == "dlib":
+        return DlibBackbone(cfg)
+    if cfg.backbone == "resnet":
+        return Backbone(cfg)
+    raise ValueError(f"unknown backbone {cfg.backbone!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,7 +397,7 @@ class ALNet(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.backbone = Backbone(cfg)
+        self.backbone = create_backbone(cfg)
         dim = cfg.feature_dim
         self.global_head = nn.Linear(dim, cfg.num_classes)
         self.attention = AttentionLSTM(dim, cfg.lstm_hidden, cfg.min_box, cfg.state_momentum, cfg.max_box)
@@ -305,12 +425,33 @@ class ALNet(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x)                                                 # [N, C, H, W]
 
-    def forward_local(self, fmap: torch.Tensor, pooled: torch.Tensor, x: torch.Tensor | None = None):
+    @property
+    def box_on_earlier_map(self) -> bool:
+        return self.cfg.box_level not in (-1, len(self.cfg.layers) - 1)
+
+    def forward_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the map the box crops, the last map). The same tensor unless box_level is earlier."""
+        if not self.box_on_earlier_map:
+            fmap = self.forward_features(x)
+            return fmap, fmap
+        box_map = self.backbone.forward_groups(self.backbone.stem(x), 0, self.cfg.box_level + 1)  # [N, Cb, Hb, Wb]
+        return box_map, self.backbone.forward_groups(box_map, self.cfg.box_level + 1)             # [N, C, H, W]
+
+    def forward_local(self, fmap: torch.Tensor, pooled: torch.Tensor, x: torch.Tensor | None = None,
+                      box_map: torch.Tensor | None = None):
         """Local branch: the LSTM's box -> a crop -> grid pooling -> local logits. x (the
-        normalized input) is needed when the box crops the image (local_source 'image', 'region')."""
+        normalized input) is needed when the box crops the image (local_source 'image', 'region');
+        box_map when the box sits on an earlier group's map (box_level)."""
         box = self.attention(pooled)                                            # [N, 4]
         region = box
-        if self.cfg.local_source in ("image", "region"):
+        if self.box_on_earlier_map:
+            if self.cfg.local_source != "map":
+                raise ValueError("box_level needs local_source 'map'")
+            # The region of the earlier map, resampled to that map's size, read by the later groups.
+            side = self.cfg.crop_size or box_map.shape[2]
+            fmap = self.backbone.forward_groups(_crop(box_map, box, side), self.cfg.box_level + 1)
+            region = torch.tensor([0.0, 0.0, 1.0, 1.0], device=box.device).expand_as(box)
+        elif self.cfg.local_source in ("image", "region"):
             reader = self.local_backbone if self.local_backbone is not None else self.backbone
             fmap = reader(_crop(x, box))                                        # [N, C, H, W] of the region
             region = torch.tensor([0.0, 0.0, 1.0, 1.0], device=box.device).expand_as(box)
@@ -318,16 +459,16 @@ class ALNet(nn.Module):
             raise ValueError(f"unknown local_source {self.cfg.local_source!r}")
         n, c, h, w = fmap.shape
         g = self.cfg.local_grid
-        k = self.cfg.crop_size or g * -(-h // g)
+        k = (self.cfg.crop_size if not self.box_on_earlier_map else 0) or g * -(-h // g)
         cells = _crop(fmap, region, k).reshape(n, c, g, k // g, g, k // g).mean(dim=(3, 5))  # [N, C, g, g]
         return self.local_head(cells.flatten(1)), box                           # [N, C*g*g] -> [N, M]
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """x: normalized float [N, 3, S, S] -> logits of both branches and the box."""
-        fmap = self.forward_features(x)                                         # [N, C, H, W]
+        box_map, fmap = self.forward_maps(x)                                    # [N, C, H, W]
         pooled = fmap.mean(dim=(2, 3))                                          # [N, C]
         global_logits = self.global_head(pooled)                                # [N, M]
-        local_logits, box = self.forward_local(fmap, pooled, x)                 # [N, M], [N, 4]
+        local_logits, box = self.forward_local(fmap, pooled, x, box_map)        # [N, M], [N, 4]
         return {"global": global_logits, "local": local_logits, "box": box}
 
     def predict(self, out: dict[str, torch.Tensor], temperature: torch.Tensor | None = None):

