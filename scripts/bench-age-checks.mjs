@@ -10,14 +10,16 @@
 // buffer" (0..7 years): false accepts (people under T who pass, by band of true age) and false
 // rejects (people T or over who are refused), with 95% Wilson intervals; the reliability of
 // P(age >= T) (expected calibration error, and a plot); and, at T = 18, the cheapest rule found
-// that keeps under-18 false accepts under 1% on these faces. The JSON holds per-face answers
+// that keeps under-18 false accepts under 1% on these faces. Beside them, the measures age-assurance
+// tests report: "challenge 25" (under-18s estimated at 25 or more), 13-17s estimated under 25,
+// 6-11s estimated under 13, and MAE by gender x race with the spread between groups. The JSON holds per-face answers
 // (derived from UTKFace): keep it out of git; the Markdown and the SVG hold only aggregates.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ROOT, UsageError, fail, startBenchWorker, utkfaceTestRows } from './lib.mjs';
 import { seed } from './models.mjs';
-import { checkReport, cheapestRuleUnder, reliability, ruleLabel } from './bench/age-check-metrics.ts';
+import { assuranceMeasures, checkReport, cheapestRuleUnder, maeByGroup, reliability, ruleLabel } from './bench/age-check-metrics.ts';
 
 const THRESHOLDS = [13, 16, 18, 21, 25];
 const RULES = [
@@ -47,14 +49,32 @@ function parseArgs(argv) {
 
 /** The test split (or `limit` faces evenly spaced through it), as file, age and JPEG bytes. */
 function testFaces(dir, limit) {
-  return utkfaceTestRows(dir, limit).rows.map((r) => ({ file: r.file, truth: r.age, jpeg: readFileSync(join(dir, 'images', r.file)) }));
+  return utkfaceTestRows(dir, limit).rows.map((r) => ({ file: r.file, truth: r.age, gender: r.gender, race: r.race, jpeg: readFileSync(join(dir, 'images', r.file)) }));
 }
 
 const pct = (r) => (Number.isNaN(r.rate) ? '–' : `${(100 * r.rate).toFixed(1)}% [${(100 * r.ci95[0]).toFixed(1)}, ${(100 * r.ci95[1]).toFixed(1)}]`);
 const frac = (r) => `${r.k} / ${r.n}`;
 
+/** One table over both tiers: challenge 25 and the rest, then MAE by gender x race. */
+function assuranceTables(results, n) {
+  const m = Object.fromEntries(TIERS.map((tier) => [tier, assuranceMeasures(results[tier].faces)]));
+  const g = Object.fromEntries(TIERS.map((tier) => [tier, maeByGroup(results[tier].faces)]));
+  const out = [`### Age-assurance measures (${n} test faces)`, '',
+    `| measure | ${TIERS.map((t) => `\`${t}\`: ${results[t].model}`).join(' | ')} |`, `|---|${TIERS.map(() => '---').join('|')}|`,
+    `| Challenge 25: under-18s estimated at 25 or more (lower is better) | ${TIERS.map((t) => `${pct(m[t].challenge25)} (${frac(m[t].challenge25)})`).join(' | ')} |`,
+    `| 13–17s estimated under 25 (higher is better) | ${TIERS.map((t) => `${pct(m[t].teensUnder25)} (${frac(m[t].teensUnder25)})`).join(' | ')} |`,
+    `| 6–11s estimated under 13 (higher is better) | ${TIERS.map((t) => `${pct(m[t].childrenUnder13)} (${frac(m[t].childrenUnder13)})`).join(' | ')} |`,
+    '', `MAE by gender × race (UTKFace's labels; the spread is the largest minus the smallest MAE among groups of at least ${g[TIERS[0]].minFaces} faces):`, '',
+    `| group | faces | ${TIERS.map((t) => `MAE \`${t}\``).join(' | ')} |`, `|---|---|${TIERS.map(() => '---').join('|')}|`];
+  for (const row of g[TIERS[0]].rows) {
+    out.push(`| ${row.group} | ${row.n} | ${TIERS.map((t) => g[t].rows.find((r) => r.group === row.group).mae.toFixed(2)).join(' | ')} |`);
+  }
+  out.push(`| **spread** (worst group) | | ${TIERS.map((t) => `${g[t].spread.toFixed(2)} (${g[t].worst?.group})`).join(' | ')} |`, '');
+  return out.join('\n');
+}
+
 function tables(results, n, active) {
-  const out = [];
+  const out = [assuranceTables(results, n)];
   for (const tier of TIERS) {
     const { faces, model } = results[tier];
     out.push(`### Tier \`${tier}\`: ${model} (${n} test faces)`, '');
@@ -123,7 +143,7 @@ async function main() {
         if (res.status !== 200) throw new Error(`${f.file}: HTTP ${res.status} ${JSON.stringify(body)}`);
         const face = body.faces[0];
         model = `${body.model.name}/${body.model.version}`;
-        answers.push({ truth: f.truth, age: face.age, over: Object.fromEntries(face.over.map((o) => [o.age, o.probability])) });
+        answers.push({ truth: f.truth, age: face.age, gender: f.gender, race: f.race, over: Object.fromEntries(face.over.map((o) => [o.age, o.probability])) });
       }
       results[tier] = { model, faces: answers };
       console.log(`${tier}: ${model}, ${answers.length} answers`);

@@ -280,5 +280,15 @@ export function utkfaceTestRows(dir, limit) {
   const rows = lines.map((l) => l.split(',')).filter((r) => r[col.split].trim() === 'test');
   if (rows.length === 0) throw new UsageError(`${csv} has no test rows`);
   const picked = limit && limit < rows.length ? Array.from({ length: limit }, (_, i) => rows[Math.floor((i * rows.length) / limit)]) : rows;
-  return { rows: picked.map((r) => ({ file: r[col.file], age: Number(r[col.age]) })), total: rows.length };
+  const label = (r, name, names) => (col[name] === undefined ? undefined : names[Number(r[col[name]])] ?? undefined);
+  return {
+    rows: picked.map((r) => ({
+      file: r[col.file],
+      age: Number(r[col.age]),
+      // UTKFace's codes (its README); an empty or unknown code stays undefined.
+      gender: r[col.gender]?.trim() ? label(r, 'gender', ['male', 'female']) : undefined,
+      race: r[col.race]?.trim() ? label(r, 'race', ['White', 'Black', 'Asian', 'Indian', 'Others']) : undefined,
+    })),
+    total: rows.length,
+  };
 }

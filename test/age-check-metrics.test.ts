@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bandsUnder, checkReport, cheapestRuleUnder, reliability, wilson, type CheckedFace, type Rule } from '../scripts/bench/age-check-metrics';
+import { assuranceMeasures, bandsUnder, checkReport, cheapestRuleUnder, maeByGroup, reliability, wilson, type CheckedFace, type LabelledFace, type Rule } from '../scripts/bench/age-check-metrics';
 
 // Eight hand-made faces for T = 18: four under 18 (ages 10, 15, 16, 17), four at 18 or over
 // (18, 19, 25, 40). Estimates and P(age >= 18) chosen so that every rate can be counted by hand.
@@ -67,5 +67,37 @@ describe('bench:age-checks metrics', () => {
     expect(bandsUnder(13).map((b) => b.label)).toEqual(['0–12']);
     expect(bandsUnder(16).map((b) => b.label)).toEqual(['0–12', '13–15']);
     expect(bandsUnder(21).map((b) => b.label)).toEqual(['0–12', '13–15', '16–17', '18–20']);
+  });
+
+  it('challenge 25 and the shares of teens and children estimated under 25 and 13, counted by hand', () => {
+    const more: CheckedFace[] = [
+      ...faces,
+      { truth: 14, age: 26.0, over: {} },   // a minor estimated at 25+: not even asked for ID
+      { truth: 8, age: 14.0, over: {} },    // a child estimated at 13+
+      { truth: 7, age: 9.0, over: {} },
+    ];
+    const m = assuranceMeasures(more);
+    // Under 18: 10, 15, 16, 17, 14, 8, 7 -> only 14 (26.0) at 25 or more.
+    expect([m.challenge25.k, m.challenge25.n]).toEqual([1, 7]);
+    // 13-17: 15, 16, 17, 14 -> three under 25 (14 is at 26.0).
+    expect([m.teensUnder25.k, m.teensUnder25.n]).toEqual([3, 4]);
+    // 6-11: 10, 8, 7 -> 10 (12.0) and 7 (9.0) under 13; 8 (14.0) is not.
+    expect([m.childrenUnder13.k, m.childrenUnder13.n]).toEqual([2, 3]);
+  });
+
+  it('MAE by gender x race group and the spread over groups big enough to count', () => {
+    const labelled: LabelledFace[] = [
+      { truth: 20, age: 22, gender: 'female', race: 'Asian' },
+      { truth: 30, age: 26, gender: 'female', race: 'Asian' },   // group MAE 3
+      { truth: 40, age: 41, gender: 'male', race: 'White' },
+      { truth: 50, age: 49, gender: 'male', race: 'White' },     // group MAE 1
+      { truth: 60, age: 70, gender: 'male', race: 'Black' },     // one face: listed, not counted in the spread
+      { truth: 60, age: 70 },                                    // no labels: left out
+    ];
+    const g = maeByGroup(labelled, 2);
+    expect(g.rows.map((r) => [r.group, r.n, r.mae])).toEqual([
+      ['female × Asian', 2, 3], ['male × Black', 1, 10], ['male × White', 2, 1]]);
+    expect(g.spread).toBe(2);
+    expect(g.worst?.group).toBe('female × Asian');
   });
 });

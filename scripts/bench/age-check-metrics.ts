@@ -103,3 +103,45 @@ export function cheapestRuleUnder(faces: readonly CheckedFace[], t: number, limi
   }
   return best;
 }
+
+/**
+ * The measures age-assurance tests report beside false accepts (e.g. "Challenge 25" retail
+ * policies, which ask for ID from anyone who looks under 25):
+ * - challenge25: people under 18 estimated at 25 or more (they would not even be asked for ID);
+ * - teensUnder25: people 13–17 estimated under 25 (they would be asked: the policy works for them);
+ * - childrenUnder13: people 6–11 estimated under 13.
+ */
+export function assuranceMeasures(faces: readonly CheckedFace[]) {
+  const share = (fs: readonly CheckedFace[], hit: (f: CheckedFace) => boolean) => wilson(fs.filter(hit).length, fs.length);
+  const minors = faces.filter((f) => f.truth < 18);
+  const teens = faces.filter((f) => f.truth >= 13 && f.truth <= 17);
+  const children = faces.filter((f) => f.truth >= 6 && f.truth <= 11);
+  return {
+    challenge25: share(minors, (f) => f.age >= 25),
+    teensUnder25: share(teens, (f) => f.age < 25),
+    childrenUnder13: share(children, (f) => f.age < 13),
+  };
+}
+
+/** A face's demographic labels, where the data set has them (UTKFace: gender and race). */
+export type LabelledFace = { truth: number; age: number; gender?: string; race?: string };
+
+/**
+ * MAE per gender × race group (faces without both labels left out) and the spread: the largest
+ * minus the smallest group MAE among groups of at least `minFaces` faces.
+ */
+export function maeByGroup(faces: readonly LabelledFace[], minFaces = 30) {
+  const groups = new Map<string, { n: number; sum: number }>();
+  for (const f of faces) {
+    if (!f.gender || !f.race) continue;
+    const key = `${f.gender} × ${f.race}`;
+    const g = groups.get(key) ?? { n: 0, sum: 0 };
+    g.n += 1;
+    g.sum += Math.abs(f.age - f.truth);
+    groups.set(key, g);
+  }
+  const rows = [...groups].map(([group, g]) => ({ group, n: g.n, mae: g.sum / g.n })).sort((a, b) => a.group.localeCompare(b.group));
+  const counted = rows.filter((r) => r.n >= minFaces);
+  const spread = counted.length ? Math.max(...counted.map((r) => r.mae)) - Math.min(...counted.map((r) => r.mae)) : NaN;
+  return { rows, minFaces, spread, worst: counted.reduce<typeof counted[number] | undefined>((w, r) => (!w || r.mae > w.mae ? r : w), undefined) };
+}
