@@ -108,12 +108,18 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
     "al_resnet18_edge_fast_pooled": ModelConfig(arch="al_resnet18_edge_fast_pooled", layers=(2, 2, 2, 2),
                                                 widths=(32, 64, 128, 256), stem_pool=True, input_size=112),
     # dlib's face-recognition ResNet (29 conv layers, a half-width ResNet-34 trained on ~3 M faces,
-    # CC0; `python -m training pretrained dlib` converts it) under the AL head. Its last groups
-    # shrink a 150 px face to 2x2, so the box sits on the 8x8 map of the third group and the crop
-    # goes on through the last two groups (about a fifth more compute).
+    # CC0; `python -m training pretrained dlib` converts it) under the AL head. Its unpadded strides
+    # shrink a 150 px face to 2x2 (112 px to 1x1), so the box sits on the 8x8 map of the third group
+    # and the crop goes on through the last two groups (about a fifth more compute).
     "al_dlib29": ModelConfig(arch="al_dlib29", backbone="dlib", layers=(3, 4, 3, 3, 1),
                              widths=(32, 64, 128, 256, 256), input_size=150, box_level=2,
                              mean=DLIB_MEAN, std=DLIB_STD),
+    # The fast tier's candidate: the same network at 112 px (0.56x the 150 px cost), served one
+    # view. Its last map is 1x1, so the box sits on the fourth group's 3x3 map and the crop is read
+    # by the last group alone (one block on a 3x3 map: almost free).
+    "al_dlib29_fast": ModelConfig(arch="al_dlib29_fast", backbone="dlib", layers=(3, 4, 3, 3, 1),
+                                  widths=(32, 64, 128, 256, 256), input_size=112, box_level=3,
+                                  mean=DLIB_MEAN, std=DLIB_STD),
     "al_ror18_edge": ModelConfig(arch="al_ror18_edge", layers=(2, 2, 2, 2), ror=True,
                                  widths=(32, 64, 128, 256), stem_pool=False, input_size=64),
     # For tests and the serving fixture: seconds on a laptop CPU, a few hundred KB as ONNX.
