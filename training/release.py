@@ -126,15 +126,33 @@ def release(checkpoint: str, out: str, *, name: str, version: str, face_margin: 
         **served_int8["metrics"],
     }
     framing = json.loads(Path(framing_from).read_text())["framing"] if framing_from else None
+    pretrained = pretrained_origin(ckpt)
+    report["pretrained"] = pretrained
     write_manifest(out, model, "model.int8.onnx", name=name, version=version,
                    face_margin=face_margin, metrics=metrics,
                    training_data={"dataset": "UTKFace (train split, 17,267 faces)",
                                   "license": UTKFACE_LICENSE},
-                   extra={**({"framing": framing} if framing else {}), "range_levels": served_int8["range_levels"]})
+                   extra={**({"framing": framing} if framing else {}), "range_levels": served_int8["range_levels"],
+                          **({"pretrained": {k: pretrained[k] for k in ("name", "package", "licence", "provenance")}}
+                             if pretrained else {})})
     (out / "report.json").write_text(json.dumps(report) + "\n")
     report["summary"] = {"metrics": metrics, "parity_fp32": par, "sizes_bytes": report["sizes_bytes"],
                          "calibration": calibration}
     return report
+
+
+def pretrained_origin(ckpt: dict, depth: int = 8) -> dict | None:
+    """The pretrained weights a checkpoint descends from (training/pretrained.py's record: name,
+    package, licence, provenance), found by following each run's `init` back; None when the chain
+    starts from random weights or a file that is gone."""
+    for _ in range(depth):
+        if ckpt.get("pretrained"):
+            return ckpt["pretrained"]
+        init = (ckpt.get("train_config") or {}).get("init")
+        if not init or not Path(init).exists():
+            return None
+        ckpt = torch.load(init, map_location="cpu", weights_only=False)
+    return None
 
 
 # The fixed part of `val` whose served MAE a release records, so a test can check the shipped

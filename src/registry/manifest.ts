@@ -25,6 +25,8 @@ export type Manifest = {
   files: ManifestFile[];
   metrics?: Record<string, unknown>;
   training_data?: Record<string, unknown>;
+  /** The pretrained weights the network started from: name, package, licence, provenance. */
+  pretrained?: Record<string, unknown>;
   created?: string;
 };
 
