@@ -1,4 +1,5 @@
-// Helpers shared by the serving scripts (start, models, bench). Plain Node, no dependencies.
+// Helpers of the project's own commands (start, models, the local worker the tests and bench/ start):
+// wrangler, the R2 registry, version directories. Plain Node, no dependencies.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -215,11 +216,6 @@ export async function startLocalWorker({ seedInto, entry, vars = {}, logLevel, p
   return { base, port, seeded, child, lines, stop };
 }
 
-/** startLocalWorker on the bench entry (scripts/bench/worker.ts: the app plus GET /_bench/infer). */
-export function startBenchWorker(seedInto, vars = {}) {
-  return startLocalWorker({ seedInto, entry: 'scripts/bench/worker.ts', vars, logLevel: 'warn', prefix: 'age-edge-bench-' });
-}
-
 /** Resident memory (MiB) of workerd (the runtime holding the isolate) and of the rest of the
  *  process tree wrangler dev starts (its Node process keeps its own buffers). */
 export function treeRssMiB(pid) {
@@ -235,60 +231,4 @@ export function treeRssMiB(pid) {
   };
   visit(pid);
   return { workerdMiB: Math.round(rss.workerd), wranglerMiB: Math.round(rss.other) };
-}
-
-/** A seeded generator (mulberry32): the same numbers, photos and intervals on every run. */
-export function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Mean of |a - truth| - |b - truth| and its 95% paired bootstrap interval (faces resampled). */
-export function pairedBootstrap(a, b, truth, resamples = 10000, seed = 0) {
-  const d = truth.map((t, i) => Math.abs(a[i] - t) - Math.abs(b[i] - t));
-  const n = d.length;
-  const mean = d.reduce((s, x) => s + x, 0) / n;
-  const next = rng(seed);
-  const means = new Float64Array(resamples);
-  for (let r = 0; r < resamples; r++) {
-    let s = 0;
-    for (let i = 0; i < n; i++) s += d[Math.floor(next() * n)];
-    means[r] = s / n;
-  }
-  means.sort();
-  return { mean, ci95: [means[Math.floor(0.025 * resamples)], means[Math.ceil(0.975 * resamples) - 1]] };
-}
-
-/**
- * UTKFace's test split from `dir` (labels.csv + images/), or `limit` rows evenly spaced through
- * it (labels.csv is sorted by file name, i.e. by age digits): [{file, age}] and the split's size.
- */
-export function utkfaceTestRows(dir, limit) {
-  const csv = join(dir, 'labels.csv');
-  if (!existsSync(csv) || !existsSync(join(dir, 'images'))) {
-    throw new UsageError(`UTKFace is not at ${dir} (expected labels.csv and images/): pass --data DIR`);
-  }
-  const [header, ...lines] = readFileSync(csv, 'utf8').trim().split('\n');
-  const col = Object.fromEntries(header.split(',').map((name, i) => [name.trim(), i]));
-  if (col.file === undefined || col.age === undefined || col.split === undefined) throw new UsageError(`${csv} needs file, age and split columns`);
-  const rows = lines.map((l) => l.split(',')).filter((r) => r[col.split].trim() === 'test');
-  if (rows.length === 0) throw new UsageError(`${csv} has no test rows`);
-  const picked = limit && limit < rows.length ? Array.from({ length: limit }, (_, i) => rows[Math.floor((i * rows.length) / limit)]) : rows;
-  const label = (r, name, names) => (col[name] === undefined ? undefined : names[Number(r[col[name]])] ?? undefined);
-  return {
-    rows: picked.map((r) => ({
-      file: r[col.file],
-      age: Number(r[col.age]),
-      // UTKFace's codes (its README); an empty or unknown code stays undefined.
-      gender: r[col.gender]?.trim() ? label(r, 'gender', ['male', 'female']) : undefined,
-      race: r[col.race]?.trim() ? label(r, 'race', ['White', 'Black', 'Asian', 'Indian', 'Others']) : undefined,
-    })),
-    total: rows.length,
-  };
 }

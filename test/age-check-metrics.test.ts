@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assuranceMeasures, bandsUnder, checkReport, cheapestRuleUnder, maeByGroup, reliability, wilson, type CheckedFace, type LabelledFace, type Rule } from '../scripts/bench/age-check-metrics';
+import { assuranceMeasures, bandsUnder, checkReport, cheapestRuleUnder, maeByGroup, reliability, wilson, type CheckedFace, type LabelledFace, type Rule } from '../bench/lib/age-check-metrics';
 
 // Eight hand-made faces for T = 18: four under 18 (ages 10, 15, 16, 17), four at 18 or over
 // (18, 19, 25, 40). Estimates and P(age >= 18) chosen so that every rate can be counted by hand.

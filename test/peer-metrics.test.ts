@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ageReport, median } from '../scripts/bench/peer-metrics';
+import { ageReport, median } from '../bench/lib/peer-metrics';
 
 describe('bench:peers metrics', () => {
   it('median of odd and even counts', () => {

@@ -138,14 +138,14 @@ def load_framed(dataset: str, root: str, split: str, size: int, detector: str, f
 def load_photo_crops(prefix: str, dataset: str, root: str, split: str, size: int,
                      limit: int | None = None, seed: int = 0, **options) -> tuple[torch.Tensor, torch.Tensor]:
     """The faces of `split` as the served photo path cut them out of composed photos
-    (scripts/photo-crops.mjs wrote prefix.u8 and prefix.json) -> (uint8 [N, S, S, 3], bool [N]:
+    (bench/photo-crops.mjs wrote prefix.u8 and prefix.json) -> (uint8 [N, S, S, 3], bool [N]:
     which faces a detection matched; the others are zeros, for the caller to fill). Rows follow
     load_packed's (the same `limit` subset)."""
     meta = json.loads(Path(f"{prefix}.json").read_text())
     samples = load_dataset(dataset, root, split, **options)
     files = [os.path.basename(s.path) for s in samples]
     if meta["split"] != split or meta["files"] != files:
-        raise ValueError(f"{prefix}.json holds {meta['split']} faces of another index than {root}'s {split} split: rerun scripts/photo-crops.mjs")
+        raise ValueError(f"{prefix}.json holds {meta['split']} faces of another index than {root}'s {split} split: rerun bench/photo-crops.mjs")
     if meta["size"] != size:
         raise ValueError(f"{prefix}.u8 holds {meta['size']} px faces, the model wants {size}")
     images = torch.from_numpy(np.fromfile(f"{prefix}.u8", dtype=np.uint8).reshape(len(files), size, size, 3))

@@ -71,7 +71,7 @@ class TrainConfig:
                                              # when it exists: a stopped run or a GPU slice loses at most an epoch
     framed_share: float = 0.0                # share of the training faces given as the served photo path
                                              # crops them (detector on the chip's canvas + `framing`), the rest as chips
-    photo_crops: str | None = None           # scripts/photo-crops.mjs's train faces (path without .u8/.json):
+    photo_crops: str | None = None           # bench/photo-crops.mjs's train faces (path without .u8/.json):
                                              # the framed_share faces are then these, cut by the served photo
                                              # path from composed photos, instead of the chips' canvases
     val_photo_crops: str | None = None       # the same for val: each epoch also reports val MAE on them

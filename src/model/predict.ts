@@ -42,7 +42,7 @@ export function wholePixels(crop: Rect): Rect {
 }
 
 /** The model's S×S×3 input for `crop` turned by `roll`: what estimateAge feeds the network (and
- *  what the photo crops that training reads are cut by, scripts/bench/worker.ts). */
+ *  what the photo crops that training reads are cut by, bench/lib/worker-entry.ts). */
 export function modelInput(image: DecodedImage, crop: Rect, roll: number, S: number): Uint8Array {
   return roll === 0
     ? resizeCrop(image, rectToStored(wholePixels(crop), image.width, image.height, image.orientation), S, image.orientation, undefined, 'pil-box')

@@ -2,7 +2,7 @@
 // model and detector (`npm start`'s models/): a photo is uploaded, the numbers the page shows
 // must be the API's answer for the image it sent, and the overlay must be drawn. The screenshot
 // docs/demo.png is of a real photograph, scikit-image's public-domain astronaut.png (NASA),
-// fetched from PyPI on first use (scripts/sample-photo.mjs). Run by scripts/test.sh (node
+// fetched from PyPI on first use (test/helpers/sample-photo.mjs). Run by scripts/test.sh (node
 // --test); skipped with a loud message where Chromium or the photo cannot be had
 // (scripts/test.sh installs Debian's chromium as root).
 import assert from 'node:assert/strict';
@@ -11,9 +11,10 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, startBenchWorker } from '../../scripts/lib.mjs';
+import { ROOT } from '../../scripts/lib.mjs';
+import { startBenchWorker } from '../../bench/lib/worker.mjs';
 import { seed } from '../../scripts/models.mjs';
-import { astronautPhoto } from '../../scripts/sample-photo.mjs';
+import { astronautPhoto } from '../helpers/sample-photo.mjs';
 
 const require = createRequire(import.meta.url);
 const jpeg = require('jpeg-js');

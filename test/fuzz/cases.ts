@@ -2,7 +2,7 @@
  * Hostile inputs for POST /v1/age (and the other routes), generated from a seed so every run
  * and every failure can be replayed: `npm run fuzz -- --seed S --only ID`. Shared by the seeded
  * subset inside `npm test` (test/fuzz.test.ts, through the worker in workerd) and by
- * `npm run fuzz` (scripts/fuzz.mjs, 10,000+ over HTTP against wrangler dev).
+ * `npm run fuzz` (bench/fuzz.mjs, 10,000+ over HTTP against wrangler dev).
  *
  * Nothing here may depend on workerd or Node: plain TypeScript, run by both.
  */

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What an architecture would cost to serve, before anyone trains it: size on disk, inference time
 # and wasm heap in workerd do not depend on the weights, so a one-step run is released (int8,
-# external data) and benchmarked like a shipped model (scripts/bench.mjs).
+# external data) and benchmarked like a shipped model (bench/cost.mjs).
 #   bash training/scripts/serving_cost.sh al_resnet34 112 --model-option local_grid=2 --model-option local_source=region
 #   RELEASE_OPTIONS=--flip bash training/scripts/serving_cost.sh al_resnet18_edge 112 ...   # with the mirror
 # Everything but the printed table goes to a temporary folder.

@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, sha256File } from './lib.mjs';
+import { ROOT, sha256File } from '../../scripts/lib.mjs';
 
 export const ASTRONAUT_SHA256 = '88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5';
 const WHEELS = join(ROOT, '.cache', 'wheels');

@@ -1,12 +1,12 @@
 /**
- * Benchmark entry (used only by scripts/bench.mjs and scripts/bench-photos.mjs, never
+ * Benchmark entry (used only by bench/cost.mjs and bench/photos.mjs, never
  * deployed): the production app plus
  *   GET /_bench/infer   the active age model once on a fixed S×S crop,
  *   POST /_bench/detect the face detector alone on the posted JPEG (decode not included in
  *                       what the client subtracts: it times /_bench/decode too),
  *   POST /_bench/decode the JPEG decode alone,
  *   POST /_bench/crops  every face the photo path finds in the posted JPEG, with the exact input
- *                       the age model would read for it (scripts/photo-crops.mjs: training faces),
+ *                       the age model would read for it (bench/photo-crops.mjs: training faces),
  * so the client can time each part. Timing happens on the client: in production Workers
  * `performance.now()` does not advance during compute.
  */

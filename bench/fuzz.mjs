@@ -11,8 +11,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
-import { ROOT, startLocalWorker, treeRssMiB, UsageError, fail } from './lib.mjs';
-import { seed as seedR2 } from './models.mjs';
+import { ROOT, startLocalWorker, treeRssMiB, UsageError, fail } from '../scripts/lib.mjs';
+import { seed as seedR2 } from '../scripts/models.mjs';
 import { checkAnswer, generateOne, leaksImage, makeSeeds } from '../test/fuzz/cases.ts';
 
 function parseArgs(argv) {

@@ -1,5 +1,5 @@
 /**
- * Metrics of `npm run bench:peers` (scripts/bench-peers.mjs), in TypeScript without imports so
+ * Metrics of `npm run bench:peers` (bench/peers.mjs), in TypeScript without imports so
  * that Node runs it as is (type stripping) and the workerd test suite checks it.
  */
 

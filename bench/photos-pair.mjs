@@ -3,11 +3,12 @@
 // runs with the same --faces and --seed (the same photos), the MAE of A minus B on the photo path
 // and on the chips, over the faces both found, with 95% paired-bootstrap intervals.
 //
-//   node scripts/bench/photos-pair.mjs runs/photos-6.json runs/photos-5.json
+//   node bench/photos-pair.mjs runs/photos-6.json runs/photos-5.json
 //
 // The JSONs hold per-face estimates and labels (derived from UTKFace): keep them out of git.
 import { readFileSync } from 'node:fs';
-import { UsageError, fail, pairedBootstrap } from '../lib.mjs';
+import { UsageError, fail } from '../scripts/lib.mjs';
+import { pairedBootstrap } from './lib/stats.mjs';
 
 function main() {
   const [a, b] = process.argv.slice(2).map((f) => ({ file: f, run: JSON.parse(readFileSync(f, 'utf8')) }));

@@ -8,19 +8,19 @@
 //   npm run bench -- --only default --json bench.json   # flat {measure: value} for the model card
 //
 // For each model: a fresh local R2 is seeded, `wrangler dev` starts on the bench entry
-// (scripts/bench/worker.ts = the app + GET /_bench/infer), then
+// (bench/lib/worker-entry.ts = the app + GET /_bench/infer), then
 //   cold    first POST /v1/age after start (includes reading and verifying the model from R2
 //           and creating the ORT session);
 //   e2e     POST /v1/age?crop=image with a 640x480 JPEG (decode + crop + resize + inference + JSON;
-//           no face detection: scripts/bench-photos.mjs measures the photo path);
+//           no face detection: bench/photos.mjs measures the photo path);
 //   infer   GET /_bench/infer (one model run on a fixed crop, no image work);
 //   heap    ORT's wasm memory after all requests (GET /v1/models).
 // Requests are sequential (one isolate, one request at a time, as in production).
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
-import { ROOT, UsageError, fail } from './lib.mjs';
-import { startBenchServer } from './bench/server.mjs';
+import { ROOT, UsageError, fail } from '../scripts/lib.mjs';
+import { startBenchServer } from './lib/worker.mjs';
 
 const require = createRequire(import.meta.url);
 const jpeg = require('jpeg-js');

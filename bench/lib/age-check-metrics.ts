@@ -1,5 +1,5 @@
 /**
- * Metrics of `npm run bench:age-checks` (scripts/bench-age-checks.mjs): what a decision "this
+ * Metrics of `npm run bench:age-checks` (bench/age-checks.mjs): what a decision "this
  * face is at least T years old" gets wrong, per rule, on faces whose true age is known. In
  * TypeScript without imports so that Node runs it as is and the workerd suite tests it.
  */

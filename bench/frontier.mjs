@@ -4,13 +4,13 @@
 // model's MAE, its time per face as a ratio to face-api's in that run, and the paired bootstrap
 // of its MAE minus face-api's on the same faces; and an SVG scatter plot (no dependencies).
 //
-//   node scripts/bench/frontier.mjs results.json [--svg docs/frontier.svg] [--labels 'path=label,...']
-//   node scripts/bench/frontier.mjs results.json --pair models/A/5,models/A/3.1   # also MAE(A) − MAE(B), paired
+//   node bench/frontier.mjs results.json [--svg docs/frontier.svg] [--labels 'path=label,...']
+//   node bench/frontier.mjs results.json --pair models/A/5,models/A/3.1   # also MAE(A) − MAE(B), paired
 //
 // The JSON holds per-face estimates and labels (derived from UTKFace): keep it out of git; the
 // table and the picture hold only aggregates.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { pairedBootstrap } from '../lib.mjs';
+import { pairedBootstrap } from './lib/stats.mjs';
 
 const PEER = 'face-api ageGenderNet';
 
@@ -24,7 +24,7 @@ function parseArgs(argv) {
     else if (!opts.json) opts.json = argv[i];
     else throw new Error(`unknown argument ${argv[i]}`);
   }
-  if (!opts.json) throw new Error('usage: node scripts/bench/frontier.mjs results.json [--svg FILE] [--labels path=label,...]');
+  if (!opts.json) throw new Error('usage: node bench/frontier.mjs results.json [--svg FILE] [--labels path=label,...]');
   return opts;
 }
 

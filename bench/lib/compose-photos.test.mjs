@@ -5,8 +5,8 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ROOT } from './lib.mjs';
-import { H, W, composeFaces, emptyPhotos, matchFaces, truthBox } from './photos.mjs';
+import { ROOT } from '../../scripts/lib.mjs';
+import { H, W, composeFaces, emptyPhotos, matchFaces, truthBox } from './compose-photos.mjs';
 
 const FRAMING = { scale: 1.0859, offset_x: 0.0025, offset_y: -0.0257 };
 const DATA = join(ROOT, '..', 'shared', 'data', 'utkface', 'labels.csv');

@@ -13,8 +13,8 @@
 //   npm run load -- --models models --seconds 300 --json load.json
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ROOT, startLocalWorker, treeRssMiB, UsageError, fail } from './lib.mjs';
-import { seed as seedR2 } from './models.mjs';
+import { ROOT, startLocalWorker, treeRssMiB, UsageError, fail } from '../scripts/lib.mjs';
+import { seed as seedR2 } from '../scripts/models.mjs';
 import { leaksImage, makeSeeds } from '../test/fuzz/cases.ts';
 
 function parseArgs(argv) {

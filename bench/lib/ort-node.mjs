@@ -1,12 +1,12 @@
 // onnxruntime-web's wasm build in Node, set up as the Worker sets it up (src/ort/load.ts): the
 // same package, the same wasm file (the one wrangler precompiles into the Worker), the same
-// session options and thread count. Shared by scripts/wasm-predict.mjs (the model cards'
-// numbers) and scripts/bench-peers.mjs.
+// session options and thread count. Shared by bench/wasm-predict.mjs (the model cards'
+// numbers) and bench/peers.mjs.
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import * as ort from 'onnxruntime-web/wasm';
-import { SESSION_OPTIONS, WASM_THREADS } from '../src/ort/session-options.ts';
-import { ROOT } from './lib.mjs';
+import { SESSION_OPTIONS, WASM_THREADS } from '../../src/ort/session-options.ts';
+import { ROOT } from '../../scripts/lib.mjs';
 
 export { ort };
 
