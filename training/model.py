@@ -221,7 +221,8 @@ def dlib_map_sizes(input_size: int, groups: int) -> list[int]:
     sizes = [side]
     for i in range(groups):
         if i > 0:
-            side = max((side - 3) // 2 + 1, (side - 2) // 2 + 1)
+            # The 3x3 conv needs a map of at least 3x3: below it the group gets nothing to read.
+            side = max((side - 3) // 2 + 1, (side - 2) // 2 + 1) if side >= 3 else 0
         sizes.append(side)
     return sizes
 
