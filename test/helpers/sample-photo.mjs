@@ -7,16 +7,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, sha256File } from '../../scripts/lib.mjs';
+import { ROOT, WHEELS, python, sha256File } from '../../scripts/lib.mjs';
 
 export const ASTRONAUT_SHA256 = '88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5';
-const WHEELS = join(ROOT, '.cache', 'wheels');
 const PHOTO = join(ROOT, '.cache', 'photos', 'astronaut.png');
-
-function python() {
-  const venv = join(ROOT, 'training', '.venv', 'bin', 'python');
-  return existsSync(venv) ? venv : 'python3';
-}
 
 /**
  * The path of astronaut.png, fetched once; or `{ skip }` saying why it could not be had (no
