@@ -10,22 +10,29 @@ import { ROOT } from './lib.mjs';
 
 const SRC = join(ROOT, 'src');
 
-function modules(dir) {
+/** The modules under dir that `keep` takes by file name (node_modules left out). */
+function modules(dir, keep) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
     const p = join(dir, e.name);
-    if (e.isDirectory()) return modules(p);
-    return e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') && !e.name.endsWith('.d.ts') ? [p] : [];
+    if (e.isDirectory()) return e.name === 'node_modules' ? [] : modules(p, keep);
+    return keep(e.name) ? [p] : [];
   });
 }
 
-/** The src/ modules a file imports or re-exports from. */
+const WORKER_MODULE = (name) => name.endsWith('.ts') && !name.endsWith('.test.ts') && !name.endsWith('.d.ts');
+// bench/ and scripts/: tests too (a test imports as well), .mjs and .ts alike.
+const SCRIPT_MODULE = (name) => /\.(mjs|ts)$/.test(name) && !name.endsWith('.d.ts');
+
+/** The modules a file imports, re-exports from or imports dynamically, relative ones only,
+ *  resolved to files (an extensionless specifier to its .ts, as the bundler and the hooks do). */
 export function importsOf(file) {
   const text = readFileSync(file, 'utf8');
-  const specs = [...text.matchAll(/^\s*(?:import|export)\b[^'";]*?\bfrom\s+['"]([^'"]+)['"]/gm)].map((m) => m[1]);
+  const specs = [...text.matchAll(/^\s*(?:import|export)\b[^'";]*?\bfrom\s+['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm)]
+    .map((m) => m[1] ?? m[2]);
   return specs
     .filter((s) => s.startsWith('.'))
     .map((s) => resolve(dirname(file), s))
-    .map((p) => [p, `${p}.ts`, join(p, 'index.ts')].find((c) => c.endsWith('.ts') && existsSync(c)))
+    .map((p) => [p, `${p}.ts`, join(p, 'index.ts')].find((c) => /\.(mjs|ts)$/.test(c) && existsSync(c)))
     .filter(Boolean);
 }
 
@@ -49,7 +56,7 @@ export function importCycles(graph) {
 }
 
 test('src/ has no circular imports', () => {
-  const files = modules(SRC);
+  const files = modules(SRC, WORKER_MODULE);
   assert.ok(files.length > 20, `found only ${files.length} modules under src/`);
   const graph = new Map(files.map((f) => [f, importsOf(f)]));
   assert.ok(graph.get(join(SRC, 'app.ts')).includes(join(SRC, 'routes', 'age.ts')), 'the import reader misses app.ts -> routes/age.ts');
@@ -57,31 +64,10 @@ test('src/ has no circular imports', () => {
   assert.deepEqual(cycles, []);
 });
 
-/** The .mjs and .ts modules under a folder (tests included: a test imports too), node_modules left out. */
-function scriptModules(dir) {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) return e.name === 'node_modules' ? [] : scriptModules(p);
-    return /\.(mjs|ts)$/.test(e.name) && !e.name.endsWith('.d.ts') ? [p] : [];
-  });
-}
-
-/** Relative imports of an .mjs or .ts file, resolved to files (extensionless ones to .ts, as the hooks do). */
-function scriptImportsOf(file) {
-  const text = readFileSync(file, 'utf8');
-  const specs = [...text.matchAll(/^\s*(?:import|export)\b[^'";]*?\bfrom\s+['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm)]
-    .map((m) => m[1] ?? m[2]);
-  return specs
-    .filter((s) => s.startsWith('.'))
-    .map((s) => resolve(dirname(file), s))
-    .map((p) => [p, `${p}.ts`, join(p, 'index.ts')].find((c) => /\.(mjs|ts)$/.test(c) && existsSync(c)))
-    .filter(Boolean);
-}
-
 test('bench/ and scripts/ have no circular imports', () => {
-  const files = [...scriptModules(join(ROOT, 'bench')), ...scriptModules(join(ROOT, 'scripts'))];
+  const files = [...modules(join(ROOT, 'bench'), SCRIPT_MODULE), ...modules(join(ROOT, 'scripts'), SCRIPT_MODULE)];
   assert.ok(files.length > 20, `found only ${files.length} modules under bench/ and scripts/`);
-  const graph = new Map(files.map((f) => [f, scriptImportsOf(f)]));
+  const graph = new Map(files.map((f) => [f, importsOf(f)]));
   assert.ok(graph.get(join(ROOT, 'bench', 'peers.mjs')).includes(join(ROOT, 'bench', 'lib', 'worker.mjs')),
     'the import reader misses bench/peers.mjs -> bench/lib/worker.mjs');
   const cycles = importCycles(graph).map((c) => c.map((f) => relative(ROOT, f)).join(' -> '));
@@ -89,8 +75,8 @@ test('bench/ and scripts/ have no circular imports', () => {
 });
 
 test('scripts/ does not import bench/ (the project commands stand without the benchmarks)', () => {
-  const scripts = scriptModules(join(ROOT, 'scripts'));
-  const reaching = scripts.flatMap((f) => scriptImportsOf(f).filter((g) => g.startsWith(join(ROOT, 'bench') + '/'))
+  const scripts = modules(join(ROOT, 'scripts'), SCRIPT_MODULE);
+  const reaching = scripts.flatMap((f) => importsOf(f).filter((g) => g.startsWith(join(ROOT, 'bench') + '/'))
     .map((g) => `${relative(ROOT, f)} -> ${relative(ROOT, g)}`));
   assert.deepEqual(reaching, []);
 });

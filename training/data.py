@@ -279,7 +279,7 @@ def augment(images: torch.Tensor, size: int, cfg: AugmentConfig,
         # per batch: the shrink is one resize, the choice of faces is per face.
         side = int(torch.randint(cfg.low_res_px[0], cfg.low_res_px[1] + 1, (1,), generator=generator))
         pick = (torch.rand(n, generator=generator) < cfg.low_res).to(dev)
-        if side < size and bool(pick.any()):
+        if side < size:  # no pick.any(): it would stop a GPU step to ask the host
             small = F.interpolate(out, size=(side, side), mode="area")
             back = F.interpolate(small, size=(size, size), mode="bilinear", align_corners=False)
             out = torch.where(pick.view(n, 1, 1, 1), back, out)

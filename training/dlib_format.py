@@ -70,17 +70,6 @@ class Reader:
         self.pos += n
         return s
 
-    def peek_string(self) -> str | None:
-        """The string at the current position, if one is there (the position does not move)."""
-        at = self.pos
-        try:
-            s = self.string()
-            return s if s.isprintable() and s else None
-        except (ValueError, UnicodeDecodeError, IndexError):
-            return None
-        finally:
-            self.pos = at
-
     def tensor(self) -> np.ndarray:
         version = self.int()
         if version != 2:
@@ -173,14 +162,16 @@ def read_dlib_net(data: bytes) -> DlibNet:
         r.float(), r.float()                                    # margin, distance threshold
     elif loss != "loss_metric_":
         raise ValueError(f"loss layer {loss!r} is not understood by this reader")
-    # The wrappers' versions, outermost first, down to the input's string.
+    # The wrappers' versions (1, 2 or 3), outermost first; the first other integer is the length
+    # of the input layer's name.
     computational = 0
-    while r.peek_string() is None:
+    while True:
+        at = r.pos
         v = r.int()
-        if v in (2, 3):
-            computational += 1
-        elif v != 1:
-            raise ValueError(f"byte {r.pos}: wrapper version {v}")
+        if v not in (1, 2, 3):
+            r.pos = at
+            break
+        computational += v != 1
     kind = r.string()
     if kind != "input_rgb_image_sized":
         raise ValueError(f"input layer {kind!r} is not understood by this reader")

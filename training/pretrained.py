@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from .dlib_format import DlibNet, read_dlib_net
+from .model import Affine, create_model
 
 CACHE = Path(".cache/pretrained")
 
@@ -98,7 +99,7 @@ def dlib_state_dict(net: DlibNet, model: torch.nn.Module) -> dict[str, torch.Ten
     ours = [(name, m) for name, m in model.backbone.named_modules() if isinstance(m, torch.nn.Conv2d)]
     if not (len(convs) == len(affines) == len(ours)):
         raise ValueError(f"{len(convs)} con / {len(affines)} affine layers in the file, {len(ours)} convs here")
-    names = [n for n, m in model.backbone.named_modules() if m.__class__.__name__ == "Affine"]
+    names = [n for n, m in model.backbone.named_modules() if isinstance(m, Affine)]
     out = {}
     for (conv_name, conv), con, affine_name, aff in zip(ours, convs, names, affines):
         w = torch.from_numpy(con.params["filters"])
@@ -121,19 +122,19 @@ def dlib_state_dict(net: DlibNet, model: torch.nn.Module) -> dict[str, torch.Ten
 
 def convert(name: str, cache: Path = CACHE) -> Path:
     """Fetch, check and convert one source -> cache/<arch's backbone>.pt, once."""
-    from .model import create_model
-
     source = SOURCES[name]
     out = cache / f"{name}.pt"
     if out.exists():
         return out
     net = read_dlib_net(fetch(source, cache))
     model = create_model(source.arch)
+    # The registered config's preprocessing must be the one the weights were trained with.
+    want = tuple(255 * m for m in model.cfg.mean)
+    if max(abs(a - b) for a, b in zip(net.input["mean"], want)) > 1e-3:
+        raise ValueError(f"{source.member} reads RGB minus {net.input['mean']}, {source.arch} subtracts {want}")
     state = dlib_state_dict(net, model)
-    mean = tuple(m / 255 for m in net.input["mean"])
     torch.save({"state_dict": state, "pretrained": {**asdict(source), "input_mean_rgb": net.input["mean"],
-                                                    "input_size": net.input["size"], "mean": mean}},
-               out)
+                                                    "input_size": net.input["size"]}}, out)
     return out
 
 

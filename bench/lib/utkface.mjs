@@ -18,14 +18,17 @@ export function utkfaceTestRows(dir, limit) {
   const rows = lines.map((l) => l.split(',')).filter((r) => r[col.split].trim() === 'test');
   if (rows.length === 0) throw new UsageError(`${csv} has no test rows`);
   const picked = limit && limit < rows.length ? Array.from({ length: limit }, (_, i) => rows[Math.floor((i * rows.length) / limit)]) : rows;
-  const label = (r, name, names) => (col[name] === undefined ? undefined : names[Number(r[col[name]])] ?? undefined);
+  // UTKFace's codes (its README); a missing column, an empty or an unknown code stays undefined.
+  const label = (r, name, names) => {
+    const code = r[col[name]]?.trim();
+    return code ? names[Number(code)] : undefined;
+  };
   return {
     rows: picked.map((r) => ({
       file: r[col.file],
       age: Number(r[col.age]),
-      // UTKFace's codes (its README); an empty or unknown code stays undefined.
-      gender: r[col.gender]?.trim() ? label(r, 'gender', ['male', 'female']) : undefined,
-      race: r[col.race]?.trim() ? label(r, 'race', ['White', 'Black', 'Asian', 'Indian', 'Others']) : undefined,
+      gender: label(r, 'gender', ['male', 'female']),
+      race: label(r, 'race', ['White', 'Black', 'Asian', 'Indian', 'Others']),
     })),
     total: rows.length,
   };
