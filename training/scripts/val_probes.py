@@ -6,6 +6,8 @@ training/notes/al-resnet18-edge-utkface-3.md can be rerun (each prints fused MAE
   python training/scripts/val_probes.py soup A.pt B.pt          # `python -m training soup`, and BatchNorm re-estimated
   python training/scripts/val_probes.py test-size A.pt         # larger inputs / centre crops at test time
   python training/scripts/val_probes.py point A.pt             # median and sharper temperatures vs DEX
+  python training/scripts/val_probes.py photos CROPS A.pt ...  # chips and the photo path's cuts of the same faces
+                                                               # (CROPS: bench/photo-crops.mjs --split val --out CROPS)
 All with the face and its mirror averaged, as served."""
 import sys
 from pathlib import Path
@@ -15,11 +17,11 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from training.data import resize, to_float  # noqa: E402
+from training.data import load_photo_crops, resize, to_float  # noqa: E402
 from training.distill import average_answers  # noqa: E402
 from training.evaluate import predict_packed  # noqa: E402
 from training.model import average_views, load_checkpoint  # noqa: E402
-from training.release import _split  # noqa: E402
+from training.release import _data_args, _split  # noqa: E402
 from training.soup import average_weights  # noqa: E402
 
 AGES = np.arange(101)
@@ -92,5 +94,25 @@ def point(path):
         print(f"expectation of p^(1/{t}), renormalized", round(float(np.abs(q @ AGES - true).mean()), 3))
 
 
+def photos(crops, *paths):
+    """Val MAE on the faces the photo path cut (those it found) and on the same faces as chips:
+    the photo gap on `val`, for a checkpoint that bench:photos cannot serve yet."""
+    for path in paths:
+        model, ckpt = load_checkpoint(path)
+        model.eval()
+        chips = _split(ckpt, "val", model.cfg.input_size)
+        data = _data_args(ckpt)
+        cut, matched = load_photo_crops(crops, data["dataset"], data["root"], "val", model.cfg.input_size,
+                                        **data["options"])
+        found = matched.nonzero().squeeze(1)
+        same_chips = chips.subset(found)
+        on_photos = chips.subset(found)
+        on_photos.images = cut[found]
+        mae = {name: round(float(np.abs(predict_packed(model, faces, tta="flip")["fused"]["age"]
+                                        - faces.ages.numpy()).mean()), 3)
+               for name, faces in (("chips", same_chips), ("photo-cut", on_photos))}
+        print(path, f"{len(found)} faces:", mae, "gap", round(mae["photo-cut"] - mae["chips"], 3))
+
+
 if __name__ == "__main__":
-    {"ensemble": ensemble, "soup": soup, "test-size": test_size, "point": point}[sys.argv[1]](*sys.argv[2:])
+    {"ensemble": ensemble, "soup": soup, "test-size": test_size, "point": point, "photos": photos}[sys.argv[1]](*sys.argv[2:])
