@@ -140,20 +140,32 @@ def load_photo_crops(prefix: str, dataset: str, root: str, split: str, size: int
     """The faces of `split` as the served photo path cut them out of composed photos
     (bench/photo-crops.mjs wrote prefix.u8 and prefix.json) -> (uint8 [N, S, S, 3], bool [N]:
     which faces a detection matched; the others are zeros, for the caller to fill). Rows follow
-    load_packed's (the same `limit` subset)."""
+    load_packed's (the same `limit` subset). Faces cut larger than `size` are shrunk by area
+    averaging, as the server shrinks: one cutting (minutes of workerd) then serves a smaller
+    model too, at the cost of one more resampling than the served path makes."""
     meta = json.loads(Path(f"{prefix}.json").read_text())
     samples = load_dataset(dataset, root, split, **options)
     files = [os.path.basename(s.path) for s in samples]
     if meta["split"] != split or meta["files"] != files:
         raise ValueError(f"{prefix}.json holds {meta['split']} faces of another index than {root}'s {split} split: rerun bench/photo-crops.mjs")
-    if meta["size"] != size:
-        raise ValueError(f"{prefix}.u8 holds {meta['size']} px faces, the model wants {size}")
-    images = torch.from_numpy(np.fromfile(f"{prefix}.u8", dtype=np.uint8).reshape(len(files), size, size, 3))
+    if meta["size"] < size:
+        raise ValueError(f"{prefix}.u8 holds {meta['size']} px faces, smaller than the model's {size}: "
+                         "rerun bench/photo-crops.mjs with that model active")
+    cut = meta["size"]
+    images = torch.from_numpy(np.fromfile(f"{prefix}.u8", dtype=np.uint8).reshape(len(files), cut, cut, 3))
+    if cut != size:
+        images = torch.cat([_shrink(images[i:i + 1024], size) for i in range(0, len(images), 1024)])
     matched = torch.tensor([c is not None for c in meta["crops"]])
     if limit is not None and limit < len(samples):
         keep = torch.tensor(fixed_subset(len(samples), limit, seed))
         images, matched = images[keep], matched[keep]
     return images, matched
+
+
+def _shrink(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 [N, S0, S0, 3] -> uint8 [N, size, size, 3], area averaging (size < S0)."""
+    x = F.interpolate(to_float(images), size=(size, size), mode="area")     # [N, 3, size, size]
+    return x.mul_(255).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
 
 def fixed_subset(n: int, limit: int, seed: int) -> list[int]:

@@ -45,8 +45,14 @@ def test_photo_crops_follow_the_split_and_refuse_another_index(utkface_root, tmp
         load_photo_crops(str(tmp_path / "r"), "utkface", str(utkface_root), "val", 8)
     with pytest.raises(ValueError, match="another index"):
         load_photo_crops(str(tmp_path / "v"), "utkface", str(utkface_root), "train", 8)
-    with pytest.raises(ValueError, match="8 px faces, the model wants 16"):
+    with pytest.raises(ValueError, match="8 px faces, smaller than the model's 16"):
         load_photo_crops(str(tmp_path / "v"), "utkface", str(utkface_root), "val", 16)
+
+    # Cut larger than the model reads (one cutting for both tiers): shrunk by area averaging,
+    # so each face's flat value survives and the rows stay in order.
+    images, found = load_photo_crops(str(tmp_path / "v"), "utkface", str(utkface_root), "val", 6)
+    assert images.shape == (20, 6, 6, 3) and images.dtype == torch.uint8 and found.tolist() == matched
+    assert [int(images[i, 3, 2, 1]) for i in range(20)] == [i if m else 0 for i, m in enumerate(matched)]
 
 
 def _faces(n: int, seed: int, size: int = 64) -> Packed:
