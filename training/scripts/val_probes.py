@@ -8,7 +8,9 @@ training/notes/al-resnet18-edge-utkface-3.md can be rerun (each prints fused MAE
   python training/scripts/val_probes.py point A.pt             # median and sharper temperatures vs DEX
   python training/scripts/val_probes.py photos CROPS A.pt ...  # chips and the photo path's cuts of the same faces
                                                                # (CROPS: bench/photo-crops.mjs --split val --out CROPS)
-All with the face and its mirror averaged, as served."""
+All with the face and its mirror averaged, as the accurate tier serves (VIEWS=single: one view,
+as the fast tier serves)."""
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from training.release import _data_args, _split  # noqa: E402
 from training.soup import average_weights  # noqa: E402
 
 AGES = np.arange(101)
+VIEWS = os.environ.get("VIEWS", "flip")
 
 
 def _load(path, size=None):
@@ -46,7 +49,7 @@ def soup(*paths):
         if when != "averaged":
             # Averaged BatchNorm statistics are not the statistics of the averaged weights.
             _recalibrate_batchnorm(model, _split(ckpt, "train", model.cfg.input_size, limit=2048))
-        pred = predict_packed(model.eval(), val, tta="flip")
+        pred = predict_packed(model.eval(), val, tta=VIEWS)
         print(when, {b: round(float(np.abs(pred[b]["age"] - val.ages.numpy()).mean()), 3)
                      for b in ("global", "local", "fused")})
 
@@ -84,7 +87,7 @@ def test_size(path):
 
 def point(path):
     model, val = _load(path)
-    p = predict_packed(model, val, tta="flip")["fused"]["probs"]
+    p = predict_packed(model, val, tta=VIEWS)["fused"]["probs"]
     true = val.ages.numpy()
     print("DEX expectation", round(float(np.abs(p @ AGES - true).mean()), 3))
     print("median", round(float(np.abs((np.cumsum(p, 1) < 0.5).sum(1) - true).mean()), 3))
@@ -108,7 +111,7 @@ def photos(crops, *paths):
         same_chips = chips.subset(found)
         on_photos = chips.subset(found)
         on_photos.images = cut[found]
-        mae = {name: round(float(np.abs(predict_packed(model, faces, tta="flip")["fused"]["age"]
+        mae = {name: round(float(np.abs(predict_packed(model, faces, tta=VIEWS)["fused"]["age"]
                                         - faces.ages.numpy()).mean()), 3)
                for name, faces in (("chips", same_chips), ("photo-cut", on_photos))}
         print(path, f"{len(found)} faces:", mae, "gap", round(mae["photo-cut"] - mae["chips"], 3))
