@@ -7,6 +7,7 @@
   python -m training evaluate --checkpoint C [--split test] [--tta ten]
   python -m training release  --checkpoint C --out models/NAME/VERSION [...]
   python -m training reencode --model-dir models/NAME/V --out models/NAME/V2 --version V2   portable int8, served numbers again
+  python -m training calibrate --model-dir models/NAME/V   range, capture widening, decision rule on val -> manifest
   python -m training measure  --model-dir models/NAME/V [--figure docs/attention.png]   served numbers again (wasm)
   python -m training export   --checkpoint C | --model M --out DIR
   python -m training carry    --size 112 --out .cache/utkface-112.carry.pt
@@ -36,7 +37,7 @@ def _train_parser(sub):
     p = sub.add_parser("train", help="train one stage")
     hints = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
-        if f.name in ("augment", "dataset_options", "model_options"):
+        if f.name in ("augment", "capture", "dataset_options", "model_options"):
             continue
         default = f.default if f.default is not dataclasses.MISSING else None
         flag = "--" + f.name.replace("_", "-")
@@ -108,6 +109,13 @@ def main(argv=None):
                      help="carry this manifest.json's measured `framing` (e.g. the active model's)")
     rel.add_argument("--limit-eval", type=int, default=None,
                      help="faces per split for the evaluations (quick checks; a shipped model uses all)")
+
+    ca = sub.add_parser("calibrate", help="fit a released version's calibration on val, clean and degraded as "
+                        "captures degrade faces (range levels, widening by capture quality, the decision rule), "
+                        "into its manifest and report")
+    ca.add_argument("--model-dir", required=True)
+    ca.add_argument("--data-root", default="../shared/data/utkface")
+    ca.add_argument("--per-face", type=int, default=4, help="degraded copies of each val face")
 
     rc = sub.add_parser("reencode", help="a released version's int8 graph as a new version with "
                         "CPU-independent weights (uint8), its served numbers measured again in wasm")
@@ -241,6 +249,11 @@ def main(argv=None):
                          external_data=args.external_data, keep_fp32=args.keep_fp32, flip=args.flip,
                          limit_eval=args.limit_eval, framing_from=args.framing_from)
         print(json.dumps(report["summary"], indent=2))
+    elif args.command == "calibrate":
+        from .calibration import calibrate_release
+        r = calibrate_release(args.model_dir, args.data_root, args.per_face)
+        print(json.dumps({"widening": r["calibration"]["widening"], "decision_18": r["calibration"]["decision"]["ages"]["18"],
+                          "val": r["val"], "test_clean": r["test_clean"]}, indent=1))
     elif args.command == "reencode":
         from .release import reencode
         print(json.dumps(reencode(args.model_dir, args.out, args.version, args.data_root), indent=2))

@@ -14,6 +14,7 @@ import dataclasses
 import tomllib
 from pathlib import Path
 
+from .capture import CaptureConfig
 from .data import AugmentConfig
 from .train import TrainConfig
 
@@ -41,6 +42,11 @@ def _train_config(fields: dict, where: str) -> TrainConfig:
         if "low_res_px" in aug:
             aug["low_res_px"] = tuple(aug["low_res_px"])
         fields["augment"] = AugmentConfig(**aug)
+    if "capture" in fields:
+        cap = dict(fields["capture"])
+        if "kinds" in cap:
+            cap["kinds"] = tuple(cap["kinds"])
+        fields["capture"] = CaptureConfig(**cap)
     if fields.get("lr_steps") is not None:
         fields["lr_steps"] = tuple(fields["lr_steps"])
     return TrainConfig(**fields, resume=True)

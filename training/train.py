@@ -20,7 +20,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from .data import AugmentConfig, Packed, augment, load_framed, load_packed, load_photo_crops
+from .capture import CONDITIONS, CaptureConfig, degrade_batch, degrade_condition, condition_seed
+from .data import AugmentConfig, Packed, augment, fixed_subset, load_framed, load_packed, load_photo_crops
 from .datasets import ADIENCE_GROUPS
 from .distill import load_teacher
 from .evaluate import predict_packed, summarize_predictions
@@ -64,6 +65,10 @@ class TrainConfig:
     teacher: str | None = None               # targets from `python -m training teach` (distillation)
     teacher_weight: float = 0.5              # target = (1 - w) * label distribution + w * teacher's
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    capture: CaptureConfig = field(default_factory=CaptureConfig)   # faces degraded as captures degrade them
+                                             # (training/capture.py), with the teacher's clean-face answer
+    val_capture: int = 0                     # > 0: each epoch also reports val MAE on this many val faces
+                                             # under every capture condition (the benchmark's levels)
     limit_train: int | None = None           # random subset sizes, for quick runs and tests
     limit_val: int | None = None
     max_steps: int | None = None             # stop early (tests)
@@ -75,8 +80,9 @@ class TrainConfig:
                                              # the framed_share faces are then these, cut by the served photo
                                              # path from composed photos, instead of the chips' canvases
     val_photo_crops: str | None = None       # the same for val: each epoch also reports val MAE on them
-    select_on: str = "chips"                 # what picks best.pt: val MAE on "chips", or the "mean" of the
-                                             # chips' and val_photo_crops' (the photo path counts as much)
+    select_on: str = "chips"                 # what picks best.pt: val MAE on "chips", the "mean" of the
+                                             # chips' and val_photo_crops', or "capture": the mean of the
+                                             # chips' and of the degraded conditions' (val_capture)
     detector: str = "models/detectors/blazeface-short-range/1"
     framing_from: str = "models/al-resnet18-edge-utkface/3.1/manifest.json"   # whose measured `framing`
     seed: int = 0
@@ -182,10 +188,13 @@ def stage_loss(model: ALNet, x: torch.Tensor, labels: torch.Tensor, stage: str, 
     LSTM, and the local stage runs the frozen backbone on the whole face without autograd (with
     local_source 'image' or 'region' the pass over the zoomed region keeps autograd, so the box
     learns through the backbone that reads it: the frozen one, or the local branch's own).
-    `teacher` [N, M] is mixed into every cross-entropy's target; the age terms keep the label."""
+    `teacher` [N, M] is mixed into every cross-entropy's target, `teacher_weight` a number or one
+    per face ([N]: degraded faces lean on the teacher's clean-face answer); the age terms keep
+    the label."""
     target = soft_targets(labels, model.cfg.num_classes, sigma)                 # [N, M]
     if teacher is not None:
-        target = (1 - teacher_weight) * target + teacher_weight * teacher
+        w = teacher_weight.view(-1, 1) if torch.is_tensor(teacher_weight) else teacher_weight
+        target = (1 - w) * target + w * teacher
     if stage == "global":
         fmap = model.forward_features(x)                                 # [N, C, H, W]
         logits = model.global_head(fmap.mean(dim=(2, 3))).float()         # [N, M]
@@ -238,10 +247,11 @@ class StageLoss(torch.nn.Module):
         super().__init__()
         self.model, self.cfg = model, cfg
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor | None = None,
+                teacher_weight: torch.Tensor | float | None = None) -> torch.Tensor:
         c = self.cfg
         return stage_loss(self.model, x, labels, c.stage, c.label_sigma, c.local_loss, c.age_weight,
-                          c.global_age_weight, teacher, c.teacher_weight)
+                          c.global_age_weight, teacher, c.teacher_weight if teacher_weight is None else teacher_weight)
 
 
 def _setup_distributed(cfg: TrainConfig):
@@ -409,8 +419,11 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
         found = matched.nonzero().squeeze(1)
         val_photos = val_data.subset(found)
         val_photos.images = crops[found]
-    if cfg.select_on not in ("chips", "mean") or (cfg.select_on == "mean" and val_photos is None):
-        raise ValueError(f"select_on={cfg.select_on!r}: use 'chips', or 'mean' with val_photo_crops")
+    if cfg.select_on not in ("chips", "mean", "capture") or (cfg.select_on == "mean" and val_photos is None) \
+            or (cfg.select_on == "capture" and not cfg.val_capture):
+        raise ValueError(f"select_on={cfg.select_on!r}: use 'chips', 'mean' with val_photo_crops, "
+                         "or 'capture' with val_capture")
+    val_captured = capture_val_sets(cfg, size) if cfg.val_capture else None
 
     model.to(device)
     if cfg.channels_last:
@@ -535,11 +548,20 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
                 if framed is not None:
                     pick = (torch.rand(len(idx), generator=gen) < cfg.framed_share).to(device)
                     faces = torch.where(pick.view(-1, 1, 1, 1), framed[idx], faces)
+                weight = None
+                if cfg.capture.share > 0:
+                    # Degraded on the host (Pillow, numpy), seeded from the run's stream: resumable.
+                    faces, degraded = degrade_batch(faces.cpu(), cfg.capture,
+                                                    int(torch.randint(2**31 - 1, (1,), generator=gen)),
+                                                    capture_severity(cfg.capture, epoch + b / steps_per_epoch))
+                    faces = faces.to(device)
+                    if cfg.capture.teacher_weight is not None and teacher is not None:
+                        weight = torch.where(degraded, cfg.capture.teacher_weight, cfg.teacher_weight).to(device)
                 x = model.normalize(augment(faces, size, cfg.augment, gen))           # [B, 3, S, S]
                 if cfg.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 with autocast:
-                    loss = net(x, labels[idx], teacher[idx] if teacher is not None else None)
+                    loss = net(x, labels[idx], teacher[idx] if teacher is not None else None, weight)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -584,6 +606,8 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
             val = summarize_predictions(preds, val_data)
             photo = (summarize_predictions(predict_packed(model, val_photos, device=device), val_photos)
                      if val_photos is not None else None)
+            captured = ({c: summarize_predictions(predict_packed(model, d, device=device), d)
+                         for c, d in val_captured.items()} if val_captured else None)
             val_s = time.time() - tv
             key = _key(cfg)
             record = {"epoch": epoch + 1, "stage": cfg.stage, "step": step,
@@ -592,6 +616,10 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
                       "val_mae": {k: v["mae"] for k, v in val.items()}, "elapsed_s": time.time() - t_start}
             if photo is not None:
                 record["val_photo_mae"] = {k: v["mae"] for k, v in photo.items()}
+            if captured is not None:
+                record["val_capture_mae"] = {c: round(v[_key(cfg)]["mae"], 4) for c, v in captured.items()}
+                record["val_capture_mae"]["degraded_mean"] = round(float(sum(
+                    v[_key(cfg)]["mae"] for c, v in captured.items() if c != "clean") / (len(captured) - 1)), 4)
             history.append(record)
             log.write(json.dumps(record) + "\n")
             log.flush()
@@ -600,9 +628,16 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
                   f"fused {val['fused']['mae']:.3f}"
                   + (f" | photos ({len(val_photos)}) global {photo['global']['mae']:.3f} fused {photo['fused']['mae']:.3f}"
                      if photo is not None else "")
+                  + (f" | capture ({cfg.val_capture} faces) clean {record['val_capture_mae']['clean']:.3f} "
+                     f"degraded {record['val_capture_mae']['degraded_mean']:.3f}" if captured is not None else "")
                   + f" ({record['images_per_s']:.0f} img/s)", flush=True)
             meta = {"train_config": _jsonable(asdict(cfg)), "epoch": epoch + 1, "val": val, "precision": precision}
-            score = val[key]["mae"] if cfg.select_on == "chips" else (val[key]["mae"] + photo[key]["mae"]) / 2
+            if cfg.select_on == "chips":
+                score = val[key]["mae"]
+            elif cfg.select_on == "mean":
+                score = (val[key]["mae"] + photo[key]["mae"]) / 2
+            else:
+                score = (val[key]["mae"] + record["val_capture_mae"]["degraded_mean"]) / 2
             if score < best:
                 best, best_epoch = score, epoch + 1
                 torch.save(checkpoint_dict(model, **meta), out / "best.pt")
@@ -611,6 +646,7 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
             progress.write(f"{cfg.stage} epoch {epoch + 1}/{cfg.epochs} done | {record['images_per_s']:.0f} img/s "
                            f"{precision['precision']} | val MAE {val[key]['mae']:.3f}"
                            + (f", photos {photo[key]['mae']:.3f}" if photo is not None else "")
+                           + (f", degraded {record['val_capture_mae']['degraded_mean']:.3f}" if captured is not None else "")
                            + f" ({cfg.select_on}: best {best:.3f} at epoch "
                            f"{best_epoch}) | ETA stage {_minutes(left)}"
                            + (f" | budget left {_minutes(deadline - time.time())}" if deadline else ""))
@@ -623,6 +659,36 @@ def train(cfg: TrainConfig, train_data: Packed | None = None, val_data: Packed |
         dist.destroy_process_group()
     return {"best_val_mae": best, "best_epoch": best_epoch, "history": history, "stopped": stopped,
             "precision": precision, "checkpoint": str(out / "best.pt"), "train_seconds": time.time() - t_start}
+
+
+def capture_severity(c: CaptureConfig, epoch_float: float) -> float:
+    """The severity schedule: from a fifth of the range up to c.severity over the warm-up epochs."""
+    if c.severity_warmup_epochs <= 0:
+        return c.severity
+    return c.severity * min(1.0, 0.2 + 0.8 * epoch_float / c.severity_warmup_epochs)
+
+
+def capture_val_sets(cfg: TrainConfig, size: int) -> dict[str, Packed]:
+    """val_capture val faces (a fixed subset, seed 0) under every benchmark condition, each made
+    from the 200 px chip as the benchmark makes it (training/capture.py) and resized to the
+    model's input as the server resizes (Pillow BOX) -> {condition: Packed}."""
+    import numpy as np
+    from PIL import Image
+
+    full = load_packed(cfg.dataset, cfg.data_root, "val", 200, cfg.face_margin, progress=False,
+                       **cfg.dataset_options)
+    keep = fixed_subset(len(full), min(cfg.val_capture, len(full)), 0)
+    chips = full.subset(keep)
+    out = {}
+    for c in CONDITIONS:
+        imgs = torch.empty((len(chips), size, size, 3), dtype=torch.uint8)
+        for j, i in enumerate(keep):
+            d = degrade_condition(full.images[i].numpy(), c, condition_seed(101, i, c))
+            imgs[j] = torch.from_numpy(np.array(Image.fromarray(d).resize((size, size), Image.BOX), dtype=np.uint8))
+        p = chips.subset(range(len(chips)))
+        p.images = imgs
+        out[c] = p
+    return out
 
 
 def _key(cfg: TrainConfig) -> str:

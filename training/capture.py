@@ -1,0 +1,337 @@
+"""What a capture does to a face, defined once: the capture benchmark's images (`python -m
+training capture write`, read by bench/capture.mjs), the training faces' on-the-fly degradation
+(train.py, `capture`), and the release's calibration faces (calibration.py) all come from
+`degrade` here, so what is trained is what is measured.
+
+Each kind is a function of an aligned face (uint8 [H, W, 3] RGB, the face filling the image the
+way UTKFace's chips frame it: eyes at about 0.25-0.35 of the height, chin near the bottom) and a
+severity parameter in the kind's own unit. The benchmark reads two named levels of each kind;
+training draws the parameter from a range that spans both and goes past them (TRAIN_RANGES).
+
+Capture quality (`input_quality`) is what the face crop itself shows: its size, exposure,
+sharpness, noise and how much of it is flat (a band, a mask, clipped light). The server computes
+the same numbers on the same crop (src/model/quality.ts, held to these by
+test/fixtures/parity/quality.json).
+"""
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+
+# ---------------------------------------------------------------------------------------------
+# Degradations
+# ---------------------------------------------------------------------------------------------
+
+def small(img: np.ndarray, side_px: float, rng: np.random.Generator) -> np.ndarray:
+    """The face at `side_px` pixels across, area-averaged, and *sent at that size*: a face
+    across the room. The model's input is then scaled up from it (the server's resize)."""
+    side = max(8, int(round(side_px)))
+    h, w = img.shape[:2]
+    size = (max(1, round(w * side / max(h, w))), max(1, round(h * side / max(h, w))))
+    return np.array(Image.fromarray(img).resize(size, Image.BOX), dtype=np.uint8)
+
+
+def blur(img: np.ndarray, sigma_frac: float, rng: np.random.Generator) -> np.ndarray:
+    """Out of focus or shaken: a Gaussian blur of sigma = `sigma_frac` of the face's side."""
+    radius = sigma_frac * max(img.shape[:2])
+    return np.array(Image.fromarray(img).filter(ImageFilter.GaussianBlur(radius)), dtype=np.uint8)
+
+
+def dark(img: np.ndarray, light: float, rng: np.random.Generator) -> np.ndarray:
+    """Low light: the scene's linear light times `light`, then the sensor's noise. A camera
+    that meets too little light amplifies its signal, and its noise with it: the noise's sigma
+    (in 8-bit steps, after gamma) grows as the light falls (2 steps at light 1, 12 at 0.05),
+    with a chroma part, as a phone's low-light frame shows."""
+    x = (img.astype(np.float64) / 255.0) ** 2.2 * light
+    x = x ** (1 / 2.2) * 255.0
+    sigma = 2.0 + 10.0 * min(1.0, max(0.0, math.log(1.0 / light) / math.log(20.0)))
+    luma_noise = rng.normal(0.0, sigma, size=img.shape[:2] + (1,))
+    chroma_noise = rng.normal(0.0, sigma * 0.5, size=img.shape)
+    return np.clip(np.round(x + luma_noise + chroma_noise), 0, 255).astype(np.uint8)
+
+
+def jpeg(img: np.ndarray, quality: float, rng: np.random.Generator) -> np.ndarray:
+    """Recompressed hard (a messaging app, a cheap webcam): JPEG at `quality`, 4:2:0."""
+    return np.array(Image.open(io.BytesIO(jpeg_bytes(img, int(round(quality))))).convert("RGB"), dtype=np.uint8)
+
+
+def jpeg_bytes(img: np.ndarray, quality: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "JPEG", quality=max(1, min(95, quality)), subsampling=2)
+    return buf.getvalue()
+
+
+def gray(img: np.ndarray, saturation: float, rng: np.random.Generator) -> np.ndarray:
+    """Colour lost: `saturation` of the chroma kept (0 = grayscale, ITU-R 601 luma)."""
+    x = img.astype(np.float64)
+    luma = (x @ np.array([0.299, 0.587, 0.114]))[..., None]
+    return np.clip(np.round(luma + saturation * (x - luma)), 0, 255).astype(np.uint8)
+
+
+def eyes(img: np.ndarray, opacity: float, rng: np.random.Generator, jitter: bool = False) -> np.ndarray:
+    """Sunglasses: a dark band over the eyes (rows 0.19-0.41 of the face, columns 0.08-0.92),
+    `opacity` 1 = opaque, less = tinted lenses the eyes show through. Training jitters the band."""
+    top, bottom = 0.19, 0.41
+    if jitter:
+        shift = rng.uniform(-0.03, 0.03)
+        top, bottom = top + shift, bottom + shift + rng.uniform(-0.02, 0.02)
+    return _band(img, top, bottom, 0.08, 0.92, (12, 12, 14), opacity)
+
+
+def lower(img: np.ndarray, top: float, rng: np.random.Generator, jitter: bool = False) -> np.ndarray:
+    """A face mask: an opaque light band from `top` (fraction of the height: 0.5 = from the
+    nose, 0.64 = from the mouth) to the bottom, columns 0.1-0.9."""
+    colour = (226, 232, 238)
+    if jitter:
+        colour = tuple(int(c) for c in rng.integers(170, 250, size=3))
+    return _band(img, top, 1.0, 0.10, 0.90, colour, 1.0)
+
+
+def _band(img, top, bottom, left, right, colour, opacity) -> np.ndarray:
+    h, w = img.shape[:2]
+    out = img.astype(np.float64)
+    r0, r1 = int(round(top * h)), int(round(bottom * h))
+    c0, c1 = int(round(left * w)), int(round(right * w))
+    out[r0:r1, c0:c1] = (1 - opacity) * out[r0:r1, c0:c1] + opacity * np.array(colour, dtype=np.float64)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+KINDS = {"small": small, "blur": blur, "dark": dark, "jpeg": jpeg, "gray": gray, "eyes": eyes, "lower": lower}
+
+# The benchmark's conditions: two levels of every kind. "moderate" is what an ordinary phone
+# photo often shows; "severe" what a poor or deliberate capture shows.
+LEVELS = {
+    "small": {"moderate": 48, "severe": 32},          # face side, px
+    "blur": {"moderate": 0.012, "severe": 0.025},     # sigma / face side (2.4 and 5 px on a 200 px face)
+    "dark": {"moderate": 0.2, "severe": 0.06},        # linear light kept
+    "jpeg": {"moderate": 20, "severe": 7},            # JPEG quality
+    "gray": {"moderate": 0.4, "severe": 0.0},         # saturation kept
+    "eyes": {"moderate": 0.7, "severe": 1.0},         # band opacity
+    "lower": {"moderate": 0.64, "severe": 0.5},       # band top
+}
+CONDITIONS = ["clean"] + [f"{k}-{lvl}" for k in KINDS for lvl in ("moderate", "severe")]
+# The benchmark's bar for adults who pass names these the mild conditions.
+MILD = ["blur-moderate", "gray-moderate", "gray-severe", "jpeg-moderate", "small-moderate"]
+
+# Training draws: (low, high, scale) per kind, spanning both levels and past them.
+TRAIN_RANGES = {
+    "small": (24.0, 96.0, "log"),
+    "blur": (0.004, 0.032, "lin"),
+    "dark": (0.04, 0.5, "log"),
+    "jpeg": (5.0, 40.0, "log"),
+    "gray": (0.0, 0.6, "lin"),
+    "eyes": (0.55, 1.0, "lin"),
+    "lower": (0.45, 0.72, "lin"),
+}
+
+
+def condition_parameter(condition: str) -> tuple[str, float | None]:
+    """'dark-severe' -> ('dark', 0.06); 'clean' -> ('clean', None)."""
+    if condition == "clean":
+        return "clean", None
+    kind, level = condition.rsplit("-", 1)
+    return kind, LEVELS[kind][level]
+
+
+def degrade(img: np.ndarray, kind: str, parameter: float | None, rng: np.random.Generator,
+            jitter: bool = False) -> np.ndarray:
+    """One face through one capture kind: uint8 [H, W, 3] -> uint8 [H', W', 3] (a smaller image
+    for 'small', the same size otherwise). `jitter`: training's draws also move the bands a little
+    and vary the mask's colour; the benchmark's faces keep them fixed."""
+    if kind == "clean":
+        return img
+    if kind in ("eyes", "lower"):
+        return KINDS[kind](img, parameter, rng, jitter)
+    return KINDS[kind](img, parameter, rng)
+
+
+def degrade_condition(img: np.ndarray, condition: str, seed: int) -> np.ndarray:
+    """A benchmark condition, deterministic per (face, condition) through `seed`."""
+    kind, p = condition_parameter(condition)
+    return degrade(img, kind, p, np.random.default_rng(seed))
+
+
+def condition_seed(base: int, index: int, condition: str) -> int:
+    """A face's seed for one condition: stable across runs and independent of the other faces."""
+    return (base * 1_000_003 + index * 101 + CONDITIONS.index(condition)) % (2**63)
+
+
+# ---------------------------------------------------------------------------------------------
+# On-the-fly training degradation
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class CaptureConfig:
+    share: float = 0.0                  # share of training faces degraded (0 = off)
+    kinds: tuple[str, ...] = tuple(KINDS)
+    severity: float = 1.0               # 0..1: how far into each kind's TRAIN_RANGES draws go (1 = all
+                                        # of it); a schedule can raise it (severity_warmup_epochs)
+    severity_warmup_epochs: float = 0.0
+    teacher_weight: float | None = None  # target mix for degraded faces (None = the run's teacher_weight):
+                                        # the teacher answered on the clean face, so more of it tells the
+                                        # student what the face was rather than what it now looks like
+
+
+def train_parameter(kind: str, u: float, severity: float) -> float:
+    """u in [0, 1) -> a parameter of `kind` in its training range, the first `severity` of it
+    (the milder end first)."""
+    lo, hi, scale = TRAIN_RANGES[kind]
+    mild_first = {"small": True, "blur": False, "dark": True, "jpeg": True, "gray": True,
+                  "eyes": False, "lower": True}[kind]
+    if mild_first:           # the mild end is `hi` (a larger face, more light, higher quality...)
+        lo, hi = hi, lo
+    t = u * severity
+    if scale == "log":
+        return float(math.exp(math.log(lo) + t * (math.log(hi) - math.log(lo))))
+    return float(lo + t * (hi - lo))
+
+
+def degrade_batch(faces, cfg: CaptureConfig, seed: int, severity: float | None = None):
+    """uint8 [B, S, S, 3] (torch, CPU) -> (the same with cfg.share of the faces degraded, at S
+    again as the server would scale them (Pillow BOX), and bool [B]: which). Deterministic in `seed`."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    b, s = faces.shape[0], faces.shape[1]
+    picked = rng.random(b) < cfg.share
+    kinds = [cfg.kinds[i] for i in rng.integers(0, len(cfg.kinds), size=b)]
+    us = rng.random(b)
+    sev = cfg.severity if severity is None else severity
+    if not picked.any():
+        return faces, torch.from_numpy(picked)
+    out = faces.clone()
+    arr = faces.numpy()
+    for i in np.nonzero(picked)[0]:
+        img = degrade(arr[i], kinds[i], train_parameter(kinds[i], us[i], sev), rng, jitter=True)
+        if img.shape[0] != s:
+            img = np.array(Image.fromarray(img).resize((s, s), Image.BOX), dtype=np.uint8)
+        out[i] = torch.from_numpy(img)
+    return out, torch.from_numpy(picked)
+
+
+# ---------------------------------------------------------------------------------------------
+# Capture quality
+# ---------------------------------------------------------------------------------------------
+
+ANALYSIS_SIZE = 64          # the face is read at (at most) this many pixels across
+CENTRE = (0.15, 0.85)       # the part of the crop that is face, not background or hair
+FLAT_STEPS = 2.0            # luma steps a neighbourhood may vary by and still count as flat
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """uint8 [H, W, 3] -> float64 [H, W] in 0..255, ITU-R 601."""
+    x = rgb.astype(np.float64)
+    return 0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2]
+
+
+def analysis_size(face_px: float) -> int:
+    """The side the measures read the face at: ANALYSIS_SIZE, or the face's own side if smaller
+    (scaling a small face up would invent its detail), and at least 16 so the 5x5 windows fit."""
+    return int(max(16, min(ANALYSIS_SIZE, round(face_px))))
+
+
+def measure_quality(face: np.ndarray, face_px: float, detector_score: float | None = None) -> dict:
+    """The capture measures of one face. `face`: uint8 [A, A, 3], the model's input shrunk
+    (Pillow BOX) to A = analysis_size(face_px); face_px: the crop's side in source pixels.
+    Returns the raw measures; quality_score turns them into a score and reasons."""
+    y = luma(face)
+    n = y.shape[0]
+    c0, c1 = int(math.floor(CENTRE[0] * n)), int(math.ceil(CENTRE[1] * n))
+    centre = y[c0:c1, c0:c1]
+    brightness = float(centre.mean()) / 255.0
+    contrast = float(centre.std()) / 255.0
+    # Sharpness: gradient energy at this scale over the energy at half of it (2x2 means). A
+    # blurred face has lost its finest scale (ratio towards 1); edges and skin detail give 2-4.
+    half = y[: n // 2 * 2, : n // 2 * 2].reshape(n // 2, 2, n // 2, 2).mean(axis=(1, 3))
+    e1 = _gradient_energy(y, CENTRE)
+    e2 = _gradient_energy(half, CENTRE)
+    sharpness = float(e1 / e2) if e2 > 1e-9 else 0.0
+    # Noise: Immerkaer's estimate (1996) of the sigma of white noise, in 8-bit steps, over the centre.
+    k = (centre[:-2, :-2] - 2 * centre[:-2, 1:-1] + centre[:-2, 2:]
+         - 2 * centre[1:-1, :-2] + 4 * centre[1:-1, 1:-1] - 2 * centre[1:-1, 2:]
+         + centre[2:, :-2] - 2 * centre[2:, 1:-1] + centre[2:, 2:])
+    noise = float(np.abs(k).mean() * math.sqrt(math.pi / 2) / 6.0)
+    # Flat: centre pixels whose 5x5 neighbourhood varies by at most 2 steps: a solid band, a
+    # mask, tape, or light/shadow clipped to one value. Skin at this scale varies more, and a
+    # hard JPEG's 8x8 blocks are smaller than the window at this scale.
+    win = np.stack([y[c0 - 2 + dy:c1 - 2 + dy, c0 - 2 + dx:c1 - 2 + dx] for dy in range(5) for dx in range(5)])
+    flat = float(((win.max(0) - win.min(0)) <= FLAT_STEPS).mean())
+    return {"face_px": round(float(face_px), 1), "brightness": round(brightness, 4),
+            "contrast": round(contrast, 4), "sharpness": round(sharpness, 4),
+            "noise": round(noise, 3), "flat": round(flat, 4),
+            "detector_score": None if detector_score is None else round(float(detector_score), 4)}
+
+
+def _gradient_energy(y: np.ndarray, region) -> float:
+    n = y.shape[0]
+    c0, c1 = int(math.floor(region[0] * n)), int(math.ceil(region[1] * n))
+    c1 = min(c1, n - 1)
+    dx = y[c0:c1, c0 + 1:c1 + 1] - y[c0:c1, c0:c1]
+    dy = y[c0 + 1:c1 + 1, c0:c1] - y[c0:c1, c0:c1]
+    return float((dx * dx + dy * dy).mean())
+
+
+def _ramp(v: float, bad: float, good: float) -> float:
+    """0 at `bad`, 1 at `good`, linear between (either direction)."""
+    t = (v - bad) / (good - bad)
+    return float(min(1.0, max(0.0, t)))
+
+
+# Each measure's ramp from "cannot carry an answer" (0) to "as good as a training chip" (1),
+# and the reason a person is shown when its part of the score is under REASON_BELOW. Chosen on
+# `val` chips and their degraded copies (docs/capture.md has the distributions).
+RAMPS = {
+    "face_px": ("too small: come closer", 24.0, 64.0),
+    "dark": ("too dark: add light", 0.12, 0.35),        # brightness, 0..1
+    "bright": ("too bright: avoid direct light", 0.97, 0.85),
+    "sharpness": ("blurred: hold still and focus", 0.28, 0.36),
+    "noise": ("grainy: add light", 0.30, 0.12),        # noise sigma / (255 * contrast)
+    "flat": ("face covered: remove sunglasses or mask", 0.18, 0.06),
+    "detector_score": ("face unclear: face the camera", 0.5, 0.75),
+}
+REASON_BELOW = 0.5
+
+
+def quality_score(m: dict) -> dict:
+    """Measures -> {"score": 0..1, "parts": {...}, "reasons": [...]}: the score is the product
+    of the parts, so any one lost property pulls it down."""
+    # Noise counts against the face's own contrast: 4 steps of grain hide a dim, flat face but not
+    # a well-lit one, and skin texture at small sizes reads as "noise" too.
+    value = {"face_px": m["face_px"], "dark": m["brightness"], "bright": m["brightness"],
+             "sharpness": m["sharpness"], "noise": m["noise"] / max(255.0 * m["contrast"], 1.0), "flat": m["flat"],
+             "detector_score": m.get("detector_score")}
+    parts, reasons = {}, []
+    for name, (reason, bad, good) in RAMPS.items():
+        if value[name] is None:
+            continue
+        parts[name] = round(_ramp(value[name], bad, good), 4)
+        if parts[name] < REASON_BELOW:
+            reasons.append(reason)
+    score = 1.0
+    for p in parts.values():
+        score *= p
+    return {"score": round(score, 4), "parts": parts, "reasons": reasons}
+
+
+def input_quality(model_input: np.ndarray, face_px: float, detector_score: float | None = None) -> dict:
+    """The server's quality of a face: measured on the model's input (uint8 [S, S, 3], the crop
+    as the model reads it) shrunk by Pillow BOX to analysis_size(face_px), where face_px is the
+    crop's side in source pixels (sqrt(w * h)) -> measures + score, as POST /v1/age reports them."""
+    a = analysis_size(face_px)
+    face = model_input if model_input.shape[0] == a else np.array(
+        Image.fromarray(model_input).resize((a, a), Image.BOX), dtype=np.uint8)
+    m = measure_quality(face, face_px, detector_score)
+    return {**m, **quality_score(m)}
+
+
+def face_quality(image: np.ndarray, model_size: int, detector_score: float | None = None) -> dict:
+    """input_quality of a whole image sent as the face (crop=image): the image resized to the
+    model's input the way the server resizes it (Pillow BOX)."""
+    h, w = image.shape[:2]
+    model_input = np.array(Image.fromarray(image).resize((model_size, model_size), Image.BOX), dtype=np.uint8)
+    return input_quality(model_input, math.sqrt(w * h), detector_score)
