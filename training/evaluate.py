@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from . import metrics
+from .calibration import range_levels_for
 from .data import Packed, resize, ten_crop
 from .model import ALNet, average_views, dex
 
@@ -127,7 +128,7 @@ def summarize_predictions(preds: dict, data: Packed) -> dict:
 
 def detailed_report(preds: dict, data: Packed, range_levels: list[dict] | None = None) -> dict:
     """Everything the model card needs about one set of predictions. `range_levels`: the range's
-    per-band calibration (metrics.fit_range_levels) the served answer applies; the coverage
+    per-band calibration (calibration.fit_range_levels) the served answer applies; the coverage
     without it is reported beside."""
     true = data.ages.numpy()
     fused = preds["fused"]
@@ -137,7 +138,7 @@ def detailed_report(preds: dict, data: Packed, range_levels: list[dict] | None =
                                                              np.abs(preds["global"]["age"] - true))
     if fused["probs"].shape[1] == 101:
         clipped = np.clip(true, 0, 100)
-        level = metrics.range_levels_for(fused["age"], range_levels)
+        level = range_levels_for(fused["age"], range_levels)
         rep["range80_coverage"] = metrics.interval_coverage(fused["probs"], clipped, level)
         rep["range80_by_band"] = metrics.coverage_by_band(fused["probs"], clipped, level)
         rep["range80_by_estimate_band"] = metrics.coverage_by_band(fused["probs"], clipped, level, by=fused["age"])
@@ -162,24 +163,6 @@ def detailed_report(preds: dict, data: Packed, range_levels: list[dict] | None =
     return rep
 
 
-def fit_temperature(model: ALNet, data: Packed, device="cpu", tta: str = "single",
-                    grid=tuple(np.round(np.arange(0.5, 3.01, 0.05), 2))) -> dict:
-    """Calibrate the fused distribution on validation faces: the temperature whose 80% range
-    covers the true age closest to 80% of the time (NLL breaks ties). Coverage is what users
-    see, so it is what we fit."""
-    best = None
-    true = np.clip(data.ages.numpy(), 0, 100)
-    logits = _logits(model, data, device, tta)
-    for t in grid:
-        probs = np.mean([_fuse(model, view, t) for view in logits], axis=0)
-        cov = metrics.interval_coverage(probs, true, 0.8)
-        nll = float(-np.mean(np.log(probs[np.arange(len(true)), data.labels.numpy()] + 1e-12)))
-        score = (abs(cov - 0.8), nll)
-        if best is None or score < best[0]:
-            best = (score, float(t), cov, nll)
-    return {"temperature": best[1], "val_coverage": best[2], "val_nll": best[3]}
-
-
 @torch.no_grad()
 def _logits(model: ALNet, data: Packed, device, tta: str, batch_size: int = 256):
     """-> per view, (global, local) logits over the whole split."""
@@ -194,10 +177,3 @@ def _logits(model: ALNet, data: Packed, device, tta: str, batch_size: int = 256)
             g.append(out["global"].float().cpu())
             l.append(out["local"].float().cpu())
     return [(torch.cat(g), torch.cat(l)) for g, l in per_view]
-
-
-def _fuse(model: ALNet, logits, t: float) -> np.ndarray:
-    g, l = logits
-    wg, wl = model.cfg.fusion_global, model.cfg.fusion_local
-    p = (wg * torch.softmax(g / t, 1) + wl * torch.softmax(l / t, 1)) / (wg + wl)
-    return p.numpy()

@@ -77,47 +77,6 @@ def coverage_by_band(probs, true, level=0.8, by=None) -> dict[str, dict]:
     return out
 
 
-# Nominal levels a band's range may be read at (the API still promises 80%: range.level).
-RANGE_LEVEL_GRID = tuple(float(v) for v in np.round(np.arange(0.5, 0.9951, 0.005), 3))
-
-
-def fit_range_levels(probs, true, estimate, target: float = 0.8, min_faces: int = 50) -> list[dict]:
-    """Per band of the *estimate* (AGE_BANDS; the server knows the estimate, not the age): the
-    smallest nominal level whose central interval holds the true age for at least `target` of
-    the band's faces (split-conformal on the level). A band with fewer than `min_faces` faces
-    takes the level fitted on all faces. -> [{"from", "to", "level", "n"}] (to None = open)."""
-    probs, true, estimate = np.asarray(probs, float), np.asarray(true, float), np.asarray(estimate, float)
-    band = _band_index(estimate)
-
-    def smallest_level(rows) -> float:
-        for level in RANGE_LEVEL_GRID:
-            if interval_coverage(probs[rows], true[rows], level) >= target:
-                return level
-        return RANGE_LEVEL_GRID[-1]
-
-    overall = smallest_level(np.arange(len(true)))
-    out = []
-    for i, (lo, hi) in enumerate(AGE_BANDS):
-        rows = np.flatnonzero(band == i)
-        level = smallest_level(rows) if len(rows) >= min_faces else overall
-        out.append({"from": lo, "to": hi if hi < 200 else None, "level": level, "n": int(len(rows))})
-    return out
-
-
-def range_levels_for(estimate, levels: list[dict] | None, default: float = 0.8) -> np.ndarray:
-    """The nominal level each face's range is read at (the server's rangeLevel in
-    src/model/predict.ts): the band of its estimate, rounded down to a whole year."""
-    estimate = np.asarray(estimate, float)
-    if not levels:
-        return np.full(len(estimate), default)
-    out = np.full(len(estimate), default)
-    whole = np.floor(estimate)
-    for b in levels:
-        hi = np.inf if b["to"] is None else b["to"]
-        out[(whole >= b["from"]) & (whole <= hi)] = b["level"]
-    return out
-
-
 def _band_index(ages) -> np.ndarray:
     whole = np.floor(np.asarray(ages, float))
     idx = np.full(len(whole), len(AGE_BANDS) - 1)

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .metrics import fit_range_levels
 from .attention import box_statistics
+from .calibration import calibrate_release, fit_range_levels, fit_temperature
 from .data import fixed_subset, load_packed
-from .evaluate import (detailed_report, fit_temperature, predict_onnx, predict_packed, predict_wasm,
+from .evaluate import (detailed_report, predict_onnx, predict_packed, predict_wasm,
                        summarize_predictions, wasm_runtime)
 from .export import export_onnx, file_entry, parity, portable_weights, quantize_int8, write_manifest
 from .model import create_model, load_checkpoint
@@ -136,8 +136,14 @@ def release(checkpoint: str, out: str, *, name: str, version: str, face_margin: 
                           **({"pretrained": {k: pretrained[k] for k in ("name", "package", "licence", "provenance")}}
                              if pretrained else {})})
     (out / "report.json").write_text(json.dumps(report) + "\n")
+    # The served answer's calibration (range, widening for the capture, decision rule), fitted on
+    # val clean and degraded: it replaces the clean-only range levels fitted above.
+    capture = calibrate_release(str(out), _data_args(ckpt)["root"])
+    report["capture_calibration"] = capture
     report["summary"] = {"metrics": metrics, "parity_fp32": par, "sizes_bytes": report["sizes_bytes"],
-                         "calibration": calibration}
+                         "calibration": calibration,
+                         "capture_calibration": {"widening": capture["calibration"]["widening"],
+                                                 "val": capture["val"]["conditions"]}}
     return report
 
 
@@ -164,7 +170,7 @@ def served_int8_report(int8: Path, val, test, range_levels: list[dict] | str | N
     """An int8 graph's numbers as served: onnxruntime-web wasm, the Worker's runtime, on `val`
     and `test`; Python onnxruntime's answers on `val` beside them as a parity check, since its
     int8 kernels differ by CPU. range_levels: the served range's per-band calibration, or "fit"
-    to fit it here on the served `val` answers (metrics.fit_range_levels)."""
+    to fit it here on the served `val` answers (calibration.fit_range_levels)."""
     val_wasm = predict_wasm(int8, val)
     val_python = predict_onnx(int8, val)
     test_wasm = predict_wasm(int8, test)

@@ -4,7 +4,7 @@ intervals can be worked out by hand."""
 import numpy as np
 import pytest
 
-from training import metrics
+from training import calibration, metrics
 
 
 def _uniform(lo: int, hi: int) -> np.ndarray:
@@ -28,13 +28,13 @@ def test_each_band_gets_the_smallest_level_that_covers_80_percent_of_its_faces()
     true = np.array(a_true + b_true, float)
     estimate = np.array([5.0] * 10 + [65.0] * 2)
 
-    levels = metrics.fit_range_levels(probs, true, estimate, target=0.8, min_faces=5)
+    levels = calibration.fit_range_levels(probs, true, estimate, target=0.8, min_faces=5)
     by_band = {b["from"]: b for b in levels}
     assert by_band[0]["level"] == pytest.approx(0.55) and by_band[0]["n"] == 10
     assert by_band[60]["level"] == pytest.approx(0.73) and by_band[60]["n"] == 2
     assert by_band[18]["n"] == 0 and by_band[18]["level"] == pytest.approx(0.73)   # empty: the overall level
 
-    per_face = metrics.range_levels_for(estimate, levels)
+    per_face = calibration.range_levels_for(estimate, levels)
     assert per_face.tolist() == pytest.approx([0.55] * 10 + [0.73] * 2)
     after = metrics.coverage_by_band(probs, true, per_face, by=estimate)
     assert after["0-12"] == {"n": 10, "coverage": pytest.approx(0.8)}     # half-width 3.025: distances <= 3
@@ -48,14 +48,14 @@ def test_a_band_that_cannot_reach_the_target_is_read_at_the_widest_level():
     # widest level (0.995, half-width 2.4875) holds three of five.
     probs = np.stack([_uniform(28, 32)] * 5)
     true = np.array([30, 31, 29, 35, 40], float)
-    levels = metrics.fit_range_levels(probs, true, np.full(5, 30.0), target=0.8, min_faces=5)
-    assert {b["from"]: b["level"] for b in levels}[25] == metrics.RANGE_LEVEL_GRID[-1] == pytest.approx(0.995)
+    levels = calibration.fit_range_levels(probs, true, np.full(5, 30.0), target=0.8, min_faces=5)
+    assert {b["from"]: b["level"] for b in levels}[25] == calibration.RANGE_LEVEL_GRID[-1] == pytest.approx(0.995)
     assert metrics.interval_coverage(probs, true, 0.995) == pytest.approx(0.6)
 
 
 def test_the_band_of_an_estimate_is_its_whole_year():
     levels = [{"from": lo, "to": hi if hi < 200 else None, "level": 0.5 + i / 100}
               for i, (lo, hi) in enumerate(metrics.AGE_BANDS)]
-    got = metrics.range_levels_for([0.0, 12.99, 13.0, 17.99, 18.0, 59.99, 60.0, 100.0], levels)
+    got = calibration.range_levels_for([0.0, 12.99, 13.0, 17.99, 18.0, 59.99, 60.0, 100.0], levels)
     assert got.tolist() == pytest.approx([0.50, 0.50, 0.51, 0.51, 0.52, 0.54, 0.55, 0.55])
-    assert metrics.range_levels_for([30.0], None).tolist() == [0.8]
+    assert calibration.range_levels_for([30.0], None).tolist() == [0.8]

@@ -1,0 +1,110 @@
+"""training/calibration.py on synthetic answers with a known fit: the widening by capture
+quality, the decision rule (its false-accept target, its monotonicity, bands that must refer),
+and the manifest block the server reads."""
+import numpy as np
+import pytest
+
+from training import calibration as cal
+from training import metrics
+
+
+def gaussian_rows(centres, sigma):
+    ages = np.arange(101)
+    p = np.exp(-0.5 * ((ages[None] - np.asarray(centres, float)[:, None]) / sigma) ** 2)
+    return p / p.sum(1, keepdims=True)
+
+
+def test_widen_keeps_mass_and_spreads_in_proportion():
+    p = gaussian_rows([30, 50], 3.0)          # away from 0 and 100, where the tails are cut
+    assert np.allclose(cal.widen(p, 1.0), p)
+    w = cal.widen(p, 2.0)
+    assert np.allclose(w.sum(1), 1)
+    ages = np.arange(101)
+    sd = lambda q: np.sqrt((q * (ages - (q * ages).sum(1, keepdims=True)) ** 2).sum(1))
+    # p^(1/2) of a Gaussian is a Gaussian sqrt(2) times as wide.
+    assert sd(w) == pytest.approx(sd(p) * np.sqrt(2), rel=1e-3)
+
+
+def test_fit_widening_widens_the_bands_whose_answers_miss_more():
+    rng = np.random.default_rng(0)
+    n = 1500
+    true = rng.uniform(20, 70, n)
+    score = np.where(np.arange(n) < n // 2, 0.95, 0.3)         # half good captures, half poor
+    # The network says "true +- 4" with a sigma of 4 when the capture is good; on the poor half it
+    # still says sigma 4 but is off by sigma 10: its range must widen there.
+    off = np.where(score > 0.5, rng.normal(0, 4, n), rng.normal(0, 10, n))
+    probs = gaussian_rows(true + off, 4.0)
+    estimate = (probs * np.arange(101)).sum(1)
+    widening = cal.fit_widening(probs, true, estimate, score, None)
+    tau = {b["from"]: b["tau"] for b in widening}
+    assert tau[0.9] <= 1.1 and tau[0.15] > 2.0
+    assert tau[0.5] == tau[0.9] and tau[0.0] == tau[0.15]      # too few faces: the better band's tau
+    w = cal.widen(probs, cal.widening_for(score, widening))
+    poor = score < 0.5
+    assert metrics.interval_coverage(w[poor], true[poor], 0.8) == pytest.approx(0.8, abs=0.03)
+
+
+def test_the_decision_passes_the_fewest_minors_the_target_allows():
+    # Band 0.9+: 200 under-18 faces whose P(>=18) is 0.001 .. 0.200 (i / 1000) and 100 adults
+    # at 0.99. With target 1%, at most 2 of the 200 may pass: the smallest grid P above the
+    # third-highest minor's P (0.198) is the threshold... and a threshold under 0.5 is not on the
+    # grid, so min_p is the grid's first value, 0.5: nobody under 18 passes.
+    under = np.arange(1, 201) / 1000.0
+    p18 = np.concatenate([under, np.full(100, 0.99)])
+    true = np.concatenate([np.full(200, 10.0), np.full(100, 30.0)])
+    probs = np.zeros((300, 101))
+    probs[:, 17] = 1 - p18
+    probs[:, 18] = p18
+    rule = cal.fit_decision(probs, true, np.full(300, 0.95), ages=(18,))
+    band = rule["ages"]["18"][0]
+    assert band["min_p"] == 0.5 and band["under_passed"] == 0 and band["over_passed"] == 100
+
+    # Now the minors' P spread over 0.5 .. 0.9975: 2 of 200 (1%) may pass, so min_p sits just
+    # above the third-highest.
+    under = np.linspace(0.5, 0.9975, 200)
+    probs[:200, 17], probs[:200, 18] = 1 - under, under
+    rule = cal.fit_decision(probs, true, np.full(300, 0.95), ages=(18,))
+    band = rule["ages"]["18"][0]
+    assert band["under_passed"] <= 2 and band["min_p"] > np.sort(under)[-3]
+    shown = np.round(under, 4)                                     # the rule reads P as the API shows it
+    assert band["min_p"] == min(g for g in cal.P_GRID if (shown >= g).mean() <= 0.01)
+
+
+def test_the_rule_is_monotone_in_quality_and_bands_without_minors_refer():
+    rng = np.random.default_rng(1)
+    n = 3000
+    score = rng.choice([0.95, 0.7, 0.3, 0.05], n, p=[0.4, 0.3, 0.29, 0.01])
+    true = rng.uniform(5, 40, n)
+    # Worse captures read minors older: P(>=18) of minors grows as quality falls.
+    bias = np.select([score > 0.9, score > 0.5, score > 0.15], [0, 3, 8], 12)
+    probs = gaussian_rows(true + bias + rng.normal(0, 3, n), 4.0)
+    rule = cal.fit_decision(probs, true, score, ages=(18,))
+    bands = rule["ages"]["18"]
+    mins = [b["min_p"] for b in bands]
+    assert mins[0] is not None and mins[1] is not None
+    assert mins[0] < mins[1]                                       # never easier for a worse capture
+    assert mins[2] is None          # minors read 8 years older there: no P keeps them under 1%
+    assert mins[3] is None          # ~15 faces under 18, fewer than MIN_UNDER: nothing to fit on
+    for b in bands[:2]:
+        assert b["under_passed"] <= 0.01 * b["n_under"] + 1e-9
+    p = np.round(cal.p_at_least(probs, 18), 4)
+    decisions = cal.decide(p, score, 18, rule)
+    assert set(decisions) == {"pass", "refer"}
+    assert (decisions[score < 0.15] == "refer").all()
+    assert (cal.decide(p, score, 40, rule) == "refer").all()     # no rule for 40
+
+
+def test_fit_served_calibration_writes_what_the_server_reads():
+    rng = np.random.default_rng(2)
+    n = 2400
+    true = rng.uniform(2, 80, n)
+    score = rng.choice([1.0, 0.6, 0.3, 0.1], n)
+    probs = gaussian_rows(true + rng.normal(0, 4 / np.maximum(score, 0.2) ** 0.5, n), 4.0)
+    estimate = (probs * np.arange(101)).sum(1)
+    c = cal.fit_served_calibration(probs, estimate, true, score, score == 1.0)
+    assert [b["from"] for b in c["widening"]] == [lo for lo, _ in cal.QUALITY_BANDS]
+    assert c["widening"][0]["to"] > 1 and c["widening"][-1]["from"] == 0
+    assert all(b["tau"] >= a["tau"] for a, b in zip(c["widening"], c["widening"][1:]))
+    assert set(c["decision"]["ages"]) == {str(t) for t in cal.DECISION_AGES}
+    assert c["decision"]["target"] == cal.DECISION_TARGET
+    assert len(c["range_levels"]) == len(metrics.AGE_BANDS)
