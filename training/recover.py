@@ -14,6 +14,7 @@ graph to within that rounding (`python -m training recover` prints the differenc
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -31,21 +32,54 @@ def _initializers(path: Path) -> dict[str, np.ndarray]:
     inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     weights = {}
     for node in model.graph.node:
-        if node.op_type != "DequantizeLinear" or node.input[0] not in inits:
-            continue
-        q = inits[node.input[0]].astype(np.float32)
-        scale = inits[node.input[1]].astype(np.float32)
-        zero = inits[node.input[2]].astype(np.float32) if len(node.input) > 2 else np.zeros_like(scale)
-        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
-        if scale.ndim == 1 and scale.size > 1:
-            shape = [1] * q.ndim
-            shape[axis] = -1
-            scale, zero = scale.reshape(shape), zero.reshape(shape)
-        weights[node.input[0].removesuffix("_quantized")] = (q - zero) * scale
+        if node.op_type == "DequantizeLinear" and node.input[0] in inits:
+            weights[node.input[0].removesuffix("_quantized")] = _dequantize(node, inits)
     for name, v in inits.items():
         if v.dtype in (np.float32, np.float64) and name.startswith("model."):
             weights.setdefault(name, v.astype(np.float32))
+    # Where onnxruntime's optimizer fused a per-channel affine into the convolution before it
+    # (dlib's backbone: ConvMulFusion_W_<name>, the bias a ConvAddFusion constant named by
+    # position), the names are found through the Conv nodes: <weight>_bias is the conv's bias.
+    producer = {out: node for node in model.graph.node for out in node.output}
+
+    def constant(name: str):
+        if name in inits:
+            return inits[name].astype(np.float32)
+        node = producer.get(name)
+        if node is not None and node.op_type == "DequantizeLinear" and node.input[0] in inits:
+            return _dequantize(node, inits)
+        return None
+
+    # The LSTM's stored state (h_run, c_run) is exported as constants the graph expands to the
+    # batch: [1, hidden] initializers under generated names, the first h, the second c.
+    states = [inits[n.input[0]] for n in model.graph.node
+              if n.op_type == "Expand" and n.input[0] in inits and inits[n.input[0]].ndim == 2 and inits[n.input[0]].shape[0] == 1]
+    if len(states) == 2 and "model.attention.h_run" not in weights:
+        weights["model.attention.h_run"], weights["model.attention.c_run"] = (v[0].astype(np.float32) for v in states)
+    for node in model.graph.node:
+        if node.op_type != "Conv":
+            continue
+        src = producer.get(node.input[1])
+        raw = src.input[0] if src is not None and src.op_type == "DequantizeLinear" else node.input[1]
+        if not raw.startswith("ConvMulFusion_W_"):
+            continue
+        key = re.sub(r"(_token_\d+)?_quantized$", "", raw.removeprefix("ConvMulFusion_W_"))
+        weights.setdefault(key, constant(node.input[1]))
+        if len(node.input) > 2 and node.input[2]:
+            weights.setdefault(f"{key}_bias", constant(node.input[2]))
     return weights
+
+
+def _dequantize(node, inits) -> np.ndarray:
+    q = inits[node.input[0]].astype(np.float32)
+    scale = inits[node.input[1]].astype(np.float32)
+    zero = inits[node.input[2]].astype(np.float32) if len(node.input) > 2 else np.zeros_like(scale)
+    axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+    if scale.ndim == 1 and scale.size > 1:
+        shape = [1] * q.ndim
+        shape[axis] = -1
+        scale, zero = scale.reshape(shape), zero.reshape(shape)
+    return (q - zero) * scale
 
 
 def recover(model_dir: str | Path) -> tuple[ALNet, dict]:
@@ -78,7 +112,14 @@ def recover(model_dir: str | Path) -> tuple[ALNet, dict]:
         if key.endswith(".weight") and isinstance(model.get_submodule(prefix.removeprefix("")), nn.Conv2d):
             put(key, w[f"model.{key}"])
             bn = _bn_after(model, prefix)
-            if bn is not None:
+            affine = _affine_after(model, prefix)
+            if affine is not None:
+                # dlib's per-channel affine was folded into this conv: it becomes the identity plus
+                # the folded bias (trainable again, as the dlib conversion left it).
+                bias = w.get(f"model.{key}_bias")
+                put(f"{affine}.weight", np.ones(state[f"{affine}.weight"].shape, np.float32))
+                put(f"{affine}.bias", bias if bias is not None else np.zeros(state[f"{affine}.bias"].shape, np.float32))
+            elif bn is not None:
                 bias = w.get(f"model.{key}_bias")
                 put(f"{bn}.weight", np.ones(state[f"{bn}.weight"].shape, np.float32))
                 put(f"{bn}.bias", bias if bias is not None else np.zeros(state[f"{bn}.bias"].shape, np.float32))
@@ -91,6 +132,20 @@ def recover(model_dir: str | Path) -> tuple[ALNet, dict]:
     model.temperature.fill_(float(manifest.get("temperature", 1.0)))
     missing = sorted(k for k in state if k not in loaded and not k.endswith("num_batches_tracked"))
     return model.eval(), {"train_config": tc, "not_in_graph": missing}
+
+
+def _affine_after(model: nn.Module, conv: str) -> str | None:
+    """The Affine that follows a convolution in DlibBackbone (convN -> affineN, stem.0 -> stem.1)."""
+    from .model import Affine
+
+    parent, _, leaf = conv.rpartition(".")
+    name = f"{parent}.affine{leaf[4:]}" if leaf.startswith("conv") else f"{parent}.1" if leaf == "0" else None
+    if name is None:
+        return None
+    try:
+        return name if isinstance(model.get_submodule(name), Affine) else None
+    except AttributeError:
+        return None
 
 
 def _bn_after(model: nn.Module, conv: str) -> str | None:
