@@ -84,7 +84,7 @@ class TrainConfig:
                                              # chips' and val_photo_crops', or "capture": the mean of the
                                              # chips' and of the degraded conditions' (val_capture)
     detector: str = "models/detectors/blazeface-short-range/1"
-    framing_from: str = "models/al-resnet18-edge-utkface/3.1/manifest.json"   # whose measured `framing`
+    framing_from: str = "training/framings/utkface-blazeface-short-range-1.json"   # whose measured `framing`
     seed: int = 0
     device: str = "auto"
     bf16: bool | None = None                 # None: time a few steps in bf16 and fp32 on this machine and

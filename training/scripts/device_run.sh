@@ -31,7 +31,7 @@ ship() {  # name version: the model directory, reports, metrics and logs into $O
 #    comparison and the teachers, not the model to ship.
 name=${NAME:-al-resnet34-utkface}; version=${VERSION:-1}
 env "${common[@]}" NAME="$name" VERSION="$version" ARCHS="${ARCHS:-"al_resnet34 al_ror34"}" \
-  RELEASE_OPTIONS="${RELEASE_OPTIONS:-"--no-flip --framing-from models/al-resnet18-edge-utkface/3.1/manifest.json"}" bash training/scripts/train_default.sh
+  RELEASE_OPTIONS="${RELEASE_OPTIONS:-"--no-flip --framing-from training/framings/utkface-blazeface-short-range-1.json"}" bash training/scripts/train_default.sh
 ship "$name" "$version"
 
 # 2. The candidate to ship: the edge model taught by both. Their averaged answers (each with its
@@ -45,7 +45,7 @@ for arch in $first; do checkpoints+=(--checkpoint "runs/$tag/$arch-local/best.pt
 student=${STUDENT_NAME:-al-resnet18-edge-utkface}; student_version=${STUDENT_VERSION:-4}
 # No AL-RoR arm of its own: the paper's comparison is the teachers', in $name's card.
 env "${common[@]}" NAME="$student" VERSION="$student_version" ARCHS="${STUDENT_ARCH:-al_resnet18_edge}" \
-  TEACHER="runs/$tag/teacher.pt" RELEASE_OPTIONS="--flip --framing-from models/al-resnet18-edge-utkface/3.1/manifest.json" COMPARE="" \
+  TEACHER="runs/$tag/teacher.pt" RELEASE_OPTIONS="--flip --framing-from training/framings/utkface-blazeface-short-range-1.json" COMPARE="" \
   TRAINING_NOTE="Trained on one ${gpu:-GPU} with training/scripts/device_run.sh, taught by $first ($name $version)." \
   bash training/scripts/train_default.sh
 ship "$student" "$student_version"

@@ -30,7 +30,7 @@ LOCAL_OPTIONS=${LOCAL_OPTIONS:-"--model-option local_grid=2 --model-option local
 TEACHER=${TEACHER:-}
 # The served graph averages the face and its mirror (2x inference; --no-flip for one view), and
 # the manifest carries the measured detector-box -> chip framing (docs/model-contract.md).
-RELEASE_OPTIONS=${RELEASE_OPTIONS:-"--flip --framing-from models/al-resnet18-edge-utkface/3.1/manifest.json"}
+RELEASE_OPTIONS=${RELEASE_OPTIONS:-"--flip --framing-from training/framings/utkface-blazeface-short-range-1.json"}
 NAME=${NAME:-al-resnet18-edge-utkface}
 VERSION=${VERSION:-3}
 TAG=${TAG:-$NAME-$VERSION}
