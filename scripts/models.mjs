@@ -13,6 +13,10 @@
 //
 // A version whose manifest says "kind": "face_detector" goes to the detector's registry
 // (DETECTORS_PREFIX); rollback and status take --detector to act on that registry.
+//   restore <name>/<version>  bring a released version that left models/ back from git: its tag
+//                  model/<name>/<version>, else the last commit that held it; checksums checked
+//                  [--out models-dir] [--publish [--tier T] [--remote]: then publish it as above]
+//   tag            tag every version in models/ as model/<name>/<version> at HEAD (once per release)
 //   wrap <onnx> --out models-dir --name N --version V --size S
 //                  make a models/ tree (manifest with sha256 + active.json) around a bare ONNX
 //                  export, e.g. an untrained architecture to measure serving cost (npm run bench -- --models DIR)
@@ -20,6 +24,7 @@
 // Without --remote everything goes to the local R2 that `wrangler dev` serves (.wrangler/state,
 // or --persist-to DIR), so it works offline. Deployed isolates pick up a new active.json within
 // ACTIVE_REFRESH_SECONDS; no redeploy is needed.
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { LOCAL_STATE, ROOT, UsageError, detectorsPrefix, fail, listVersionDirs, modelsBucket, modelsPrefix, prefixFor, r2GetText, r2Put, readVersionDir, sha256File } from './lib.mjs';
@@ -29,6 +34,8 @@ const USAGE = `usage:
   npm run models:rollback -- [--to <name>/<version>] [--tier fast|accurate] [--detector] [--remote] [--persist-to DIR]
   npm run models:status -- [--detector] [--remote] [--persist-to DIR]
   node scripts/models.mjs seed [models-dir] [--persist-to DIR]
+  npm run models:restore -- <name>/<version> [--out models-dir] [--publish [--tier fast|accurate] [--remote]]
+  node scripts/models.mjs tag
   node scripts/models.mjs wrap <model.onnx> --out <models-dir> --name N --version V --size S [--margin 0.4]`;
 
 function parseArgs(argv) {
@@ -36,6 +43,7 @@ function parseArgs(argv) {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--remote') opts.remote = true;
+    else if (a === '--publish') opts.publish = true;
     else if (a === '--local') opts.remote = false;
     else if (a === '--no-activate') opts.activate = false;
     else if (a === '--detector') opts.detector = true;
@@ -250,6 +258,65 @@ function wrap(opts) {
   console.log(`✔ ${relative(process.cwd(), dir)} (active in ${opts.out}/active.json)`);
 }
 
+const git = (...args) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+const tagOf = (name, version) => `model/${name}/${version}`;
+
+/**
+ * The commit that holds models/<name>/<version>: its tag, or HEAD when the folder is there, or
+ * the parent of the last commit that touched it (the one that removed it).
+ */
+export function commitHolding(name, version) {
+  const path = `models/${name}/${version}/manifest.json`;
+  try {
+    return git('rev-parse', '--verify', '--quiet', `refs/tags/${tagOf(name, version)}^{commit}`);
+  } catch { /* no tag: look in history */ }
+  for (const rev of ['HEAD', (() => { try { return `${git('rev-list', '-1', 'HEAD', '--', path)}^`; } catch { return ''; } })()]) {
+    if (!rev || rev === '^') continue;
+    try {
+      git('cat-file', '-e', `${rev}:${path}`);
+      return git('rev-parse', rev);
+    } catch { /* not in this commit */ }
+  }
+  throw new UsageError(`models/${name}/${version} is in no tag and no commit of this clone's history (a shallow clone? git fetch --unshallow --tags)`);
+}
+
+/** Writes models/<name>/<version>/ as `commit` holds it into `modelsDir`, checked against its manifest. */
+export function restoreVersion(name, version, modelsDir = join(ROOT, 'models'), log = console.log) {
+  const commit = commitHolding(name, version);
+  const dir = join(modelsDir, name, version);
+  mkdirSync(dir, { recursive: true });
+  const listing = git('ls-tree', '--name-only', `${commit}:models/${name}/${version}`).split('\n').filter(Boolean);
+  for (const file of listing) {
+    const bytes = execFileSync('git', ['show', `${commit}:models/${name}/${version}/${file}`], { cwd: ROOT, maxBuffer: 1 << 30 });
+    writeFileSync(join(dir, file), bytes);
+  }
+  readVersionDir(dir); // every file listed in the manifest is there, with its sha256
+  log(`✔ ${relative(process.cwd(), dir) || dir}: ${listing.length} files from ${commit.slice(0, 12)}`);
+  return dir;
+}
+
+async function restore(opts) {
+  const [name, version, extra] = (opts.positional[0] ?? '').split('/');
+  if (!name || !version || extra) throw new UsageError(`restore takes <name>/<version>\n${USAGE}`);
+  const dir = restoreVersion(name, version, resolve(opts.out ?? join(ROOT, 'models')));
+  if (opts.publish) await publish({ ...opts, positional: [dir] });
+}
+
+function tagAll() {
+  for (const dir of listVersionDirs(join(ROOT, 'models'))) {
+    const { manifest } = readVersionDir(dir);
+    if (manifest.kind === 'face_detector') continue;
+    const tag = tagOf(manifest.name, manifest.version);
+    try {
+      git('rev-parse', '--verify', '--quiet', `refs/tags/${tag}`);
+      console.log(`  ${tag} exists`);
+    } catch {
+      git('tag', '-a', tag, '-m', `models/${manifest.name}/${manifest.version} as released`);
+      console.log(`✔ ${tag}`);
+    }
+  }
+}
+
 async function main() {
   const [command, ...rest] = process.argv.slice(2);
   const opts = parseArgs(rest);
@@ -261,6 +328,8 @@ async function main() {
   if (command === 'rollback') return rollback(opts);
   if (command === 'status') return status(opts);
   if (command === 'wrap') return wrap(opts);
+  if (command === 'restore') return restore(opts);
+  if (command === 'tag') return tagAll();
   if (command === 'seed') {
     if (opts.remote) throw new UsageError('seed is for local R2 only; use publish --remote for the real bucket');
     await seed(resolve(opts.positional[0] ?? join(ROOT, 'models')), opts.persistTo);

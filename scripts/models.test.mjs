@@ -121,3 +121,24 @@ test('publish --tier sets that tier of active.json and keeps the default; rollba
   assert.match(status.out, /fast: +al-fixture\/2/);
   assert.notEqual((await models('publish', one, '--tier', 'turbo')).code, 0);
 });
+
+test('restore brings a version that left models/ back from git, checked, and can publish it', async (t) => {
+  const { stdout } = await run('git', ['rev-parse', '--is-shallow-repository'], { cwd: ROOT });
+  if (stdout.trim() === 'true') {
+    t.skip('SKIPPED: a shallow clone has no history to restore from (git fetch --unshallow --tags)');
+    return;
+  }
+  // Version 4 of the fast tier left models/ (issue #45); its tag or its last commit holds it.
+  const out = join(work, 'restored');
+  const r = await models('restore', 'al-resnet18-edge-fast-utkface/4', '--out', out, '--publish', '--no-activate');
+  assert.equal(r.code, 0, r.out);
+  const dir = join(out, 'al-resnet18-edge-fast-utkface', '4');
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+  for (const f of manifest.files) {
+    assert.equal(createHash('sha256').update(readFileSync(join(dir, f.path))).digest('hex'), f.sha256, f.path);
+  }
+  assert.ok(await object(`models/al-resnet18-edge-fast-utkface/4/${manifest.model}`), "published into the local R2");
+  const missing = await models('restore', 'al-resnet18-edge-fast-utkface/999', '--out', out);
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.out, /no tag and no commit/);
+});
