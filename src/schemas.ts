@@ -122,6 +122,23 @@ export const RectSchema = z
 export type { Rect };
 
 const Probability = z.number().min(0).max(1);
+
+export const QualitySchema = z
+  .strictObject({
+    score: Probability.openapi({ description: 'Capture quality, 0..1: the product of `parts`. 1 reads like a training face; the model widens its answer and the decision rule asks more as it falls.', example: 0.92 }),
+    reasons: z.array(z.string()).openapi({ description: 'What to fix, for a person ("too dark: add light", "too small: come closer", "blurred: hold still and focus", "grainy: add light", "face covered: remove sunglasses or mask", "too bright: avoid direct light", "face unclear: face the camera"); empty when nothing is weak.' }),
+    parts: z.record(z.string(), Probability).openapi({ description: 'Each measure\'s part of the score (face_px, dark, bright, sharpness, noise, flat, detector_score), 0..1.' }),
+    face_px: z.number().openapi({ description: 'The crop\'s side in source pixels (√(w·h)).' }),
+    brightness: Probability.openapi({ description: 'Mean luma of the face\'s centre, 0 (black) to 1 (white).' }),
+    contrast: z.number().min(0).openapi({ description: 'Standard deviation of that luma, 0..0.5.' }),
+    sharpness: z.number().min(0).openapi({ description: 'Gradient energy at 64 px over that at 32 px: about 0.25 for a blurred face, 0.4-0.6 for a sharp one (noise raises it).' }),
+    noise: z.number().min(0).openapi({ description: "Immerkær's estimate of the noise's sigma, in 8-bit steps (scored against the face's contrast)." }),
+    flat: Probability.openapi({ description: 'Share of the face\'s centre with no texture at all (a solid band, a plain mask, clipped light). Tinted glasses and patterned masks are not measured.' }),
+    detector_score: z.number().nullable().openapi({ description: "The detector's confidence; null for a caller's box or crop=image." }),
+  })
+  .openapi('Quality', { description: 'What the capture shows, measured on the face crop the model reads (training/capture.py defines the same measures).' });
+export type Quality = z.infer<typeof QualitySchema>;
+
 const GroupSchema = z.strictObject({ label: z.string().openapi({ example: '25-34' }), probability: Probability });
 
 /** The age model's answer for one face crop. */
@@ -131,7 +148,7 @@ export const AgeEstimateSchema = {
     .strictObject({ low: z.number(), high: z.number(), level: z.number() })
     .openapi({
       description:
-        'An interval of ages meant to hold the true age for `level` (0.8) of faces: a central interval of the age distribution, read at the level that held 80% of the validation faces whose estimate fell in the same age band (the model\'s `range_levels`), or the central 80% for a model without them.',
+        'An interval of ages meant to hold the true age for `level` (0.8) of faces: a central interval of the age distribution, widened for the capture (quality), read at the level that held 80% of the validation faces whose estimate fell in the same age band (the model\'s calibration), or the central 80% for a model without one.',
     }),
   group: GroupSchema.openapi({ description: 'The most likely age group.' }),
   groups: z.array(GroupSchema).openapi({ description: 'Every age group with its probability, youngest first (sums to 1).' }),
@@ -141,10 +158,20 @@ export const AgeEstimateSchema = {
   attention: RectSchema.openapi({ description: 'The region the model attended to, in image pixels.' }),
   crop: RectSchema.openapi({ description: 'The square the model saw (padded black past the image).' }),
   roll: z.number().openapi({ description: 'Degrees the crop was turned (clockwise) so the eyes are level; 0 when it was not.' }),
+  quality: QualitySchema,
   over: z
-    .array(z.strictObject({ age: z.number().int().min(1).max(99), probability: Probability }))
+    .array(
+      z.strictObject({
+        age: z.number().int().min(1).max(99),
+        probability: Probability.openapi({ description: 'P(age >= T) of the distribution widened for the capture, four decimals.' }),
+        decision: z
+          .enum(['pass', 'refer'])
+          .nullable()
+          .openapi({ description: '"pass": this face carries an age of T or over, by the model\'s rule fitted on `val` for its false-accept target (GET /v1/models: manifest.calibration.decision). "refer": it cannot carry the answer: ask for an ID, a retake (quality.reasons) or another check. null: the model has no rule for this T.' }),
+      }),
+    )
     .optional()
-    .openapi({ description: 'Only with over=T: for each T asked, P(age >= T): the sum of the distribution at ages T and over, four decimals.' }),
+    .openapi({ description: 'Only with over=T: for each T asked, P(age >= T) and the decision.' }),
 };
 export type AgeEstimate = z.infer<z.ZodObject<typeof AgeEstimateSchema>>;
 

@@ -53,7 +53,7 @@ export function quantile(probs: ArrayLike<number>, q: number, minAge = 0): numbe
 /**
  * The central interval holding `nominal` of the probability mass (0.8 → 10th..90th percentile),
  * reported as covering `level`: a calibrated range reads the distribution at the nominal level
- * that covered `level` of the validation faces (rangeLevel in predict.ts).
+ * that covered `level` of the validation faces (rangeLevel in calibration.ts).
  */
 export function centralInterval(probs: ArrayLike<number>, level: number, minAge = 0, nominal = level): { low: number; high: number; level: number } {
   const tail = (1 - nominal) / 2;

@@ -5,7 +5,8 @@ import type { Orientation } from '../image/types';
 import type { Manifest } from '../registry/manifest';
 import type { AgeModel, ModelOutput } from './age-model';
 import { framedCrop } from '../image/crop';
-import { estimateAge, rangeLevel } from './predict';
+import { rangeLevel } from './calibration';
+import { estimateAge } from './predict';
 
 const S = 24;
 const manifest = {

@@ -4,25 +4,15 @@ import { rectToStored } from '../image/orientation';
 import { resizeCrop, resizeTurnedCrop } from '../image/resize';
 import type { Rect } from '../image/types';
 import type { AgeEstimate } from '../schemas';
-import type { RangeLevel } from '../registry/manifest';
+import { rangeLevelsOf } from '../registry/manifest';
 import type { AgeModel } from './age-model';
+import { decide, RANGE_LEVEL, rangeLevel, widen, wideningFor } from './calibration';
 import { centralInterval, groupProbabilities, mostLikelyGroup, probabilityAtLeast, round1, topK } from './distribution';
+import { measureQuality } from './quality';
 
 /** The age model's answer for one face crop: the per-face fields of `POST /v1/age` (src/schemas.ts). */
 export type { AgeEstimate };
 
-const RANGE_LEVEL = 0.8;
-
-/**
- * The nominal level the range is read at for an estimate: its band's in the manifest's
- * `range_levels` (the estimate rounded down to a whole year), else RANGE_LEVEL. The same rule
- * as range_levels_for in training/metrics.py, which fitted the levels.
- */
-export function rangeLevel(levels: RangeLevel[] | undefined, age: number): number {
-  const whole = Math.floor(age);
-  const band = levels?.find((b) => whole >= b.from && (b.to === null || whole <= b.to));
-  return band ? band.level : RANGE_LEVEL;
-}
 export const roundRect = (r: Rect): Rect => ({ x: round1(r.x), y: round1(r.y), w: round1(r.w), h: round1(r.h) });
 
 /** Python's round(): half to even. */
@@ -51,27 +41,40 @@ export function modelInput(image: DecodedImage, crop: Rect, roll: number, S: num
 
 /**
  * One face: resize `crop` (displayed-image pixels, may extend past the image: padded black) to
- * S×S, turned by `roll` radians about its centre when it is not 0, run the model, and read the
- * distribution out. The attention box comes back in the same displayed-image pixels (for a
- * turned crop, the upright bounds of the turned box).
+ * S×S, turned by `roll` radians about its centre when it is not 0, run the model, measure the
+ * capture's quality on the same crop, widen the distribution by what the capture lost, and read
+ * it out. The estimate itself is the network's. The attention box comes back in the same
+ * displayed-image pixels (for a turned crop, the upright bounds of the turned box).
+ * `detectorScore`: the detector's confidence in this face, null for a caller's box or crop=image.
  */
-export async function estimateAge(model: AgeModel, image: DecodedImage, crop: Rect, k: number, roll = 0, over: readonly number[] = []): Promise<AgeEstimate> {
+export async function estimateAge(model: AgeModel, image: DecodedImage, crop: Rect, k: number, roll = 0, over: readonly number[] = [], detectorScore: number | null = null): Promise<AgeEstimate> {
   const m = model.manifest;
-  const out = await model.run(modelInput(image, crop, roll, m.input.size));
-  const groups = groupProbabilities(out.probs, m.ages.min);
+  const input = modelInput(image, crop, roll, m.input.size);
+  const quality = measureQuality(input, m.input.size, Math.sqrt(crop.w * crop.h), detectorScore);
+  const out = await model.run(input);
+  const probs = widen(out.probs, wideningFor(m.calibration, quality.score));
+  const groups = groupProbabilities(probs, m.ages.min);
   const attention = attentionToImage(out.box, crop);
   return {
     age: round1(out.age),
-    range: centralInterval(out.probs, RANGE_LEVEL, m.ages.min, rangeLevel(m.range_levels, out.age)),
+    range: centralInterval(probs, RANGE_LEVEL, m.ages.min, rangeLevel(rangeLevelsOf(m), out.age)),
     group: mostLikelyGroup(groups),
     groups,
-    top_k: topK(out.probs, k, m.ages.min),
+    top_k: topK(probs, k, m.ages.min),
     global_age: round1(out.globalAge),
     local_age: round1(out.localAge),
     attention: roundRect(roll === 0 ? attention : turnedBounds(attention, crop, roll)),
     crop: roundRect(crop),
     roll: round1((roll * 180) / Math.PI),
-    ...(over.length ? { over: over.map((t) => ({ age: t, probability: probabilityAtLeast(out.probs, t, m.ages.min) })) } : {}),
+    quality,
+    ...(over.length
+      ? {
+          over: over.map((t) => {
+            const probability = probabilityAtLeast(probs, t, m.ages.min);
+            return { age: t, probability, decision: decide(m.calibration, t, probability, quality.score) };
+          }),
+        }
+      : {}),
   };
 }
 

@@ -17,10 +17,12 @@ export type Manifest = {
   fusion?: Record<string, number>;
   temperature?: number;
   /**
-   * The 80% range calibrated per band of the estimate: the nominal level each band's central
-   * interval is read at, fitted on `val` (training/metrics.py fit_range_levels). Absent: 0.8.
+   * The 80% range calibrated per band of the estimate, as manifests before `calibration` carried
+   * it (a manifest with `calibration` has it there). Absent: 0.8.
    */
   range_levels?: RangeLevel[];
+  /** What training/calibration.py fitted on `val` at release (src/model/calibration.ts applies it). */
+  calibration?: Calibration;
   model: string;
   files: ManifestFile[];
   metrics?: Record<string, unknown>;
@@ -41,6 +43,25 @@ export function framingOf(m: Pick<Manifest, 'framing' | 'face_margin'>): Framing
 
 /** One band of the estimate, `from`..`to` whole years (`to` null: open-ended), and its nominal level. */
 export type RangeLevel = { from: number; to: number | null; level: number };
+
+/** A band of capture quality's score, [from, to). */
+type QualityBand = { from: number; to: number };
+
+/**
+ * training/calibration.py's fit (docs/model-contract.md): range levels per band of the estimate,
+ * a widening temperature per band of capture quality, and per threshold age T the P(age >= T)
+ * each quality band passes from (min_p null: that band always refers), for `target`: the share
+ * of people under T allowed to pass on `val`.
+ */
+export type Calibration = {
+  range_levels: RangeLevel[];
+  widening: (QualityBand & { tau: number })[];
+  decision: { target: number; ages: Record<string, (QualityBand & { min_p: number | null })[]> };
+};
+
+/** The range levels a manifest carries, in `calibration` or (older manifests) at the top. */
+export const rangeLevelsOf = (m: Pick<Manifest, 'calibration' | 'range_levels'>): RangeLevel[] | undefined =>
+  m.calibration?.range_levels ?? m.range_levels;
 
 export type ActivePointer = { name: string; version: string };
 
@@ -122,19 +143,44 @@ export function parseManifest(text: string, expected?: ActivePointer): Manifest 
       fail('framing.keypoints must be {offset_x -1..1, offset_y -1..1}');
     }
   }
-  if (m.range_levels !== undefined) {
-    const bands = m.range_levels;
-    const ok = Array.isArray(bands) && bands.length > 0 && bands.every((b) =>
-      isObject(b) && Number.isInteger(b.from) && (b.to === null || (Number.isInteger(b.to) && (b.to as number) >= (b.from as number))) &&
-      typeof b.level === 'number' && b.level > 0 && b.level < 1);
-    if (!ok) fail('range_levels must be [{from, to (integer or null), level in (0, 1)}]');
-  }
+  if (m.range_levels !== undefined) checkRangeLevels(m.range_levels, 'range_levels', fail);
+  if (m.calibration !== undefined) checkCalibration(m.calibration, fail);
   const ages = m.ages;
   if (!isObject(ages) || !Number.isInteger(ages.min) || !Number.isInteger(ages.max) || (ages.max as number) <= (ages.min as number)) {
     fail('ages must be {min, max} integers with max > min');
   }
   checkModelFiles(m, fail);
   return m as unknown as Manifest;
+}
+
+function checkRangeLevels(bands: unknown, where: string, fail: (why: string) => never): void {
+  const ok = Array.isArray(bands) && bands.length > 0 && bands.every((b) =>
+    isObject(b) && Number.isInteger(b.from) && (b.to === null || (Number.isInteger(b.to) && (b.to as number) >= (b.from as number))) &&
+    typeof b.level === 'number' && b.level > 0 && b.level < 1);
+  if (!ok) fail(`${where} must be [{from, to (integer or null), level in (0, 1)}]`);
+}
+
+/** Quality bands [from, to) that tile 0..1 without gaps, best first, each with its number checked. */
+function checkQualityBands(bands: unknown, where: string, valueOk: (b: Record<string, unknown>) => boolean, fail: (why: string) => never): void {
+  const ok = Array.isArray(bands) && bands.length > 0 && bands.every((b, i) =>
+    isObject(b) && typeof b.from === 'number' && typeof b.to === 'number' && b.from >= 0 && b.to > b.from && b.to <= 1.0001 &&
+    (i === 0 ? b.to > 1 : b.to === (bands[i - 1] as Record<string, unknown>).from) && valueOk(b)) &&
+    (bands[bands.length - 1] as Record<string, unknown>).from === 0;
+  if (!ok) fail(`${where} must be quality bands [{from, to, ...}] from 1 down to 0 without gaps`);
+}
+
+function checkCalibration(c: unknown, fail: (why: string) => never): void {
+  if (!isObject(c)) return fail('calibration must be an object');
+  checkRangeLevels(c.range_levels, 'calibration.range_levels', fail);
+  checkQualityBands(c.widening, 'calibration.widening', (b) => typeof b.tau === 'number' && b.tau > 0 && b.tau <= 10, fail);
+  const d = c.decision;
+  if (!isObject(d) || typeof d.target !== 'number' || !(d.target > 0 && d.target < 1) || !isObject(d.ages)) {
+    return fail('calibration.decision must be {target in (0, 1), ages: {T: bands}}');
+  }
+  for (const [t, bands] of Object.entries(d.ages)) {
+    if (!/^\d{1,2}$/.test(t)) fail(`calibration.decision.ages: ${JSON.stringify(t.slice(0, 8))} is not an age`);
+    checkQualityBands(bands, `calibration.decision.ages.${t}`, (b) => b.min_p === null || (typeof b.min_p === 'number' && b.min_p >= 0 && b.min_p <= 1), fail);
+  }
 }
 
 /**

@@ -97,7 +97,7 @@ export function ageRoutes(registriesFor: RegistriesFor) {
       const results: FaceResult[] = [];
       // One face at a time: an isolate runs one inference at a time anyway.
       for (const f of faces) {
-        const estimate = await estimateAge(lease.model, image, f.crop ?? framedCrop(f.box, framing, f.roll, f.keypoints), k, f.roll, over);
+        const estimate = await estimateAge(lease.model, image, f.crop ?? framedCrop(f.box, framing, f.roll, f.keypoints), k, f.roll, over, f.score);
         results.push({ box: roundRect(f.box), score: f.score === null ? null : Math.round(f.score * 1000) / 1000, ...estimate });
       }
       const m = lease.model.manifest;

@@ -1,12 +1,13 @@
 // The demo page (GET /) in real headless Chromium against the local worker with the default
 // model and detector (`npm start`'s models/): a photo is uploaded, the numbers the page shows
 // must be the API's answer for the image it sent, and the overlay must be drawn. The screenshot
-// docs/demo.png is of a real photograph, scikit-image's public-domain astronaut.png (NASA),
-// fetched from PyPI on first use (test/helpers/sample-photo.mjs). Run by scripts/test.sh (node
+// is of a real photograph, scikit-image's public-domain astronaut.png (NASA), fetched from PyPI
+// on first use (test/helpers/sample-photo.mjs); it goes to runs/demo.png (ignored), and
+// `npm run demo:screenshot` copies it over docs/demo.png when the page changed on purpose. Run by scripts/test.sh (node
 // --test); skipped with a loud message where Chromium or the photo cannot be had
 // (scripts/test.sh installs Debian's chromium as root).
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,6 +70,9 @@ async function expectShownAsAnswered(page, request, result) {
   assert.match(await page.textContent('[data-face="0"] [data-field="group"]'), new RegExp(`^group ${face.group.label} `));
   assert.equal(await page.locator('[data-face="0"] .bar').count(), face.groups.length);
   assert.equal(await page.textContent('[data-face="0"] [data-field="over"]'), `P(18 or over) ${(face.over[0].probability * 100).toFixed(1)}%`);
+  assert.equal(await page.textContent('[data-face="0"] [data-field="quality"]'), `capture quality ${Math.round(face.quality.score * 100)}% · face ${Math.round(face.quality.face_px)} px`);
+  assert.equal(await page.locator('[data-face="0"] [data-field="retake"] li').count(), face.quality.reasons.length);
+  if (face.over[0].decision) assert.match(await page.textContent('[data-face="0"] [data-field="decision"]'), new RegExp(`^18 or over: ${face.over[0].decision}`));
 
   // The face box is stroked in green on the canvas, just inside its left edge.
   const [r, g, b] = await page.evaluate(({ x, y }) => Array.from(document.getElementById('photo').getContext('2d').getImageData(x, y, 1, 1).data), {
@@ -106,7 +110,7 @@ test('the demo page shows the API answer for the photo it sent, with the overlay
 });
 
 const astronaut = CHROMIUM ? astronautPhoto() : { skip: 'no Chromium' };
-test('a real photo: the detected face with its box, age, range and P(18 or over); the screenshot docs/demo.png', { skip: (!CHROMIUM || astronaut.skip) && `!!! ${CHROMIUM ? `astronaut.png could not be had: ${astronaut.skip}` : 'Chromium not found'}: the demo screenshot was NOT redrawn !!!` }, async () => {
+test('a real photo: the detected face with its box, age, range, quality and P(18 or over); its screenshot in runs/demo.png', { skip: (!CHROMIUM || astronaut.skip) && `!!! ${CHROMIUM ? `astronaut.png could not be had: ${astronaut.skip}` : 'Chromium not found'}: the demo screenshot was NOT redrawn !!!` }, async () => {
   const page = await browser.newPage({ viewport: { width: 1000, height: 1100 } });
   const { request, result } = await upload(page, astronaut.path, { crop: false, over: true });
   assert.ok(result, `the page shows an error: ${await page.textContent('#status')}`);
@@ -116,7 +120,26 @@ test('a real photo: the detected face with its box, age, range and P(18 or over)
   // Eileen Collins' face sits in the upper middle of the 512 px photo.
   assert.ok(face.box.x > 100 && face.box.x + face.box.w < 400 && face.box.y < 250, `face box ${JSON.stringify(face.box)}`);
   console.log(`# astronaut.png: age ${face.age}, 80% range ${face.range.low}-${face.range.high}, P(18 or over) ${face.over[0].probability}`);
-  await page.screenshot({ path: join(ROOT, 'docs', 'demo.png'), fullPage: true });
+  mkdirSync(join(ROOT, 'runs'), { recursive: true });
+  await page.screenshot({ path: join(ROOT, 'runs', 'demo.png'), fullPage: true });
+});
+
+test('a dark, grainy face crop: the page names what the capture lost and asks for another photo', { skip: !CHROMIUM && '!!! Chromium not found !!!' }, async () => {
+  const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+  const dir = mkdtempSync(join(tmpdir(), 'age-edge-photo-'));
+  const file = join(dir, 'dim.jpg');
+  // The synthetic photo at a tenth of its light, with grain: what a dark room gives.
+  const bright = jpeg.decode(syntheticPhoto(), { useTArray: true });
+  let s = 7;
+  const grain = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5) * 24;
+  for (let i = 0; i < bright.data.length; i += 4) for (let c = 0; c < 3; c++) bright.data[i + c] = Math.max(0, Math.min(255, bright.data[i + c] * 0.12 + grain()));
+  writeFileSync(file, jpeg.encode(bright, 90).data);
+  const { result } = await upload(page, file, { crop: true, over: true });
+  assert.ok(result, `the page shows an error: ${await page.textContent('#status')}`);
+  const face = result.faces[0];
+  assert.ok(face.quality.reasons.includes('too dark: add light'), JSON.stringify(face.quality));
+  assert.match(await page.textContent('[data-face="0"] [data-field="retake"]'), /Please take another photo[\s\S]*too dark: add light/);
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('an image the server refuses shows its message, readably', { skip: !CHROMIUM && '!!! Chromium not found !!!' }, async () => {

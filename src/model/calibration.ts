@@ -1,0 +1,57 @@
+/**
+ * The model's calibration, as its manifest carries it: the rules training/calibration.py fitted
+ * on `val` at release, applied here the same way (test/calibration.test.ts holds the two
+ * together). The graph's temperature is inside the graph; the rest is here:
+ *   - range levels: the nominal level the 80% range is read at, per band of the estimate;
+ *   - widening: per band of capture quality, a temperature on the distribution (p^(1/tau));
+ *   - decision: per threshold age and quality band, the P(age >= T) from which a face passes.
+ */
+import type { Calibration, RangeLevel } from '../registry/manifest';
+
+export const RANGE_LEVEL = 0.8;
+
+/**
+ * The nominal level the range is read at for an estimate: its band's in `range_levels` (the
+ * estimate rounded down to a whole year), else RANGE_LEVEL (calibration.range_levels_for).
+ */
+export function rangeLevel(levels: RangeLevel[] | undefined, age: number): number {
+  const whole = Math.floor(age);
+  const band = levels?.find((b) => whole >= b.from && (b.to === null || whole <= b.to));
+  return band ? band.level : RANGE_LEVEL;
+}
+
+/** The widening temperature for a quality score: its band's tau, 1 without a fit. */
+export function wideningFor(calibration: Calibration | undefined, score: number): number {
+  const band = calibration?.widening.find((b) => score >= b.from && score < b.to);
+  return band ? band.tau : 1;
+}
+
+/**
+ * p^(1/tau), renormalised (calibration.widen): tau > 1 spreads the distribution in proportion
+ * to its own spread. tau 1 returns the input as it is.
+ */
+export function widen(probs: ArrayLike<number>, tau: number): ArrayLike<number> {
+  if (tau === 1) return probs;
+  const out = new Float64Array(probs.length);
+  let total = 0;
+  for (let i = 0; i < probs.length; i++) {
+    const p = Math.max(0, probs[i]!);
+    out[i] = p > 0 ? Math.exp(Math.log(p) / tau) : 0;
+    total += out[i]!;
+  }
+  if (total > 0) for (let i = 0; i < out.length; i++) out[i] = out[i]! / total;
+  return out;
+}
+
+export type Decision = 'pass' | 'refer';
+
+/**
+ * "pass" when the face's quality band has a threshold for T and P(age >= T) reaches it, else
+ * "refer" (calibration.decide); null when the model has no rule fitted for T.
+ */
+export function decide(calibration: Calibration | undefined, t: number, probability: number, score: number): Decision | null {
+  const bands = calibration?.decision.ages[String(t)];
+  if (!bands) return null;
+  const band = bands.find((b) => score >= b.from && score < b.to);
+  return band && band.min_p !== null && probability >= band.min_p ? 'pass' : 'refer';
+}

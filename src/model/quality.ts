@@ -1,0 +1,138 @@
+/**
+ * Capture quality of one face crop: what the crop itself shows (its size in source pixels,
+ * exposure, sharpness, noise, how much of it is flat) and the detector's confidence, turned into
+ * a score in 0..1 and reasons a person can act on. The same numbers as training/capture.py
+ * (measure_quality, quality_score, face_quality), which the release fits the model's widening
+ * and decision rule against: test/quality.test.ts holds the two together
+ * (test/fixtures/parity/quality.json).
+ */
+import { resizeCrop } from '../image/resize';
+import type { Quality } from '../schemas';
+
+export type { Quality };
+
+const ANALYSIS_SIZE = 64;
+const CENTRE: readonly [number, number] = [0.15, 0.85];
+const FLAT_STEPS = 2;
+
+/** [reason, bad, good]: each part of the score ramps from 0 at `bad` to 1 at `good`. */
+const RAMPS = {
+  face_px: ['too small: come closer', 24, 64],
+  dark: ['too dark: add light', 0.12, 0.35],
+  bright: ['too bright: avoid direct light', 0.97, 0.85],
+  sharpness: ['blurred: hold still and focus', 0.28, 0.36],
+  noise: ['grainy: add light', 0.3, 0.12],
+  flat: ['face covered: remove sunglasses or mask', 0.18, 0.06],
+  detector_score: ['face unclear: face the camera', 0.5, 0.75],
+} as const;
+const REASON_BELOW = 0.5;
+
+const round = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits;
+
+export function analysisSize(facePx: number): number {
+  return Math.max(16, Math.min(ANALYSIS_SIZE, Math.round(facePx)));
+}
+
+/**
+ * The quality of a face from the model's input (uint8 RGB, size×size: the crop as the model
+ * reads it, turned upright) shrunk by Pillow's BOX rule to at most 64 px, and `facePx`, the
+ * crop's side in source pixels: capture.py input_quality. Reading the input rather than the
+ * photo costs a 150 → 64 px resize, whatever the photo's size.
+ */
+export function measureQuality(input: Uint8Array, size: number, facePx: number, detectorScore: number | null): Quality {
+  const n = analysisSize(facePx);
+  const rgb = n === size ? input : resizeCrop({ width: size, height: size, data: input }, { x: 0, y: 0, w: size, h: size }, n, 1, undefined, 'pil-box');
+  const y = new Float64Array(n * n);
+  for (let i = 0; i < n * n; i++) y[i] = 0.299 * rgb[i * 3]! + 0.587 * rgb[i * 3 + 1]! + 0.114 * rgb[i * 3 + 2]!;
+  const m = measures(y, n, facePx, detectorScore);
+  return { ...m, ...score(m) };
+}
+
+type Measures = Omit<Quality, 'score' | 'reasons' | 'parts'>;
+
+/** training/capture.py measure_quality on a luma image y (n×n, 0..255). */
+export function measures(y: Float64Array, n: number, facePx: number, detectorScore: number | null): Measures {
+  const c0 = Math.floor(CENTRE[0] * n), c1 = Math.ceil(CENTRE[1] * n);
+  let sum = 0, sq = 0, count = 0;
+  for (let r = c0; r < c1; r++) for (let c = c0; c < c1; c++) { const v = y[r * n + c]!; sum += v; count++; }
+  const mean = sum / count;
+  for (let r = c0; r < c1; r++) for (let c = c0; c < c1; c++) { const d = y[r * n + c]! - mean; sq += d * d; }
+  const brightness = mean / 255;
+  const contrast = Math.sqrt(sq / count) / 255;
+
+  const h = Math.floor(n / 2);
+  const half = new Float64Array(h * h);
+  for (let r = 0; r < h; r++) {
+    for (let c = 0; c < h; c++) {
+      half[r * h + c] = (y[2 * r * n + 2 * c]! + y[2 * r * n + 2 * c + 1]! + y[(2 * r + 1) * n + 2 * c]! + y[(2 * r + 1) * n + 2 * c + 1]!) / 4;
+    }
+  }
+  const e1 = gradientEnergy(y, n), e2 = gradientEnergy(half, h);
+  const sharpness = e2 > 1e-9 ? e1 / e2 : 0;
+
+  // Immerkaer's noise estimate over the centre.
+  let lap = 0, lapCount = 0;
+  for (let r = c0 + 1; r < c1 - 1; r++) {
+    for (let c = c0 + 1; c < c1 - 1; c++) {
+      const at = (dr: number, dc: number) => y[(r + dr) * n + c + dc]!;
+      const k = at(-1, -1) - 2 * at(-1, 0) + at(-1, 1) - 2 * at(0, -1) + 4 * at(0, 0) - 2 * at(0, 1) + at(1, -1) - 2 * at(1, 0) + at(1, 1);
+      lap += Math.abs(k);
+      lapCount++;
+    }
+  }
+  const noise = ((lap / lapCount) * Math.sqrt(Math.PI / 2)) / 6;
+
+  let flatCount = 0;
+  for (let r = c0; r < c1; r++) {
+    for (let c = c0; c < c1; c++) {
+      let lo = Infinity, hi = -Infinity;
+      for (let dr = -2; dr <= 2; dr++) for (let dc = -2; dc <= 2; dc++) { const v = y[(r + dr) * n + c + dc]!; if (v < lo) lo = v; if (v > hi) hi = v; }
+      if (hi - lo <= FLAT_STEPS) flatCount++;
+    }
+  }
+  return {
+    face_px: round(facePx, 1),
+    brightness: round(brightness, 4),
+    contrast: round(contrast, 4),
+    sharpness: round(sharpness, 4),
+    noise: round(noise, 3),
+    flat: round(flatCount / count, 4),
+    detector_score: detectorScore === null ? null : round(detectorScore, 4),
+  };
+}
+
+function gradientEnergy(y: Float64Array, n: number): number {
+  const c0 = Math.floor(CENTRE[0] * n), c1 = Math.min(Math.ceil(CENTRE[1] * n), n - 1);
+  let s = 0, count = 0;
+  for (let r = c0; r < c1; r++) {
+    for (let c = c0; c < c1; c++) {
+      const dx = y[r * n + c + 1]! - y[r * n + c]!, dy = y[(r + 1) * n + c]! - y[r * n + c]!;
+      s += dx * dx + dy * dy;
+      count++;
+    }
+  }
+  return s / count;
+}
+
+const ramp = (v: number, bad: number, good: number) => Math.min(1, Math.max(0, (v - bad) / (good - bad)));
+
+/** training/capture.py quality_score: the product of the parts, and a reason for each weak part. */
+export function score(m: Measures): Pick<Quality, 'score' | 'parts' | 'reasons'> {
+  const value: Record<keyof typeof RAMPS, number | null> = {
+    face_px: m.face_px, dark: m.brightness, bright: m.brightness, sharpness: m.sharpness,
+    // Grain counts against the face's own contrast (a dim, flat face hides behind less of it).
+    noise: m.noise / Math.max(255 * m.contrast, 1), flat: m.flat, detector_score: m.detector_score,
+  };
+  const parts: Record<string, number> = {};
+  const reasons: string[] = [];
+  let total = 1;
+  for (const [name, [reason, bad, good]] of Object.entries(RAMPS) as [keyof typeof RAMPS, (typeof RAMPS)[keyof typeof RAMPS]][]) {
+    const v = value[name];
+    if (v === null) continue;
+    const part = round(ramp(v, bad, good), 4);
+    parts[name] = part;
+    total *= part;
+    if (part < REASON_BELOW) reasons.push(reason);
+  }
+  return { score: round(total, 4), parts, reasons };
+}

@@ -1,0 +1,93 @@
+"""Training-vs-serving parity of capture quality and calibration: the fixture test/quality.test.ts
+compares against.
+
+capture.input_quality (what the release measures on `val` faces to fit the widening and the
+decision rule) reads a generated face under several capture conditions; the fixture holds each
+model input (PNG), its face size and detector score, and the measures. It also holds widen()
+and decide() cases of training/calibration.py. The TypeScript test runs src/model/quality.ts
+and src/model/calibration.ts on the same inputs. This test regenerates the fixture and checks
+it equals the committed one, so it cannot go stale.
+
+Regenerate: training/.venv/bin/python -m training.tests.test_quality_parity
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from training import calibration, capture
+from training.tests.test_serving_parity import generated_image
+
+FIXTURE = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "parity" / "quality.json"
+SIZE = 150
+# condition -> detector score (None: crop=image)
+CASES = {"clean": None, "small-severe": None, "blur-severe": 0.93, "dark-severe": 0.81,
+         "jpeg-severe": None, "eyes-severe": 0.62, "lower-moderate": None, "small-moderate": 0.55}
+CALIBRATION = {
+    "range_levels": [{"from": 0, "to": 17, "level": 0.7}, {"from": 18, "to": None, "level": 0.85}],
+    "widening": [{"from": 0.9, "to": 1.0001, "tau": 1.0}, {"from": 0.5, "to": 0.9, "tau": 1.3},
+                 {"from": 0.15, "to": 0.5, "tau": 1.8}, {"from": 0.0, "to": 0.15, "tau": 2.6}],
+    "decision": {"target": 0.01, "ages": {"18": [
+        {"from": 0.9, "to": 1.0001, "min_p": 0.9}, {"from": 0.5, "to": 0.9, "min_p": 0.95},
+        {"from": 0.15, "to": 0.5, "min_p": 0.99}, {"from": 0.0, "to": 0.15, "min_p": None}]}},
+}
+
+
+def _png(img: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def build() -> dict:
+    face = generated_image()
+    cases = []
+    for cond, det in CASES.items():
+        img = capture.degrade_condition(face, cond, 5)
+        h, w = img.shape[:2]
+        model_input = np.array(Image.fromarray(img).resize((SIZE, SIZE), Image.BOX), dtype=np.uint8)
+        q = capture.input_quality(model_input, float(np.sqrt(w * h)), det)
+        cases.append({"condition": cond, "input_png": _png(model_input), "face_px": float(np.sqrt(w * h)),
+                      "detector_score": det, "expected": q})
+    # A distribution (a bump at 16 years) widened at each quality band, and the decision at T = 18.
+    ages = np.arange(101)
+    probs = np.exp(-0.5 * ((ages - 16) / 3.0) ** 2)
+    probs /= probs.sum()
+    calib_cases = []
+    for score in (1.0, 0.7, 0.3, 0.05):
+        tau = float(calibration.widening_for([score], CALIBRATION["widening"])[0])
+        w = calibration.widen(probs[None], tau)[0]
+        p18 = float(np.round(calibration.p_at_least(w[None], 18)[0], 4))
+        calib_cases.append({"score": score, "tau": tau, "widened": np.round(w, 8).tolist(), "p18": p18,
+                            "decision": str(calibration.decide([p18], [score], 18, CALIBRATION["decision"])[0])})
+    for p, score in ((0.95, 0.95), (0.8999, 0.95), (0.95, 0.6), (0.999, 0.1)):
+        calib_cases.append({"score": score, "p18": p,
+                            "decision": str(calibration.decide([p], [score], 18, CALIBRATION["decision"])[0])})
+    return {"size": SIZE, "command": "training/.venv/bin/python -m training.tests.test_quality_parity",
+            "cases": cases, "calibration": CALIBRATION, "probs": np.round(probs, 8).tolist(),
+            "calibration_cases": calib_cases}
+
+
+def test_committed_fixture_is_what_training_makes_now():
+    assert FIXTURE.exists(), f"{FIXTURE} is missing: run {build()['command']}"
+    assert json.loads(FIXTURE.read_text()) == json.loads(json.dumps(build())), \
+        f"{FIXTURE} is stale: run {build()['command']}"
+
+
+def test_the_cases_span_good_and_lost_captures():
+    scores = {c["condition"]: c["expected"]["score"] for c in build()["cases"]}
+    assert scores["clean"] > 0.9
+    assert all(scores[c] < 0.3 for c in ("small-severe", "blur-severe", "dark-severe", "eyes-severe", "lower-moderate"))
+    decisions = [c["decision"] for c in build()["calibration_cases"]]
+    assert "pass" in decisions and "refer" in decisions
+
+
+if __name__ == "__main__":
+    FIXTURE.parent.mkdir(parents=True, exist_ok=True)
+    FIXTURE.write_text(json.dumps(build(), indent=1) + "\n")
+    print(f"wrote {FIXTURE}")
