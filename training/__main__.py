@@ -8,6 +8,7 @@
   python -m training release  --checkpoint C --out models/NAME/VERSION [...]
   python -m training reencode --model-dir models/NAME/V --out models/NAME/V2 --version V2   portable int8, served numbers again
   python -m training calibrate --model-dir models/NAME/V   range, capture widening, decision rule on val -> manifest
+  python -m training capture write --out .cache/capture/test [--faces N]   the capture benchmark's images
   python -m training measure  --model-dir models/NAME/V [--figure docs/attention.png]   served numbers again (wasm)
   python -m training export   --checkpoint C | --model M --out DIR
   python -m training carry    --size 112 --out .cache/utkface-112.carry.pt
@@ -117,6 +118,14 @@ def main(argv=None):
     ca.add_argument("--data-root", default="../shared/data/utkface")
     ca.add_argument("--per-face", type=int, default=4, help="degraded copies of each val face")
 
+    cw = sub.add_parser("capture", help="the capture benchmark's images: a split's faces clean and under every "
+                        "degraded condition of training/capture.py (bench/capture.mjs sends them)")
+    cw.add_argument("action", choices=["write"])
+    cw.add_argument("--out", required=True, help="a folder under .cache/ (UTKFace-derived: never in git)")
+    cw.add_argument("--split", default="test")
+    cw.add_argument("--faces", type=int, default=None, help="this many faces, evenly spaced (default: all)")
+    cw.add_argument("--data-root", default="../shared/data/utkface")
+
     rc = sub.add_parser("reencode", help="a released version's int8 graph as a new version with "
                         "CPU-independent weights (uint8), its served numbers measured again in wasm")
     rc.add_argument("--model-dir", required=True, help="models/<name>/<version> to start from")
@@ -131,6 +140,9 @@ def main(argv=None):
     rp.add_argument("--release", action=argparse.BooleanOptionalAction, default=True)
     rp.add_argument("--budget-minutes", type=float, default=None,
                     help="stop cleanly, checkpointed, before this much wall time; the same command resumes")
+    rp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a setting for every stage over the file's, e.g. data_root=.cache/u.carry.pt photo_crops=null")
+    rp.add_argument("--runs", default=None, help="another folder for the stages' runs")
 
     ms = sub.add_parser("measure", help="a released version's served numbers again, in onnxruntime-web "
                         "wasm (int8 rows of report.json and manifest metrics), and where its attention box goes")
@@ -170,6 +182,11 @@ def main(argv=None):
     pk.add_argument("--size", type=int, required=True)
     pk.add_argument("--quality", type=int, default=75)
     pk.add_argument("--out", required=True, help="a path ending in .carry.pt (keep it out of git)")
+    pk.add_argument("--splits", default="train,val,test", help="comma-separated")
+    pk.add_argument("--limit", action="append", default=[], metavar="SPLIT=N",
+                    help="a fixed random subset of a split, e.g. train=64 (tests)")
+    pk.add_argument("--max-mb", type=float, default=None,
+                    help="cut the train split to what keeps the file under this many MB (10^6 bytes)")
 
     cd = sub.add_parser("card", help="write MODEL_CARD.md from a released model's report.json")
     cd.add_argument("--model-dir", required=True)
@@ -254,12 +271,16 @@ def main(argv=None):
         r = calibrate_release(args.model_dir, args.data_root, args.per_face)
         print(json.dumps({"widening": r["calibration"]["widening"], "decision_18": r["calibration"]["decision"]["ages"]["18"],
                           "val": r["val"], "test_clean": r["test_clean"]}, indent=1))
+    elif args.command == "capture":
+        from .capture import write_benchmark
+        print(json.dumps(write_benchmark(args.data_root, args.out, args.split, args.faces), indent=2))
     elif args.command == "reencode":
         from .release import reencode
         print(json.dumps(reencode(args.model_dir, args.out, args.version, args.data_root), indent=2))
     elif args.command == "recipe":
         from .recipe import run_recipe
-        print(json.dumps(run_recipe(args.path, args.dry_run, args.release, args.budget_minutes), indent=2, default=str))
+        print(json.dumps(run_recipe(args.path, args.dry_run, args.release, args.budget_minutes,
+                                    _options(args.set), args.runs), indent=2, default=str))
     elif args.command == "measure":
         from .release import measure_served
         print(json.dumps(measure_served(args.model_dir, args.figure, args.data_root), indent=2))
@@ -274,8 +295,10 @@ def main(argv=None):
                                          args.arch, args.calib, _options(args.model_option)), indent=2))
     elif args.command == "carry":
         from .data import write_carry
-        print(json.dumps(write_carry(args.dataset, args.data_root, args.out, args.size,
-                                     args.quality), indent=2))
+        print(json.dumps(write_carry(args.dataset, args.data_root, args.out, args.size, args.quality,
+                                     splits=tuple(args.splits.split(",")),
+                                     limits={k: int(v) for k, v in _options(args.limit).items()},
+                                     max_bytes=int(args.max_mb * 1e6) if args.max_mb else None), indent=2))
     elif args.command == "card":
         from .card import headline, write_card
         print(write_card(args.model_dir, args.compare, args.bench, args.training_note))

@@ -335,3 +335,46 @@ def face_quality(image: np.ndarray, model_size: int, detector_score: float | Non
     h, w = image.shape[:2]
     model_input = np.array(Image.fromarray(image).resize((model_size, model_size), Image.BOX), dtype=np.uint8)
     return input_quality(model_input, math.sqrt(w * h), detector_score)
+
+
+# ---------------------------------------------------------------------------------------------
+# The capture benchmark's images
+# ---------------------------------------------------------------------------------------------
+
+BENCH_SEED = 1          # the benchmark's draws on `test`; training and calibration use others
+
+
+def write_benchmark(data_root: str, out: str, split: str = "test", faces: int | None = None,
+                    seed: int = BENCH_SEED) -> dict:
+    """Every face of `split` (or `faces` of them, evenly spaced in labels.csv order) clean and
+    under every degraded condition, as the files a person would send: PNG, and the JPEG kind as
+    its JPEG bytes. Writes OUT/images/<row>-<condition>.(png|jpg) and OUT/index.json (the faces'
+    labels, the conditions, the seed). UTKFace-derived: keep it under .cache/, never in git."""
+    import csv
+    import json
+    from pathlib import Path
+
+    rows = [r for r in csv.DictReader(open(Path(data_root) / "labels.csv")) if r["split"] == split]
+    if faces is not None and faces < len(rows):
+        rows = [rows[int(i * len(rows) / faces)] for i in range(faces)]
+    d = Path(out)
+    (d / "images").mkdir(parents=True, exist_ok=True)
+    index = {"split": split, "seed": seed, "conditions": CONDITIONS, "levels": LEVELS, "faces": []}
+    for i, r in enumerate(rows):
+        with Image.open(Path(data_root) / "images" / r["file"]) as im:
+            chip = np.array(im.convert("RGB"), dtype=np.uint8)
+        files = {}
+        for cond in CONDITIONS:
+            kind, p = condition_parameter(cond)
+            rng = np.random.default_rng(condition_seed(seed, i, cond))
+            name = f"{i:05d}-{cond}"
+            if kind == "jpeg":
+                (d / "images" / f"{name}.jpg").write_bytes(jpeg_bytes(chip, int(p)))
+                files[cond] = f"images/{name}.jpg"
+            else:
+                Image.fromarray(degrade(chip, kind, p, rng)).save(d / "images" / f"{name}.png", compress_level=1)
+                files[cond] = f"images/{name}.png"
+        index["faces"].append({"file": r["file"], "age": int(r["age"]), "gender": r["gender"], "race": r["race"],
+                               "images": files})
+    (d / "index.json").write_text(json.dumps(index) + "\n")
+    return {"out": str(d), "faces": len(rows), "conditions": len(CONDITIONS), "images": len(rows) * len(CONDITIONS)}

@@ -181,16 +181,37 @@ CARRY_SUFFIX = ".carry.pt"
 
 
 def write_carry(dataset: str, root: str, out: str, size: int, quality: int = 75,
-                margin: float = 0.0, **options) -> dict:
+                margin: float = 0.0, splits: tuple[str, ...] = ("train", "val", "test"),
+                limits: dict | None = None, max_bytes: int | None = None, seed: int = 0, **options) -> dict:
+    """`splits` re-encoded as JPEGs in one file. `limits` {split: n}: a fixed random subset of
+    that split (fixed_subset, seed: load_packed(limit=...) on the dataset picks the same faces).
+    `max_bytes`: the train split is cut to the largest subset that keeps the file under it (the
+    other splits whole), for an upload with a cap."""
     import io
-    content = {"dataset": dataset, "size": size, "quality": quality, "splits": {}}
-    for split in ("train", "val", "test"):
+    limits = dict(limits or {})
+    blobs_by_split = {}
+    for split in splits:
         samples = load_dataset(dataset, root, split, **options)
+        if limits.get(split) is not None and limits[split] < len(samples):
+            samples = [samples[i] for i in fixed_subset(len(samples), limits[split], seed)]
         blobs = []
         for s in samples:
             buf = io.BytesIO()
             Image.fromarray(load_face(s, size, margin)).save(buf, "JPEG", quality=quality, optimize=True)
             blobs.append(buf.getvalue())
+        blobs_by_split[split] = (samples, blobs)
+    if max_bytes is not None and "train" in blobs_by_split:
+        others = sum(len(b) for k, (_, bl) in blobs_by_split.items() if k != "train" for b in bl)
+        samples, blobs = blobs_by_split["train"]
+        room = max_bytes - others - 64 * 1024 - 60 * (len(blobs) + sum(len(bl) for _, bl in blobs_by_split.values()))
+        per_face = sum(len(b) for b in blobs) / max(1, len(blobs))
+        keep = min(len(blobs), max(0, int(room / (per_face + 60))))
+        while keep and sum(len(blobs[i]) for i in fixed_subset(len(blobs), keep, seed)) > room - 60 * keep:
+            keep = int(keep * 0.98)
+        idx = fixed_subset(len(blobs), keep, seed) if keep < len(blobs) else list(range(len(blobs)))
+        blobs_by_split["train"] = ([samples[i] for i in idx], [blobs[i] for i in idx])
+    content = {"dataset": dataset, "size": size, "quality": quality, "splits": {}}
+    for split, (samples, blobs) in blobs_by_split.items():
         # One byte tensor plus offsets: pickled bytes objects would grow by half on disk.
         ends = torch.tensor([len(b) for b in blobs], dtype=torch.int64).cumsum(0)
         content["splits"][split] = {
@@ -200,7 +221,7 @@ def write_carry(dataset: str, root: str, out: str, size: int, quality: int = 75,
             "race": [s.race for s in samples]}
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     torch.save(content, out)
-    return {"file": out, "bytes": Path(out).stat().st_size,
+    return {"file": out, "bytes": Path(out).stat().st_size, "size": size, "quality": quality,
             **{k: len(v["ends"]) for k, v in content["splits"].items()}}
 
 

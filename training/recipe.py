@@ -52,9 +52,13 @@ def _train_config(fields: dict, where: str) -> TrainConfig:
     return TrainConfig(**fields, resume=True)
 
 
-def load_recipe(path: str | Path) -> Recipe:
+def load_recipe(path: str | Path, overrides: dict | None = None, runs: str | None = None) -> Recipe:
+    """`overrides`: settings every stage takes over the file's (a GPU host's data, a shorter test
+    run), or one stage with "<stage id>.<setting>"; `runs`: another folder for the stages' runs."""
     path = Path(path)
     raw = tomllib.loads(path.read_text())
+    if runs:
+        raw["runs"] = runs
     for key in ("name", "version", "runs", "stages"):
         if key not in raw:
             raise ValueError(f"{path}: missing '{key}'")
@@ -66,7 +70,9 @@ def load_recipe(path: str | Path) -> Recipe:
         sid = stage.pop("id", None)
         if not sid or sid in outs:
             raise ValueError(f"{path}: stage {i + 1} needs an id of its own")
-        fields = {**defaults, **stage, "out": f"{raw['runs']}/{sid}"}
+        mine = {k.split(".", 1)[1]: v for k, v in (overrides or {}).items() if k.startswith(f"{sid}.")}
+        every = {k: v for k, v in (overrides or {}).items() if "." not in k}
+        fields = {**defaults, **stage, **every, **mine, "out": f"{raw['runs']}/{sid}"}
         init = fields.get("init")
         if init in outs:
             fields["init"] = f"{outs[init]}/best.pt"
@@ -81,14 +87,15 @@ def load_recipe(path: str | Path) -> Recipe:
 
 
 def run_recipe(path: str | Path, dry_run: bool = False, release: bool = True,
-               budget_minutes: float | None = None) -> dict:
+               budget_minutes: float | None = None, overrides: dict | None = None, runs: str | None = None) -> dict:
     """budget_minutes: the whole recipe's wall time (training and release); a stage that meets it
-    stops checkpointed, and the same command later resumes it (training/recipes/README.md)."""
+    stops checkpointed, and the same command later resumes it (training/recipes/README.md).
+    overrides, runs: load_recipe's."""
     import time
 
     from .train import train
 
-    recipe = load_recipe(path)
+    recipe = load_recipe(path, overrides, runs)
     if dry_run:
         return {"name": recipe.name, "version": recipe.version,
                 "stages": {sid: dataclasses.asdict(cfg) for sid, cfg in recipe.stages},

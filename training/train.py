@@ -671,11 +671,15 @@ def capture_severity(c: CaptureConfig, epoch_float: float) -> float:
 def capture_val_sets(cfg: TrainConfig, size: int) -> dict[str, Packed]:
     """val_capture val faces (a fixed subset, seed 0) under every benchmark condition, each made
     from the 200 px chip as the benchmark makes it (training/capture.py) and resized to the
-    model's input as the server resizes (Pillow BOX) -> {condition: Packed}."""
+    model's input as the server resizes (Pillow BOX) -> {condition: Packed}. From a carry file
+    (a GPU host's data) the faces come at the carry's size instead of 200 px."""
     import numpy as np
     from PIL import Image
 
-    full = load_packed(cfg.dataset, cfg.data_root, "val", 200, cfg.face_margin, progress=False,
+    from .data import CARRY_SUFFIX
+
+    chip = size if str(cfg.data_root).endswith(CARRY_SUFFIX) else 200
+    full = load_packed(cfg.dataset, cfg.data_root, "val", chip, cfg.face_margin, progress=False,
                        **cfg.dataset_options)
     keep = fixed_subset(len(full), min(cfg.val_capture, len(full)), 0)
     chips = full.subset(keep)
