@@ -1,6 +1,6 @@
 // npm run example -- photo.jpg [--url http://127.0.0.1:8787] [--crop] [--box x,y,w,h] [--model fast|accurate]
 // Sends the photo to the API (AGE_EDGE_URL or --url; `npm start`'s address by default) and
-// prints each face: its box, age, 80% range and age group.
+// prints each face: its box, age, 80% range, age group and capture quality (with what to fix).
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { ModelTier } from '../src/registry/manifest';
@@ -24,7 +24,8 @@ try {
     const b = f.box;
     console.log(
       `face ${i + 1}: box ${b.x},${b.y} ${b.w}x${b.h}  age ${f.age.toFixed(1)}  80% range ${f.range.low.toFixed(1)}–${f.range.high.toFixed(1)}  ` +
-        `group ${f.group.label} (${Math.round(f.group.probability * 100)}%)`,
+        `group ${f.group.label} (${Math.round(f.group.probability * 100)}%)  quality ${Math.round(f.quality.score * 100)}%` +
+        (f.quality.reasons.length ? ` (${f.quality.reasons.join('; ')})` : ''),
     );
   });
 } catch (err) {

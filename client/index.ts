@@ -17,7 +17,7 @@ export type EstimateOptions = {
   crop?: 'image';
   top_k?: number;
   max_faces?: number;
-  /** Ages T (1..99, at most 5): each face gets over: [{age: T, probability: P(age >= T)}]. */
+  /** Ages T (1..99, at most 5): each face gets over: [{age: T, probability: P(age >= T), decision: "pass" | "refer" | null}]. */
   over?: number[];
   /** A model tier of the deployment ('fast' or 'accurate'); absent: its default. */
   model?: ModelTier;

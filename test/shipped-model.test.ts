@@ -17,21 +17,27 @@ const text = async (path: string) => {
   return new TextDecoder().decode(bytes);
 };
 
+/** The default model of models/active.json put into R2 file by file, active, with the detector. */
+async function publishDefault() {
+  const active = JSON.parse(await text('models/active.json')) as { name: string; version: string };
+  const dir = `models/${active.name}/${active.version}`;
+  const manifest = JSON.parse(await text(`${dir}/manifest.json`)) as Manifest;
+  for (const f of manifest.files) {
+    const bytes = await fixtureFile(`${dir}/${f.path}`);
+    expect(bytes?.byteLength, f.path).toBe(f.bytes);
+    await env.MODELS.put(`models/${active.name}/${active.version}/${f.path}`, bytes!);
+  }
+  await env.MODELS.put(`models/${active.name}/${active.version}/manifest.json`, JSON.stringify(manifest));
+  await activate(active.name, active.version);
+  await publishDetector();
+  return { active, manifest };
+}
+
 describe('the shipped default model (models/active.json) in workerd', () => {
   const logs = captureLogs();
   it('loads from R2 with its external data and answers as its manifest names it', async () => {
-    const active = JSON.parse(await text('models/active.json')) as { name: string; version: string };
-    const dir = `models/${active.name}/${active.version}`;
-    const manifest = JSON.parse(await text(`${dir}/manifest.json`)) as Manifest;
+    const { active, manifest } = await publishDefault();
     expect(manifest.files.some((f) => f.role === 'external_data')).toBe(true);
-    for (const f of manifest.files) {
-      const bytes = await fixtureFile(`${dir}/${f.path}`);
-      expect(bytes?.byteLength, f.path).toBe(f.bytes);
-      await env.MODELS.put(`models/${active.name}/${active.version}/${f.path}`, bytes!);
-    }
-    await env.MODELS.put(`models/${active.name}/${active.version}/manifest.json`, JSON.stringify(manifest));
-    await activate(active.name, active.version);
-    await publishDetector();
 
     const res = await post(encodeJpeg(makeRgb(200, 200, pattern)), { query: 'crop=image' });
     expect(res.status).toBe(200);
@@ -61,6 +67,27 @@ describe('the shipped default model (models/active.json) in workerd', () => {
     }
     const status = await json(await worker.fetch('http://localhost/v1/models'));
     expect(status.tiers).toMatchObject({ fast: { active: active.tiers!.fast, load_error: null }, accurate: { active: active.tiers!.accurate, load_error: null } });
+  });
+
+  it('an over=18 request on a degraded capture gets "refer", by the rule its manifest carries', async () => {
+    const { manifest } = await publishDefault();
+    const rule = (manifest as unknown as { calibration?: { decision: { ages: Record<string, { from: number; to: number; min_p: number | null }[]> } } }).calibration?.decision.ages['18'];
+    expect(rule, 'the shipped model has a decision rule at 18').toBeDefined();
+    // The test card lit properly, then at a tenth of the light with grain: a dark, noisy capture.
+    let seed = 11;
+    const grain = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5) * 30;
+    const dark = makeRgb(200, 200, (x, y) => pattern(x, y).map((v) => Math.max(0, Math.min(255, v * 0.1 + grain()))) as [number, number, number]);
+    for (const [image, expected] of [[makeRgb(200, 200, pattern), null], [dark, 'refer']] as const) {
+      const body = await json(await post(encodeJpeg(image, { quality: 92 }), { query: 'crop=image&over=18' }));
+      const face = body.faces[0];
+      const band = rule!.find((b) => face.quality.score >= b.from && face.quality.score < b.to)!;
+      const passes = band.min_p !== null && face.over[0].probability >= band.min_p;
+      expect(face.over[0].decision).toBe(passes ? 'pass' : 'refer');
+      if (expected) {
+        expect(face.quality.reasons).toContain('too dark: add light');
+        expect(face.over[0].decision).toBe(expected);
+      }
+    }
   });
 
   it('reads real faces (40 of UTKFace test) within its card: MAE under 8 years (card: test MAE on 2,078 faces)', async (ctx) => {

@@ -470,8 +470,15 @@ class ALNet(nn.Module):
         cells = _crop(fmap, region, k).reshape(n, c, g, k // g, g, k // g).mean(dim=(3, 5))  # [N, C, g, g]
         return self.local_head(cells.flatten(1)), box                           # [N, C*g*g] -> [N, M]
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """x: normalized float [N, 3, S, S] -> logits of both branches and the box."""
+    def forward(self, x: torch.Tensor, local: bool = True) -> dict[str, torch.Tensor]:
+        """x: normalized float [N, 3, S, S] -> logits of both branches and the box. local=False
+        skips the attention branch (a graph served with fusion_local 0 pays only for what it
+        uses): its logits are the global head's and its box the whole crop."""
+        if not local:
+            pooled = self.forward_features(x).mean(dim=(2, 3))                  # [N, C]
+            global_logits = self.global_head(pooled)                            # [N, M]
+            whole = torch.tensor([0.0, 0.0, 1.0, 1.0], device=x.device).expand(x.shape[0], 4)
+            return {"global": global_logits, "local": global_logits, "box": whole}
         box_map, fmap = self.forward_maps(x)                                    # [N, C, H, W]
         pooled = fmap.mean(dim=(2, 3))                                          # [N, C]
         global_logits = self.global_head(pooled)                                # [N, M]
@@ -528,13 +535,14 @@ class ExportWrapper(nn.Module):
 
     def forward(self, image: torch.Tensor):
         x = self.model.preprocess(image)                                        # [N, 3, S, S]
+        local = self.model.cfg.fusion_local > 0                                 # a branch weighted 0 is not run
         if not self.model.cfg.test_flip:
-            pred = self.model.predict(self.model(x))
+            pred = self.model.predict(self.model(x, local=local))
             return tuple(pred[k] for k in self.output_names)
         # One pass over face and mirror stacked in the batch: one copy of every weight in the
         # graph (two calls would quantize each weight twice) and one batched conv per layer.
         n = x.shape[0]
-        both = self.model.predict(self.model(torch.cat([x, x.flip(3)])))       # each [2N, ...]
+        both = self.model.predict(self.model(torch.cat([x, x.flip(3)]), local=local))   # each [2N, ...]
         views = [{k: v[:n] for k, v in both.items()}, {k: v[n:] for k, v in both.items()}]
         pred = average_views(views, self.model.class_ages)
         return tuple(pred[k] for k in self.output_names)

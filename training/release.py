@@ -56,7 +56,8 @@ def release(checkpoint: str, out: str, *, name: str, version: str, face_margin: 
     temperature is then fitted on that averaged answer, and the report adds it beside the
     single-crop ablation.
     fusion: the served weights of the two branches, e.g. {"global": 1, "local": 0} when the
-    local branch does not help on `val` (the graph still returns local_age and the box)."""
+    local branch does not help on `val`: the graph then skips that branch (local_age is the global
+    head's, the box the whole crop), and costs only what it uses."""
     model, ckpt = load_checkpoint(checkpoint)
     model.cfg.test_flip = flip
     if fusion is not None:

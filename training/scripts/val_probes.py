@@ -8,6 +8,9 @@ training/notes/al-resnet18-edge-utkface-3.md can be rerun (each prints fused MAE
   python training/scripts/val_probes.py point A.pt             # median and sharper temperatures vs DEX
   python training/scripts/val_probes.py photos CROPS A.pt ...  # chips and the photo path's cuts of the same faces
                                                                # (CROPS: bench/photo-crops.mjs --split val --out CROPS)
+  python training/scripts/val_probes.py serving A.pt [N]       # what the mirror view and the local branch each buy:
+                                                               # fused / global, face + mirror / one view, on all val
+                                                               # chips and on N val faces (300) under every capture condition
 All with the face and its mirror averaged, as the accurate tier serves (VIEWS=single: one view,
 as the fast tier serves)."""
 import os
@@ -117,5 +120,31 @@ def photos(crops, *paths):
         print(path, f"{len(found)} faces:", mae, "gap", round(mae["photo-cut"] - mae["chips"], 3))
 
 
+def serving(path, n="300"):
+    """Val MAE of the four graphs one trained network can serve (the global head alone or fused
+    with the local branch, one view or face + mirror), on every val chip and on `n` val faces
+    under each capture condition (training/capture.py, as train --val-capture makes them)."""
+    from dataclasses import replace
+
+    from training.train import TrainConfig, capture_val_sets
+
+    model, ckpt = load_checkpoint(path)
+    model.eval()
+    tc = ckpt.get("train_config", {})
+    cfg = replace(TrainConfig(), data_root=tc.get("data_root", TrainConfig.data_root), val_capture=int(n))
+    sets = {"chips": _split(ckpt, "val", model.cfg.input_size), **capture_val_sets(cfg, model.cfg.input_size)}
+    rows = {}
+    for views in ("single", "flip"):
+        preds = {name: predict_packed(model, data, tta=views) for name, data in sets.items()}
+        for branch in ("global", "fused"):
+            mae = {name: float(np.abs(p[branch]["age"] - sets[name].ages.numpy()).mean()) for name, p in preds.items()}
+            degraded = [v for k, v in mae.items() if k not in ("chips", "clean")]
+            rows[f"{branch}, {'face + mirror' if views == 'flip' else 'one view'}"] = {
+                "val chips": round(mae["chips"], 3), f"{n} faces clean": round(mae["clean"], 3),
+                "degraded mean": round(sum(degraded) / len(degraded), 3)}
+    for name, row in rows.items():
+        print(f"{name:24s}", row)
+
+
 if __name__ == "__main__":
-    {"ensemble": ensemble, "soup": soup, "test-size": test_size, "point": point, "photos": photos}[sys.argv[1]](*sys.argv[2:])
+    {"serving": serving, "ensemble": ensemble, "soup": soup, "test-size": test_size, "point": point, "photos": photos}[sys.argv[1]](*sys.argv[2:])

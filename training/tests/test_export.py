@@ -94,3 +94,23 @@ def test_wasm_evaluator_reproduces_the_fixture_reference():
         np.testing.assert_allclose(got["global"]["age"][i], case["global_age"], atol=1e-3)
         np.testing.assert_allclose(got["local"]["age"][i], case["local_age"], atol=1e-3)
         np.testing.assert_allclose(got["box"][i], case["box"], atol=1e-3)
+
+
+def test_a_graph_served_without_the_local_branch_does_not_compute_it(tmp_path):
+    """fusion_local 0: the exported graph leaves out the attention branch (no LSTM, no second pass
+    over the later groups), answers what the global head answers, and reports the whole crop."""
+    torch.manual_seed(0)
+    model = create_model("al_dlib29", input_size=112).eval()
+    full = export_onnx(model, tmp_path / "full.onnx")
+    model.cfg.fusion_local = 0.0
+    lean = export_onnx(model, tmp_path / "lean.onnx")
+    ops = lambda p: [n.op_type for n in onnx.load(str(p)).graph.node]
+    assert "Sigmoid" not in ops(lean) and len(ops(lean)) < len(ops(full)) * 0.8
+    images = _faces(3, 112)
+    sess = ort.InferenceSession(str(lean), providers=["CPUExecutionProvider"])
+    age, probs, global_age, local_age, box = sess.run(["age", "probs", "global_age", "local_age", "box"], {"image": images})
+    assert np.allclose(age, global_age, atol=1e-4) and np.allclose(local_age, global_age, atol=1e-4)
+    assert np.allclose(box, [[0, 0, 1, 1]] * 3)
+    with torch.no_grad():
+        pred = model.predict(model(model.preprocess(torch.from_numpy(images)), local=False))
+    assert np.allclose(age, pred["age"].numpy(), atol=1e-3)
