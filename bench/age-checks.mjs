@@ -25,6 +25,7 @@ import { startBenchWorker } from './lib/worker.mjs';
 
 const THRESHOLDS = [13, 16, 18, 21, 25];
 const RULES = [
+  { kind: 'decision' },
   ...[0.5, 0.8, 0.95].map((p) => ({ kind: 'probability', p })),
   ...[0, 1, 2, 3, 4, 5, 6, 7].map((years) => ({ kind: 'buffer', years })),
 ];
@@ -81,11 +82,12 @@ function tables(results, n, active) {
     const { faces, model } = results[tier];
     out.push(`### Tier \`${tier}\`: ${model} (${n} test faces)`, '');
     for (const t of THRESHOLDS) {
-      const bands = checkReport(faces, t, RULES[0]).falseAcceptByBand.map((b) => b.label);
+      const bands = checkReport(faces, t, RULES[1]).falseAcceptByBand.map((b) => b.label);
       out.push(`**T = ${t}**`, '',
         `| rule | under ${t} who pass (false accept) | ${bands.map((b) => `of them ${b}`).join(' | ')} | ${t} or over refused (false reject) | of them ${t}–${t + 4} |`,
         `|---|---|${bands.map(() => '---').join('|')}|---|---|`);
       for (const rule of RULES) {
+        if (rule.kind === 'decision' && faces.some((f) => f.decision?.[t] == null)) continue;   // no rule fitted at t
         const r = checkReport(faces, t, rule);
         out.push(`| ${r.rule} | ${pct(r.falseAccept)} (${frac(r.falseAccept)}) | ${r.falseAcceptByBand.map((b) => `${pct(b)} (${frac(b)})`).join(' | ')} | ${pct(r.falseReject)} (${frac(r.falseReject)}) | ${pct(r.falseRejectNear)} |`);
       }
@@ -145,7 +147,8 @@ async function main() {
         if (res.status !== 200) throw new Error(`${f.file}: HTTP ${res.status} ${JSON.stringify(body)}`);
         const face = body.faces[0];
         model = `${body.model.name}/${body.model.version}`;
-        answers.push({ truth: f.truth, age: face.age, gender: f.gender, race: f.race, over: Object.fromEntries(face.over.map((o) => [o.age, o.probability])) });
+        answers.push({ truth: f.truth, age: face.age, gender: f.gender, race: f.race, over: Object.fromEntries(face.over.map((o) => [o.age, o.probability])),
+          decision: Object.fromEntries(face.over.map((o) => [o.age, o.decision ?? null])) });
       }
       results[tier] = { model, faces: answers };
       console.log(`${tier}: ${model}, ${answers.length} answers`);

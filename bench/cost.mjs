@@ -14,6 +14,8 @@
 //   e2e     POST /v1/age?crop=image with a 640x480 JPEG (decode + crop + resize + inference + JSON;
 //           no face detection: bench/photos.mjs measures the photo path);
 //   infer   GET /_bench/infer (one model run on a fixed crop, no image work);
+//   quality GET /_bench/quality?repeat=20 (capture quality measured 20 times on that crop) minus
+//           a round trip, over 20: what `quality` adds per face, also as a share of inference;
 //   heap    ORT's wasm memory after all requests (GET /v1/models).
 // Requests are sequential (one isolate, one request at a time, as in production).
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -89,6 +91,9 @@ async function benchModel(label, modelsDir, n, photo) {
     for (let i = 0; i < n; i++) infer.push((await timed(() => fetch(`${base}/_bench/infer`))).t);
     const health = [];
     for (let i = 0; i < n; i++) health.push((await timed(() => fetch(`${base}/healthz`))).t);
+    const QUALITY_REPEAT = 20;
+    const quality = [];
+    for (let i = 0; i < n; i++) quality.push((await timed(() => fetch(`${base}/_bench/quality?repeat=${QUALITY_REPEAT}`))).t);
     // The same upload refused after the body is read (top_k is checked before decoding): the
     // transport cost of the photo, to separate it from the image work.
     const upload = [];
@@ -112,6 +117,8 @@ async function benchModel(label, modelsDir, n, photo) {
       heapMiB: models.wasm_heap_bytes / 2 ** 20,
       requests: 6 + 4 * n,
     };
+    result.quality50 = Math.max(0, pct(quality, 50) - result.rt50) / QUALITY_REPEAT;
+    result.qualityShare = result.quality50 / Math.max(1e-9, result.inf50 - result.rt50);
     result.overhead50 = result.e2e50 - result.inf50;
     // decode + crop + resize + read-out + JSON: e2e minus inference minus the extra cost of uploading the photo.
     result.image50 = result.overhead50 - (result.up50 - result.rt50);
@@ -140,10 +147,10 @@ async function main() {
     `photo: 640x480 JPEG (${source}, ${(photo.length / 1024).toFixed(0)} KiB), whole image as the crop (crop=image).\n` +
     `overhead = e2e − inference; image work = overhead − (upload − round trip), i.e. decode + crop + resize + read-out + JSON, where ` +
     `upload = the same POST refused right after the body is read, round trip = GET /healthz.\n`);
-  console.log('| model | S | files | cold start | e2e p50 | e2e p95 | inference p50 | inference p95 | overhead p50 | image work p50 | round trip p50 | upload p50 | wasm heap after requests |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('| model | S | files | cold start | e2e p50 | e2e p95 | inference p50 | inference p95 | overhead p50 | image work p50 | quality per face (of inference) | round trip p50 | upload p50 | wasm heap after requests |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
-    console.log(`| ${r.label}: ${r.model} | ${r.input} | ${(r.bytes / 1e6).toFixed(2)} MB | ${ms(r.cold)} | ${ms(r.e2e50)} | ${ms(r.e2e95)} | ${ms(r.inf50)} | ${ms(r.inf95)} | ${ms(r.overhead50)} | ${ms(r.image50)} | ${ms(r.rt50)} | ${ms(r.up50)} | ${r.heapMiB.toFixed(1)} MiB (${r.requests} req) |`);
+    console.log(`| ${r.label}: ${r.model} | ${r.input} | ${(r.bytes / 1e6).toFixed(2)} MB | ${ms(r.cold)} | ${ms(r.e2e50)} | ${ms(r.e2e95)} | ${ms(r.inf50)} | ${ms(r.inf95)} | ${ms(r.overhead50)} | ${ms(r.image50)} | ${r.quality50.toFixed(2)} ms (${(100 * r.qualityShare).toFixed(1)}%) | ${ms(r.rt50)} | ${ms(r.up50)} | ${r.heapMiB.toFixed(1)} MiB (${r.requests} req) |`);
   }
 }
 
@@ -156,6 +163,7 @@ function writeJson(path, r, n, source) {
     'end-to-end p50 / p95 (640x480 JPEG)': `${ms(r.e2e50)} / ${ms(r.e2e95)}`,
     'inference p50 / p95': `${ms(r.inf50)} / ${ms(r.inf95)}`,
     'image work p50 (decode + crop + resize + JSON)': ms(r.image50),
+    'capture quality per face (share of inference)': `${r.quality50.toFixed(2)} ms (${(100 * r.qualityShare).toFixed(1)}%)`,
     [`wasm heap after ${r.requests} requests`]: `${r.heapMiB.toFixed(1)} MiB`,
     setup: `wrangler dev (local workerd), ${n} sequential client-timed requests per series, photo: ${source}`,
   };

@@ -100,4 +100,12 @@ describe('bench:age-checks metrics', () => {
     expect(g.spread).toBe(2);
     expect(g.worst?.group).toBe('female × Asian');
   });
+
+  it("the model's own decision as a rule: pass where it says pass; no decision at T is an error", () => {
+    const decided = faces.map((f, i) => ({ ...f, decision: { 18: (i === 1 || i >= 5 ? 'pass' : 'refer') as 'pass' | 'refer' } }));
+    const r = checkReport(decided, 18, { kind: 'decision' });
+    expect([r.falseAccept.k, r.falseAccept.n]).toEqual([1, 4]);     // the 15-year-old passes
+    expect([r.falseReject.k, r.falseReject.n]).toEqual([1, 4]);     // the 18-year-old refers
+    expect(() => checkReport(faces, 18, { kind: 'decision' })).toThrow(/no decision/);
+  });
 });

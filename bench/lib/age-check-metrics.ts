@@ -4,16 +4,28 @@
  * TypeScript without imports so that Node runs it as is and the workerd suite tests it.
  */
 
-/** One face's answer: its true age, the estimate, and P(age >= T) for each T asked. */
-export type CheckedFace = { truth: number; age: number; over: Record<number, number> };
+/**
+ * One face's answer: its true age, the estimate, P(age >= T) for each T asked, and the model's
+ * own decision for each T (absent where the model has no rule).
+ */
+export type CheckedFace = { truth: number; age: number; over: Record<number, number>; decision?: Record<number, 'pass' | 'refer' | null> };
 
-/** A decision rule: pass when P(age >= T) >= p, or when the estimate >= T + buffer. */
-export type Rule = { kind: 'probability'; p: number } | { kind: 'buffer'; years: number };
+/**
+ * A decision rule: pass when P(age >= T) >= p, when the estimate >= T + buffer, or when the
+ * model's answer says "pass" (its calibrated rule, fitted on `val`: docs/capture.md).
+ */
+export type Rule = { kind: 'probability'; p: number } | { kind: 'buffer'; years: number } | { kind: 'decision' };
 
-export const ruleLabel = (r: Rule) => (r.kind === 'probability' ? `P(age ≥ T) ≥ ${r.p}` : `estimate ≥ T + ${r.years}`);
+export const ruleLabel = (r: Rule) =>
+  r.kind === 'probability' ? `P(age ≥ T) ≥ ${r.p}` : r.kind === 'buffer' ? `estimate ≥ T + ${r.years}` : "the model's decision (fitted on val)";
 
 export function passes(face: CheckedFace, t: number, rule: Rule): boolean {
   if (rule.kind === 'buffer') return face.age >= t + rule.years;
+  if (rule.kind === 'decision') {
+    const d = face.decision?.[t];
+    if (d === undefined || d === null) throw new RangeError(`no decision at ${t} for this face`);
+    return d === 'pass';
+  }
   const p = face.over[t];
   if (p === undefined) throw new RangeError(`no P(age >= ${t}) for this face`);
   return p >= rule.p;

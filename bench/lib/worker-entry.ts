@@ -7,6 +7,8 @@
  *   POST /_bench/decode the JPEG decode alone,
  *   POST /_bench/crops  every face the photo path finds in the posted JPEG, with the exact input
  *                       the age model would read for it (bench/photo-crops.mjs: training faces),
+ *   GET /_bench/quality?repeat=N  capture quality measured N times on that fixed crop (what
+ *                       `quality` adds per face: the client divides by N),
  * so the client can time each part. Timing happens on the client: in production Workers
  * `performance.now()` does not advance during compute.
  */
@@ -15,6 +17,7 @@ import { readConfig } from '../../src/config';
 import { eyeRoll, framedCrop } from '../../src/image/crop';
 import { decodeImage } from '../../src/image/decode';
 import { modelInput } from '../../src/model/predict';
+import { measureQuality } from '../../src/model/quality';
 import { wasmHeapBytes } from '../../src/ort/load';
 import { isolateRegistries } from '../../src/registries';
 import { framingOf } from '../../src/registry/manifest';
@@ -47,6 +50,15 @@ export default {
       } finally {
         lease.release();
       }
+    }
+    if (url.pathname === '/_bench/quality') {
+      const lease = await isolateRegistries(env).age.acquire();
+      const size = lease.model.manifest.input.size;
+      lease.release();
+      const repeat = Math.min(1000, Math.max(1, Number(url.searchParams.get('repeat')) || 1));
+      let score = 0;
+      for (let i = 0; i < repeat; i++) score += measureQuality(fixedCrop(size), size, 2 * size, null).score;
+      return Response.json({ repeat, score: score / repeat });
     }
     if (url.pathname === '/_bench/crops') return crops(new Uint8Array(await request.arrayBuffer()), env);
     if (url.pathname === '/_bench/decode' || url.pathname === '/_bench/detect') {
