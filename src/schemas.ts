@@ -126,14 +126,15 @@ const Probability = z.number().min(0).max(1);
 export const QualitySchema = z
   .strictObject({
     score: Probability.openapi({ description: 'Capture quality, 0..1: the product of `parts`. 1 reads like a training face; the model widens its answer and the decision rule asks more as it falls.', example: 0.92 }),
-    reasons: z.array(z.string()).openapi({ description: 'What to fix, for a person ("too dark: add light", "too small: come closer", "blurred: hold still and focus", "grainy: add light", "face covered: remove sunglasses or mask", "too bright: avoid direct light", "face unclear: face the camera"); empty when nothing is weak.' }),
-    parts: z.record(z.string(), Probability).openapi({ description: 'Each measure\'s part of the score (face_px, dark, bright, sharpness, noise, flat, detector_score), 0..1.' }),
+    reasons: z.array(z.string()).openapi({ description: 'What to fix, for a person ("too dark: add light", "too small: come closer", "blurred: hold still and focus", "grainy: add light", "face covered: remove sunglasses or mask", "compressed: send the original photo", "too bright: avoid direct light", "face unclear: face the camera"); empty when nothing is weak.' }),
+    parts: z.record(z.string(), Probability).openapi({ description: 'Each measure\'s part of the score (face_px, dark, bright, sharpness, noise, flat, blockiness, detector_score), 0..1.' }),
     face_px: z.number().openapi({ description: 'The crop\'s side in source pixels (√(w·h)).' }),
     brightness: Probability.openapi({ description: 'Mean luma of the face\'s centre, 0 (black) to 1 (white).' }),
     contrast: z.number().min(0).openapi({ description: 'Standard deviation of that luma, 0..0.5.' }),
     sharpness: z.number().min(0).openapi({ description: 'Gradient energy at 64 px over that at 32 px: about 0.25 for a blurred face, 0.4-0.6 for a sharp one (noise raises it).' }),
     noise: z.number().min(0).openapi({ description: "Immerkær's estimate of the noise's sigma, in 8-bit steps (scored against the face's contrast)." }),
     flat: Probability.openapi({ description: 'Share of the face\'s centre with no texture at all (a solid band, a plain mask, clipped light). Tinted glasses and patterned masks are not measured.' }),
+    blockiness: z.number().min(0).nullable().openapi({ description: "How much a JPEG's 8x8 grid shows in the crop: about 1 without one, 1.1-1.4 for a good JPEG, 2 and more for a hard one." }),
     detector_score: z.number().nullable().openapi({ description: "The detector's confidence; null for a caller's box or crop=image." }),
   })
   .openapi('Quality', { description: 'What the capture shows, measured on the face crop the model reads (training/capture.py defines the same measures).' });

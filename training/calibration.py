@@ -264,7 +264,7 @@ def capture_faces(split: str, size: int, data_root: str, per_face: int, seed: in
     "condition", "face"}."""
     from PIL import Image
 
-    from .capture import CONDITIONS, condition_seed, degrade_condition, input_quality
+    from .capture import CONDITIONS, blockiness, condition_seed, degrade_condition, input_quality
     from .data import load_packed
 
     chips = load_packed("utkface", data_root, split, 200, limit=limit, progress=False)
@@ -280,7 +280,7 @@ def capture_faces(split: str, size: int, data_root: str, per_face: int, seed: in
         img = degrade_condition(chips.images[i].numpy(), cond, condition_seed(seed, i, cond))
         inputs[r] = np.array(Image.fromarray(img).resize((size, size), Image.BOX), dtype=np.uint8)
         h, w = img.shape[:2]
-        score[r] = input_quality(inputs[r], float(np.sqrt(w * h)))["score"]
+        score[r] = input_quality(inputs[r], float(np.sqrt(w * h)), None, blockiness(img))["score"]
     return {"inputs": inputs, "true": chips.ages.numpy()[[i for i, _ in rows]],
             "score": score, "condition": np.array([c for _, c in rows]), "face": np.array([i for i, _ in rows])}
 

@@ -235,10 +235,12 @@ def analysis_size(face_px: float) -> int:
     return int(max(16, min(ANALYSIS_SIZE, round(face_px))))
 
 
-def measure_quality(face: np.ndarray, face_px: float, detector_score: float | None = None) -> dict:
+def measure_quality(face: np.ndarray, face_px: float, detector_score: float | None = None,
+                    block: float | None = None) -> dict:
     """The capture measures of one face. `face`: uint8 [A, A, 3], the model's input shrunk
-    (Pillow BOX) to A = analysis_size(face_px); face_px: the crop's side in source pixels.
-    Returns the raw measures; quality_score turns them into a score and reasons."""
+    (Pillow BOX) to A = analysis_size(face_px); face_px: the crop's side in source pixels;
+    `block`: blockiness of the crop in the source image. Returns the raw measures;
+    quality_score turns them into a score and reasons."""
     y = luma(face)
     n = y.shape[0]
     c0, c1 = int(math.floor(CENTRE[0] * n)), int(math.ceil(CENTRE[1] * n))
@@ -264,7 +266,31 @@ def measure_quality(face: np.ndarray, face_px: float, detector_score: float | No
     return {"face_px": round(float(face_px), 1), "brightness": round(brightness, 4),
             "contrast": round(contrast, 4), "sharpness": round(sharpness, 4),
             "noise": round(noise, 3), "flat": round(flat, 4),
+            "blockiness": None if block is None else round(float(block), 4),
             "detector_score": None if detector_score is None else round(float(detector_score), 4)}
+
+
+def blockiness(image: np.ndarray, rect=None, lines: int = 64) -> float:
+    """How much a JPEG's 8x8 grid shows in the crop: the mean luma step across block boundaries
+    (columns and rows at multiples of 8 of the *source* image, where the encoder put them) over
+    the mean step elsewhere, each plus half a step. About 1 for an image with no grid (a PNG, a
+    re-scaled photo), 1.1-1.4 for UTKFace's own JPEG chips, 2+ at quality 20, 3+ at 7. `image`
+    uint8 [H, W, 3] as stored (no EXIF turn), `rect` (x, y, w, h) in whole pixels (None: all);
+    every k-th line is read so that about `lines` rows and columns are."""
+    h, w = image.shape[:2]
+    x, y, cw, ch = rect if rect is not None else (0, 0, w, h)
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + cw), min(h, y + ch)
+    if x1 - x0 < 9 or y1 - y0 < 9:
+        return 1.0
+    lum = luma(image[y0:y1, x0:x1])
+    rs, cs = max(1, (y1 - y0) // lines), max(1, (x1 - x0) // lines)
+    dh = np.abs(np.diff(lum[::rs, :], axis=1))                  # steps between columns x-1 and x
+    dv = np.abs(np.diff(lum[:, ::cs], axis=0))
+    on_h = np.arange(x0 + 1, x1) % 8 == 0
+    on_v = np.arange(y0 + 1, y1) % 8 == 0
+    across = np.concatenate([dh[:, on_h].ravel(), dv[on_v, :].ravel()])
+    within = np.concatenate([dh[:, ~on_h].ravel(), dv[~on_v, :].ravel()])
+    return float((across.mean() + 0.5) / (within.mean() + 0.5))
 
 
 def _gradient_energy(y: np.ndarray, region) -> float:
@@ -292,6 +318,7 @@ RAMPS = {
     "sharpness": ("blurred: hold still and focus", 0.28, 0.36),
     "noise": ("grainy: add light", 0.30, 0.12),        # noise sigma / (255 * contrast)
     "flat": ("face covered: remove sunglasses or mask", 0.18, 0.06),
+    "blockiness": ("compressed: send the original photo", 3.0, 1.5),
     "detector_score": ("face unclear: face the camera", 0.5, 0.75),
 }
 REASON_BELOW = 0.5
@@ -304,7 +331,7 @@ def quality_score(m: dict) -> dict:
     # a well-lit one, and skin texture at small sizes reads as "noise" too.
     value = {"face_px": m["face_px"], "dark": m["brightness"], "bright": m["brightness"],
              "sharpness": m["sharpness"], "noise": m["noise"] / max(255.0 * m["contrast"], 1.0), "flat": m["flat"],
-             "detector_score": m.get("detector_score")}
+             "blockiness": m.get("blockiness"), "detector_score": m.get("detector_score")}
     parts, reasons = {}, []
     for name, (reason, bad, good) in RAMPS.items():
         if value[name] is None:
@@ -318,14 +345,16 @@ def quality_score(m: dict) -> dict:
     return {"score": round(score, 4), "parts": parts, "reasons": reasons}
 
 
-def input_quality(model_input: np.ndarray, face_px: float, detector_score: float | None = None) -> dict:
+def input_quality(model_input: np.ndarray, face_px: float, detector_score: float | None = None,
+                  block: float | None = None) -> dict:
     """The server's quality of a face: measured on the model's input (uint8 [S, S, 3], the crop
     as the model reads it) shrunk by Pillow BOX to analysis_size(face_px), where face_px is the
-    crop's side in source pixels (sqrt(w * h)) -> measures + score, as POST /v1/age reports them."""
+    crop's side in source pixels (sqrt(w * h)), with the crop's blockiness in its source image
+    -> measures + score, as POST /v1/age reports them."""
     a = analysis_size(face_px)
     face = model_input if model_input.shape[0] == a else np.array(
         Image.fromarray(model_input).resize((a, a), Image.BOX), dtype=np.uint8)
-    m = measure_quality(face, face_px, detector_score)
+    m = measure_quality(face, face_px, detector_score, block)
     return {**m, **quality_score(m)}
 
 
@@ -334,7 +363,7 @@ def face_quality(image: np.ndarray, model_size: int, detector_score: float | Non
     model's input the way the server resizes it (Pillow BOX)."""
     h, w = image.shape[:2]
     model_input = np.array(Image.fromarray(image).resize((model_size, model_size), Image.BOX), dtype=np.uint8)
-    return input_quality(model_input, math.sqrt(w * h), detector_score)
+    return input_quality(model_input, math.sqrt(w * h), detector_score, blockiness(image))
 
 
 # ---------------------------------------------------------------------------------------------

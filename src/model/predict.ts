@@ -8,7 +8,7 @@ import { rangeLevelsOf } from '../registry/manifest';
 import type { AgeModel } from './age-model';
 import { decide, RANGE_LEVEL, rangeLevel, widen, wideningFor } from './calibration';
 import { centralInterval, groupProbabilities, mostLikelyGroup, probabilityAtLeast, round1, topK } from './distribution';
-import { measureQuality } from './quality';
+import { blockiness, measureQuality } from './quality';
 
 /** The age model's answer for one face crop: the per-face fields of `POST /v1/age` (src/schemas.ts). */
 export type { AgeEstimate };
@@ -50,7 +50,8 @@ export function modelInput(image: DecodedImage, crop: Rect, roll: number, S: num
 export async function estimateAge(model: AgeModel, image: DecodedImage, crop: Rect, k: number, roll = 0, over: readonly number[] = [], detectorScore: number | null = null): Promise<AgeEstimate> {
   const m = model.manifest;
   const input = modelInput(image, crop, roll, m.input.size);
-  const quality = measureQuality(input, m.input.size, Math.sqrt(crop.w * crop.h), detectorScore);
+  const stored = rectToStored(wholePixels(crop), image.width, image.height, image.orientation);
+  const quality = measureQuality(input, m.input.size, Math.sqrt(crop.w * crop.h), detectorScore, blockiness(image, stored));
   const out = await model.run(input);
   const probs = widen(out.probs, wideningFor(m.calibration, quality.score));
   const groups = groupProbabilities(probs, m.ages.min);

@@ -7,6 +7,7 @@
  * (test/fixtures/parity/quality.json).
  */
 import { resizeCrop } from '../image/resize';
+import type { Rect, RgbImage } from '../image/types';
 import type { Quality } from '../schemas';
 
 export type { Quality };
@@ -23,6 +24,7 @@ const RAMPS = {
   sharpness: ['blurred: hold still and focus', 0.28, 0.36],
   noise: ['grainy: add light', 0.3, 0.12],
   flat: ['face covered: remove sunglasses or mask', 0.18, 0.06],
+  blockiness: ['compressed: send the original photo', 3.0, 1.5],
   detector_score: ['face unclear: face the camera', 0.5, 0.75],
 } as const;
 const REASON_BELOW = 0.5;
@@ -39,19 +41,19 @@ export function analysisSize(facePx: number): number {
  * crop's side in source pixels: capture.py input_quality. Reading the input rather than the
  * photo costs a 150 → 64 px resize, whatever the photo's size.
  */
-export function measureQuality(input: Uint8Array, size: number, facePx: number, detectorScore: number | null): Quality {
+export function measureQuality(input: Uint8Array, size: number, facePx: number, detectorScore: number | null, block: number | null): Quality {
   const n = analysisSize(facePx);
   const rgb = n === size ? input : resizeCrop({ width: size, height: size, data: input }, { x: 0, y: 0, w: size, h: size }, n, 1, undefined, 'pil-box');
   const y = new Float64Array(n * n);
   for (let i = 0; i < n * n; i++) y[i] = 0.299 * rgb[i * 3]! + 0.587 * rgb[i * 3 + 1]! + 0.114 * rgb[i * 3 + 2]!;
-  const m = measures(y, n, facePx, detectorScore);
+  const m = measures(y, n, facePx, detectorScore, block);
   return { ...m, ...score(m) };
 }
 
 type Measures = Omit<Quality, 'score' | 'reasons' | 'parts'>;
 
 /** training/capture.py measure_quality on a luma image y (n×n, 0..255). */
-export function measures(y: Float64Array, n: number, facePx: number, detectorScore: number | null): Measures {
+export function measures(y: Float64Array, n: number, facePx: number, detectorScore: number | null, block: number | null = null): Measures {
   const c0 = Math.floor(CENTRE[0] * n), c1 = Math.ceil(CENTRE[1] * n);
   let sum = 0, sq = 0, count = 0;
   for (let r = c0; r < c1; r++) for (let c = c0; c < c1; c++) { const v = y[r * n + c]!; sum += v; count++; }
@@ -97,8 +99,33 @@ export function measures(y: Float64Array, n: number, facePx: number, detectorSco
     sharpness: round(sharpness, 4),
     noise: round(noise, 3),
     flat: round(flatCount / count, 4),
+    blockiness: block === null ? null : round(block, 4),
     detector_score: detectorScore === null ? null : round(detectorScore, 4),
   };
+}
+
+/**
+ * How much a JPEG's 8×8 grid shows in `rect` (stored pixels, whole): the mean luma step across
+ * block boundaries (columns and rows at multiples of 8 of the source image) over the mean step
+ * elsewhere, each plus half a step (capture.py blockiness). About 1 without a grid, 1.1–1.4 for
+ * a good JPEG, 2+ at quality 20. Reads about `lines` rows and columns, whatever the crop's size.
+ */
+export function blockiness(image: RgbImage, rect: Rect, lines = 64): number {
+  const x0 = Math.max(0, rect.x), y0 = Math.max(0, rect.y);
+  const x1 = Math.min(image.width, rect.x + rect.w), y1 = Math.min(image.height, rect.y + rect.h);
+  if (x1 - x0 < 9 || y1 - y0 < 9) return 1;
+  const lum = (x: number, y: number) => {
+    const o = (y * image.width + x) * 3;
+    return 0.299 * image.data[o]! + 0.587 * image.data[o + 1]! + 0.114 * image.data[o + 2]!;
+  };
+  const rs = Math.max(1, Math.floor((y1 - y0) / lines)), cs = Math.max(1, Math.floor((x1 - x0) / lines));
+  let across = 0, nAcross = 0, within = 0, nWithin = 0;
+  const add = (d: number, onGrid: boolean) => {
+    if (onGrid) { across += d; nAcross++; } else { within += d; nWithin++; }
+  };
+  for (let y = y0; y < y1; y += rs) for (let x = x0 + 1; x < x1; x++) add(Math.abs(lum(x, y) - lum(x - 1, y)), x % 8 === 0);
+  for (let x = x0; x < x1; x += cs) for (let y = y0 + 1; y < y1; y++) add(Math.abs(lum(x, y) - lum(x, y - 1)), y % 8 === 0);
+  return (across / nAcross + 0.5) / (within / nWithin + 0.5);
 }
 
 function gradientEnergy(y: Float64Array, n: number): number {
@@ -121,7 +148,7 @@ export function score(m: Measures): Pick<Quality, 'score' | 'parts' | 'reasons'>
   const value: Record<keyof typeof RAMPS, number | null> = {
     face_px: m.face_px, dark: m.brightness, bright: m.brightness, sharpness: m.sharpness,
     // Grain counts against the face's own contrast (a dim, flat face hides behind less of it).
-    noise: m.noise / Math.max(255 * m.contrast, 1), flat: m.flat, detector_score: m.detector_score,
+    noise: m.noise / Math.max(255 * m.contrast, 1), flat: m.flat, blockiness: m.blockiness, detector_score: m.detector_score,
   };
   const parts: Record<string, number> = {};
   const reasons: string[] = [];
