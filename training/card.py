@@ -187,6 +187,9 @@ def write_card(model_dir: str, compare: str | None = None, bench: str | None = N
                 "branch is what averaging two networks gains; no control at equal serving cost (the same two "
                 "networks without attention) has been trained yet to say whether attention adds anything.",
             ]
+    cap = rep.get("capture_calibration")
+    if cap:
+        lines += ["", *_capture_section(cap)]
     v = rep["val"]
     lines += [
         "",
@@ -260,3 +263,47 @@ def headline(model_dir: str) -> dict:
             "mae_fused_fp32": s["fused"]["mae"], "mae_global_fp32": s["global"]["mae"],
             "mae_local_fp32": s["local"]["mae"],
             "mae_ten_crop": rep["test"]["fp32_ten_crop"]["branches"]["fused"]["mae"]}
+
+
+def _capture_section(cap: dict) -> list[str]:
+    """The calibration that knows the capture (training/calibration.py), with the `val` numbers it
+    was fitted to and the clean `test` faces' coverage."""
+    c = cap["calibration"]
+    f = cap["fitted"]
+    rule = c["decision"]["ages"].get("18", [])
+    band = lambda b: f"{b['from']:.2f}–{min(b['to'], 1):.2f}"
+    out = [
+        "## Calibration for the capture, and the age check (fitted on `val`)",
+        "",
+        f"`{f['command']}`: {f['faces']} `val` faces through the served graph, each clean and under "
+        f"{f['conditions_per_face']} of the capture benchmark's degraded conditions (training/capture.py, seed {f['seed']}).",
+        "",
+        _row(["capture quality band", "widening tau", "P(age ≥ 18) that passes"]),
+        _row(["---"] * 3),
+    ]
+    for w, d in zip(c["widening"], rule):
+        out.append(_row([band(w), _f(w["tau"], 2), "refer" if d["min_p"] is None else _f(d["min_p"], 4)]))
+    out += [
+        "",
+        f"Decision rule: at most {c['decision']['target']:.0%} of the `val` faces under T in each quality band pass, "
+        f"for T = {min(map(int, c['decision']['ages']))}…{max(map(int, c['decision']['ages']))}. On the `val` faces it was fitted to:",
+        "",
+        _row(["condition", "faces", "MAE", "80% range coverage", "under 18 who pass", "18+ who pass"]),
+        _row(["---"] * 6),
+    ]
+    for name, r in cap["val"]["conditions"].items():
+        u, o = r["under_18_passed"], r["over_18_passed"]
+        out.append(_row([name, r["n"], _f(r["mae"]), _f(r["coverage"], 3), f"{u[0]} / {u[1]}",
+                         f"{o[0]} / {o[1]} ({o[0] / max(1, o[1]):.0%})"]))
+    t = cap["test_clean"]
+    tc = t["conditions"]["clean"]
+    out += [
+        "",
+        f"Clean `test` faces (reported, never fitted on): range coverage {tc['coverage']:.3f}, under 18 who pass "
+        f"{tc['under_18_passed'][0]} / {tc['under_18_passed'][1]}, 18+ who pass {tc['over_18_passed'][0]} / "
+        f"{tc['over_18_passed'][1]}; coverage by band of the estimate: "
+        + ", ".join(f"{k} {v['coverage']:.3f} ({v['n']})" for k, v in t["clean_coverage_by_estimate_band"].items())
+        + ". The capture benchmark (docs/capture.md) has `test` under every condition.",
+    ]
+    return out
+
