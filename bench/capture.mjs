@@ -8,6 +8,8 @@
 //
 //   npm run bench:capture -- --faces 600 --md docs/capture-tables.md --svg docs/capture.svg --json runs/capture.json
 //   npm run bench:capture -- --models DIR --label "7.1 as shipped"     # another models/ tree
+//   npm run bench:capture -- --no-face-api --with runs/capture-before.json   # an earlier run's answers (same
+//                                                                            # images) as more columns
 //
 // The images are written once by training/capture.py (python -m training capture write), the
 // functions training degrades its faces with, into .cache/capture/test-<faces>/ (UTKFace-derived:
@@ -32,7 +34,7 @@ const TIERS = ['accurate', 'fast'];
 const OLD_RULE_P = 0.95;
 
 function parseArgs(argv) {
-  const opts = { faces: 600, data: join(ROOT, '..', 'shared', 'data', 'utkface'), models: join(ROOT, 'models'), label: undefined, md: undefined, svg: undefined, json: undefined, faceApi: true };
+  const opts = { faces: 600, data: join(ROOT, '..', 'shared', 'data', 'utkface'), models: join(ROOT, 'models'), label: undefined, md: undefined, svg: undefined, json: undefined, faceApi: true, with: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--faces') opts.faces = Number(argv[++i]);
@@ -43,6 +45,7 @@ function parseArgs(argv) {
     else if (a === '--svg') opts.svg = argv[++i];
     else if (a === '--json') opts.json = argv[++i];
     else if (a === '--no-face-api') opts.faceApi = false;
+    else if (a === '--with') opts.with.push(resolve(argv[++i] ?? ''));
     else throw new UsageError(`unknown option ${a}`);
   }
   if (!(Number.isInteger(opts.faces) && opts.faces > 0)) throw new UsageError('--faces must be a positive integer');
@@ -65,7 +68,9 @@ function images(opts) {
 async function ours(base, dir, index, tier) {
   const out = Object.fromEntries(index.conditions.map((c) => [c, []]));
   let model, rule = 'decision';
-  for (const face of index.faces) {
+  const started = Date.now();
+  for (const [i, face] of index.faces.entries()) {
+    if (i && i % 100 === 0) console.log(`  ${tier}: ${i} of ${index.faces.length} faces (${((Date.now() - started) / 60000).toFixed(1)} min)`);
     for (const c of index.conditions) {
       const file = face.images[c];
       const res = await fetch(`${base}/v1/age?crop=image&model=${tier}&over=18`, {
@@ -180,6 +185,11 @@ async function main() {
   }
   if (opts.faceApi) runs.push(await faceApi(dir, index));
   if (opts.label) for (const r of runs.slice(0, TIERS.length)) r.name = `${r.name} (${opts.label})`;
+  for (const file of opts.with) {
+    const earlier = JSON.parse(readFileSync(file, 'utf8'));
+    if (earlier.faces !== index.faces.length || earlier.conditions.join() !== index.conditions.join()) throw new UsageError(`${file} answered other images`);
+    runs.push(...earlier.runs);
+  }
   const { md, reports } = tables(runs, index.conditions, index.faces.length);
   const minutes = ((Date.now() - started) / 60000).toFixed(1);
   const text = `<!-- written by: npm run bench:capture -- --faces ${index.faces.length}${opts.label ? ` --label "${opts.label}"` : ''} (${minutes} min on ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}) -->\n${md}`;
