@@ -71,3 +71,31 @@ describe('parseActive', () => {
     expect(() => parseActive(JSON.stringify({ name: 'm', version: '1', tiers: { fast: { name: 'f', version: '..' } } }), 'fast')).toThrow(/invalid/);
   });
 });
+
+describe('parseManifest: the calibration training/calibration.py writes', () => {
+  const bands = [[0.9, 1.0001], [0.5, 0.9], [0.15, 0.5], [0, 0.15]] as const;
+  const calibration = {
+    range_levels: [{ from: 0, to: 12, level: 0.6 }, { from: 13, to: null, level: 0.8 }],
+    widening: bands.map(([from, to], i) => ({ from, to, tau: 1 + i / 10 })),
+    decision: { target: 0.01, ages: { '18': bands.map(([from, to], i) => ({ from, to, min_p: i === 3 ? null : 0.98 })) } },
+    fitted: { split: 'val' },
+  };
+
+  it('is read back as it was written', () => {
+    const m = parseManifest(JSON.stringify({ ...valid, calibration }));
+    expect(m.calibration?.widening.map((b) => b.tau)).toEqual([1, 1.1, 1.2, 1.3]);
+    expect(m.calibration?.decision.ages['18']![3]!.min_p).toBeNull();
+  });
+
+  it.each([
+    ['a gap between quality bands', { widening: [{ from: 0.5, to: 1.0001, tau: 1 }, { from: 0, to: 0.4, tau: 1 }] }, /widening/],
+    ['a tau of 0', { widening: bands.map(([from, to]) => ({ from, to, tau: 0 })) }, /widening/],
+    ['bands that stop short of 0', { widening: [{ from: 0.5, to: 1.0001, tau: 1 }] }, /widening/],
+    ['a target of 2', { decision: { target: 2, ages: {} } }, /decision/],
+    ['a min_p over 1', { decision: { target: 0.01, ages: { '18': bands.map(([from, to]) => ({ from, to, min_p: 1.5 })) } } }, /decision.ages.18/],
+    ['an age that is no age', { decision: { target: 0.01, ages: { adult: calibration.decision.ages['18'] } } }, /not an age/],
+    ['range levels of 1', { range_levels: [{ from: 0, to: null, level: 1 }] }, /range_levels/],
+  ])('rejects %s', (_, patch, why) => {
+    expect(() => parseManifest(JSON.stringify({ ...valid, calibration: { ...calibration, ...patch } }))).toThrow(why);
+  });
+});
