@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeImage } from '../src/image/decode';
-import { decide, limitingPart, widen, wideningFor } from '../src/model/calibration';
+import { decide, widen, wideningFor } from '../src/model/calibration';
 import { probabilityAtLeast } from '../src/model/distribution';
 import { blockiness, measureQuality } from '../src/model/quality';
 import type { Calibration } from '../src/registry/manifest';
@@ -13,13 +13,13 @@ import { fixtureFile } from './helpers/worker';
 // The release fits the widening and the decision rule on the Python numbers, so the server's
 // must be the same numbers. Measured: equal to the last digit printed; the tolerances leave
 // room for float summation order only.
-type Case = { condition: string; source_png: string; input_png: string; face_px: number; detector_score: number | null; limiting: string | null; expected: Record<string, unknown> & { reasons: string[]; parts: Record<string, number> } };
+type Case = { condition: string; source_png: string; input_png: string; face_px: number; detector_score: number | null; expected: Record<string, unknown> & { reasons: string[]; parts: Record<string, number> } };
 type Fixture = {
   size: number;
   cases: Case[];
   calibration: Calibration;
   probs: number[];
-  calibration_cases: { score: number; part?: string | null; tau?: number; widened?: number[]; p18: number; decision: string }[];
+  calibration_cases: { score: number; tau?: number; widened?: number[]; p18: number; decision: string }[];
 };
 
 const fromBase64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
@@ -37,7 +37,6 @@ describe('capture quality: the server measures what training measured', () => {
       }
       expect(q.detector_score).toBe(c.expected.detector_score);
       expect(q.reasons).toEqual(c.expected.reasons);
-      expect(limitingPart(q.parts), 'limiting part').toBe(c.limiting);
       expect(Object.keys(q.parts).sort()).toEqual(Object.keys(c.expected.parts).sort());
     });
   }
@@ -54,10 +53,10 @@ describe('capture quality: the server measures what training measured', () => {
 describe('calibration: the server widens and decides as training fitted', () => {
   const cal = fixture.calibration;
   for (const c of fixture.calibration_cases) {
-    it(`score ${c.score}${c.part ? ` (${c.part})` : ''}, P(>=18) ${c.p18}: ${c.decision}`, () => {
+    it(`score ${c.score}, P(>=18) ${c.p18}: ${c.decision}`, () => {
       if (c.widened) {
-        expect(wideningFor(cal, c.score, c.part ?? null)).toBe(c.tau);
-        const w = widen(fixture.probs, wideningFor(cal, c.score, c.part ?? null));
+        expect(wideningFor(cal, c.score)).toBe(c.tau);
+        const w = widen(fixture.probs, wideningFor(cal, c.score));
         for (let i = 0; i < w.length; i++) expect(w[i]!).toBeCloseTo(c.widened[i]!, 7);
         expect(probabilityAtLeast(w, 18)).toBeCloseTo(c.p18, 4);
       }
@@ -70,14 +69,6 @@ describe('calibration: the server widens and decides as training fitted', () => 
     expect(decide(undefined, 18, 0.999, 1)).toBeNull();
     expect(wideningFor(undefined, 0.1)).toBe(1);
     expect(widen(fixture.probs, 1)).toBe(fixture.probs);
-  });
-
-  it('the limiting part: the lowest part, the first on a tie, none when every part is 1', () => {
-    expect(limitingPart({ face_px: 1, dark: 0.4, sharpness: 0.2, flat: 0.2 })).toBe('sharpness');
-    expect(limitingPart({ face_px: 1, dark: 1 })).toBeNull();
-    expect(limitingPart({})).toBeNull();
-    // A band without a tau for the part, or no part: the band's own tau.
-    expect(wideningFor(cal, 0.3, 'noise')).toBe(wideningFor(cal, 0.3));
   });
 
   it('monotone: more P never turns a pass into refer, more quality never either', () => {

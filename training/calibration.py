@@ -7,16 +7,12 @@ each rule (src/model/calibration.ts), reading what this writes into the manifest
 2. range_levels: per band of the estimate, the nominal level the 80% range is read at.
 3. widening: per band of capture quality (training/capture.py's score), a temperature on the
    served distribution, p^(1/tau) renormalised: a face the capture degraded gets a wider
-   distribution, and with it a wider range and a P(age >= T) that knows less. Within a band,
-   the part of the score that fell furthest (its limiting part: dark, flat, sharpness...) may
-   have a tau of its own: a covered face and a blurred one of the same score miss by different
-   amounts.
+   distribution, and with it a wider range and a P(age >= T) that knows less.
 4. decision: per threshold age T and quality band, the smallest P(age >= T) (of the widened
    distribution) that passes; below it, or where no P is safe, the answer is "refer". Fitted for
    a false-accept target (people under T who pass), never on `test`.
 
-A face's quality band, its limiting part and its estimate band decide everything; all three
-are known to the server.
+A face's quality band and estimate band decide everything; both are known to the server.
 """
 from __future__ import annotations
 
@@ -127,79 +123,54 @@ def widen(probs, tau) -> np.ndarray:
     return w / w.sum(axis=1, keepdims=True)
 
 
-def limiting_part(parts: dict) -> str | None:
-    """The part of the quality score that fell furthest (the first in RAMPS order on a tie), or
-    None when none fell below 1 (the server's limitingPart)."""
-    name = min(parts, key=parts.get, default=None)
-    return name if name is not None and parts[name] < 1 else None
-
-
-def widening_for(score, widening: list[dict] | None, limiting=None) -> np.ndarray:
-    """Each face's tau from its quality score and limiting part: its band's `by_part` tau for
-    that part where the band has one, else the band's tau (1 where the model has no widening)."""
+def widening_for(score, widening: list[dict] | None) -> np.ndarray:
+    """Each face's tau from its quality score (1 where the model has no widening)."""
     score = np.asarray(score, float)
-    part = np.asarray(limiting if limiting is not None else [None] * len(score), object)
     out = np.ones(len(score))
     if not widening:
         return out
     for b in widening:
-        rows = (score >= b["from"]) & (score < b["to"])
-        out[rows] = b["tau"]
-        for name, tau in (b.get("by_part") or {}).items():
-            out[rows & (part == name)] = tau
+        out[(score >= b["from"]) & (score < b["to"])] = b["tau"]
     return out
-
-
-def _smallest_tau(probs, true, level, floor: float, target: float) -> float:
-    for t in WIDENING_GRID:
-        if t >= floor and metrics.interval_coverage(widen(probs, t), true, level) >= target:
-            return t
-    return WIDENING_GRID[-1]
 
 
 def fit_widening(probs, true, estimate, score, levels: list[dict] | None, target: float = 0.8,
-                 min_faces: int = 100, limiting=None) -> list[dict]:
+                 min_faces: int = 100) -> list[dict]:
     """Per quality band: the smallest tau (WIDENING_GRID) whose ranges, read at the estimate
     bands' `levels`, hold the true age for at least `target` of the band's faces; a band with
-    fewer than `min_faces` faces takes the next better band's tau or more. With `limiting` (each
-    face's limiting part), also per part within a band that has `min_faces` faces limited by it
-    (`by_part`), never narrower than the same part's tau in a better band."""
+    fewer than `min_faces` faces takes the next better band's tau or more."""
     probs, true = np.asarray(probs, float), np.asarray(true, float)
     band = quality_band(score)
-    part = np.asarray(limiting, object) if limiting is not None else None
     level = range_levels_for(estimate, levels)
-    out, floor, part_floor = [], WIDENING_GRID[0], {}
+    out, floor = [], WIDENING_GRID[0]
     for i, (lo, hi) in enumerate(QUALITY_BANDS):
         rows = np.flatnonzero(band == i)
-        tau = _smallest_tau(probs[rows], true[rows], level[rows], floor, target) if len(rows) >= min_faces else floor
+        tau = floor
+        if len(rows) >= min_faces:
+            for t in WIDENING_GRID:
+                if t < floor:
+                    continue
+                if metrics.interval_coverage(widen(probs[rows], t), true[rows], level[rows]) >= target:
+                    tau = t
+                    break
+            else:
+                tau = WIDENING_GRID[-1]
         floor = tau          # a worse capture never gets a narrower answer than a better one
-        entry = {"from": lo, "to": min(hi, 1.0001), "tau": tau, "n": int(len(rows))}
-        if part is not None:
-            by_part = {}
-            for name in sorted({p for p in part[rows] if p is not None}):
-                sub = rows[part[rows] == name]
-                if len(sub) >= min_faces:
-                    by_part[name] = _smallest_tau(probs[sub], true[sub], level[sub],
-                                                  part_floor.get(name, WIDENING_GRID[0]), target)
-                    part_floor[name] = by_part[name]
-            if by_part:
-                entry["by_part"] = by_part
-        out.append(entry)
+        out.append({"from": lo, "to": min(hi, 1.0001), "tau": tau, "n": int(len(rows))})
     return out
 
 
-def fit_levels_and_widening(probs, true, estimate, score, clean, rounds: int = 3,
-                            limiting=None) -> tuple[list, list]:
+def fit_levels_and_widening(probs, true, estimate, score, clean, rounds: int = 3) -> tuple[list, list]:
     """Range levels on the clean faces and widening on all, each given the other, a few rounds
     (each changes the other's fit a little)."""
     clean = np.asarray(clean, bool)
     widening = None
     levels = None
     for _ in range(rounds):
-        tau = widening_for(score, widening, limiting)
+        tau = widening_for(score, widening)
         w = widen(probs, tau)
         levels = fit_range_levels(w[clean], np.asarray(true)[clean], np.asarray(estimate)[clean])
-        widening = fit_widening(probs, true, estimate, score, levels, limiting=limiting)
+        widening = fit_widening(probs, true, estimate, score, levels)
     return levels, widening
 
 
@@ -269,14 +240,13 @@ def decide(p, score, t: int, decision: dict | None) -> np.ndarray:
 # The release's fit
 # ---------------------------------------------------------------------------------------------
 
-def fit_served_calibration(probs, estimate, true, score, clean, limiting=None) -> dict:
+def fit_served_calibration(probs, estimate, true, score, clean) -> dict:
     """From the served graph's answers on `val` faces, clean and degraded (probs [N, 101],
-    estimate [N], true [N], quality score [N], clean [N] bool, limiting part [N] or None for a
-    widening by quality band alone) -> the manifest's `calibration`: range levels, widening and
-    the decision rule."""
+    estimate [N], true [N], quality score [N], clean [N] bool) -> the manifest's `calibration`:
+    range levels, widening and the decision rule, with the val numbers they were fitted to."""
     true = np.clip(np.asarray(true, float), 0, 100)
-    levels, widening = fit_levels_and_widening(probs, true, estimate, score, clean, limiting=limiting)
-    widened = widen(probs, widening_for(score, widening, limiting))
+    levels, widening = fit_levels_and_widening(probs, true, estimate, score, clean)
+    widened = widen(probs, widening_for(score, widening))
     decision = fit_decision(widened, true, score)
     return {"range_levels": levels, "widening": widening, "decision": decision}
 
@@ -291,7 +261,7 @@ def capture_faces(split: str, size: int, data_root: str, per_face: int, seed: in
     `per_face` of the capture benchmark's degraded conditions (training/capture.py; spread evenly
     over the conditions by a seeded order of the faces) -> {"inputs": uint8 [N', S, S, 3] (the
     model's input, Pillow BOX as the server resizes), "true", "score" (capture quality),
-    "limiting" (its limiting part or None), "condition", "face"}."""
+    "condition", "face"}."""
     from PIL import Image
 
     from .capture import CONDITIONS, blockiness, condition_seed, degrade_condition, input_quality
@@ -306,15 +276,13 @@ def capture_faces(split: str, size: int, data_root: str, per_face: int, seed: in
         (i, degraded[(slot[i] * per_face + j) % len(degraded)]) for i in range(n) for j in range(per_face)]
     inputs = np.empty((len(rows), size, size, 3), np.uint8)
     score = np.empty(len(rows))
-    limiting = np.empty(len(rows), object)
     for r, (i, cond) in enumerate(rows):
         img = degrade_condition(chips.images[i].numpy(), cond, condition_seed(seed, i, cond))
         inputs[r] = np.array(Image.fromarray(img).resize((size, size), Image.BOX), dtype=np.uint8)
         h, w = img.shape[:2]
-        q = input_quality(inputs[r], float(np.sqrt(w * h)), None, blockiness(img))
-        score[r], limiting[r] = q["score"], limiting_part(q["parts"])
+        score[r] = input_quality(inputs[r], float(np.sqrt(w * h)), None, blockiness(img))["score"]
     return {"inputs": inputs, "true": chips.ages.numpy()[[i for i, _ in rows]],
-            "score": score, "limiting": limiting, "condition": np.array([c for _, c in rows]), "face": np.array([i for i, _ in rows])}
+            "score": score, "condition": np.array([c for _, c in rows]), "face": np.array([i for i, _ in rows])}
 
 
 def _predict(model_path, inputs: np.ndarray, batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
@@ -329,12 +297,11 @@ def _predict(model_path, inputs: np.ndarray, batch_size: int = 128) -> tuple[np.
     return np.concatenate(probs).astype(np.float64), np.concatenate(ages).astype(np.float64)
 
 
-def calibration_report(probs, estimate, true, score, condition, calib: dict, t: int = 18,
-                       limiting=None) -> dict:
+def calibration_report(probs, estimate, true, score, condition, calib: dict, t: int = 18) -> dict:
     """Per condition: MAE, the range's coverage, and at T the share of under-T faces that pass
     and of over-T faces that pass; and the clean faces' coverage per band of the estimate."""
     true = np.clip(np.asarray(true, float), 0, 100)
-    widened = widen(probs, widening_for(score, calib["widening"], limiting))
+    widened = widen(probs, widening_for(score, calib["widening"]))
     level = range_levels_for(estimate, calib["range_levels"])
     lo, hi = metrics.quantile_interval(widened, level)
     inside = (true >= lo) & (true <= hi)
@@ -374,8 +341,7 @@ def calibrate_release(model_dir: str, data_root: str = "../shared/data/utkface",
     graph = d / manifest["model"]
     val = capture_faces("val", size, data_root, per_face, seed)
     probs, estimate = _predict(graph, val["inputs"])
-    calib = fit_served_calibration(probs, estimate, val["true"], val["score"], val["condition"] == "clean",
-                                   val["limiting"])
+    calib = fit_served_calibration(probs, estimate, val["true"], val["score"], val["condition"] == "clean")
     test = capture_faces("test", size, data_root, 0, seed)
     t_probs, t_est = _predict(graph, test["inputs"])
     fitted = {"split": "val", "faces": int((val["condition"] == "clean").sum()), "conditions_per_face": per_face,
@@ -387,10 +353,8 @@ def calibrate_release(model_dir: str, data_root: str = "../shared/data/utkface",
     report_path = d / "report.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     result = {"fitted": fitted, "calibration": calib,
-              "val": calibration_report(probs, estimate, val["true"], val["score"], val["condition"], calib,
-                                        limiting=val["limiting"]),
-              "test_clean": calibration_report(t_probs, t_est, test["true"], test["score"], test["condition"], calib,
-                                               limiting=test["limiting"])}
+              "val": calibration_report(probs, estimate, val["true"], val["score"], val["condition"], calib),
+              "test_clean": calibration_report(t_probs, t_est, test["true"], test["score"], test["condition"], calib)}
     report["capture_calibration"] = result
     report_path.write_text(json.dumps(report) + "\n")
     return result

@@ -278,12 +278,11 @@ def _capture_section(cap: dict) -> list[str]:
         f"`{f['command']}`: {f['faces']} `val` faces through the served graph, each clean and under "
         f"{f['conditions_per_face']} of the capture benchmark's degraded conditions (training/capture.py, seed {f['seed']}).",
         "",
-        _row(["capture quality band", "widening tau", "tau by limiting part", "P(age ≥ 18) that passes"]),
-        _row(["---"] * 4),
+        _row(["capture quality band", "widening tau", "P(age ≥ 18) that passes"]),
+        _row(["---"] * 3),
     ]
     for w, d in zip(c["widening"], rule):
-        by_part = ", ".join(f"{k} {_f(v, 2)}" for k, v in (w.get("by_part") or {}).items()) or "–"
-        out.append(_row([band(w), _f(w["tau"], 2), by_part, "refer" if d["min_p"] is None else _f(d["min_p"], 4)]))
+        out.append(_row([band(w), _f(w["tau"], 2), "refer" if d["min_p"] is None else _f(d["min_p"], 4)]))
     out += [
         "",
         f"Decision rule: at most {c['decision']['target']:.0%} of the `val` faces under T in each quality band pass, "

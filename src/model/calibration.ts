@@ -3,8 +3,7 @@
  * on `val` at release, applied here the same way (test/calibration.test.ts holds the two
  * together). The graph's temperature is inside the graph; the rest is here:
  *   - range levels: the nominal level the 80% range is read at, per band of the estimate;
- *   - widening: per band of capture quality, a temperature on the distribution (p^(1/tau)), and
- *     within a band, per limiting part (the part of the quality score that fell furthest);
+ *   - widening: per band of capture quality, a temperature on the distribution (p^(1/tau));
  *   - decision: per threshold age and quality band, the P(age >= T) from which a face passes.
  */
 import type { Calibration, RangeLevel } from '../registry/manifest';
@@ -21,24 +20,10 @@ export function rangeLevel(levels: RangeLevel[] | undefined, age: number): numbe
   return band ? band.level : RANGE_LEVEL;
 }
 
-/**
- * The part of the quality score that fell furthest (the first in the score's order on a tie),
- * null when none fell below 1 (calibration.limiting_part).
- */
-export function limitingPart(parts: Record<string, number>): string | null {
-  let name: string | null = null;
-  for (const [k, v] of Object.entries(parts)) if (name === null || v < parts[name]!) name = k;
-  return name !== null && parts[name]! < 1 ? name : null;
-}
-
-/**
- * The widening temperature for a capture: its quality band's tau for its limiting part where the
- * band has one, else the band's tau; 1 without a fit (calibration.widening_for).
- */
-export function wideningFor(calibration: Calibration | undefined, score: number, part: string | null = null): number {
+/** The widening temperature for a quality score: its band's tau, 1 without a fit. */
+export function wideningFor(calibration: Calibration | undefined, score: number): number {
   const band = calibration?.widening.find((b) => score >= b.from && score < b.to);
-  if (!band) return 1;
-  return (part !== null ? band.by_part?.[part] : undefined) ?? band.tau;
+  return band ? band.tau : 1;
 }
 
 /**

@@ -6,7 +6,7 @@ import type { Rect } from '../image/types';
 import type { AgeEstimate } from '../schemas';
 import { rangeLevelsOf } from '../registry/manifest';
 import type { AgeModel } from './age-model';
-import { decide, limitingPart, RANGE_LEVEL, rangeLevel, widen, wideningFor } from './calibration';
+import { decide, RANGE_LEVEL, rangeLevel, widen, wideningFor } from './calibration';
 import { centralInterval, groupProbabilities, mostLikelyGroup, probabilityAtLeast, round1, topK } from './distribution';
 import { blockiness, measureQuality } from './quality';
 
@@ -53,7 +53,7 @@ export async function estimateAge(model: AgeModel, image: DecodedImage, crop: Re
   const stored = rectToStored(wholePixels(crop), image.width, image.height, image.orientation);
   const quality = measureQuality(input, m.input.size, Math.sqrt(crop.w * crop.h), detectorScore, blockiness(image, stored));
   const out = await model.run(input);
-  const probs = widen(out.probs, wideningFor(m.calibration, quality.score, limitingPart(quality.parts)));
+  const probs = widen(out.probs, wideningFor(m.calibration, quality.score));
   const groups = groupProbabilities(probs, m.ages.min);
   const attention = attentionToImage(out.box, crop);
   return {

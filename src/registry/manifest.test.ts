@@ -76,7 +76,7 @@ describe('parseManifest: the calibration training/calibration.py writes', () => 
   const bands = [[0.9, 1.0001], [0.5, 0.9], [0.15, 0.5], [0, 0.15]] as const;
   const calibration = {
     range_levels: [{ from: 0, to: 12, level: 0.6 }, { from: 13, to: null, level: 0.8 }],
-    widening: bands.map(([from, to], i) => ({ from, to, tau: 1 + i / 10, ...(i === 3 ? { by_part: { flat: 1.2, sharpness: 1.5 } } : {}) })),
+    widening: bands.map(([from, to], i) => ({ from, to, tau: 1 + i / 10 })),
     decision: { target: 0.01, ages: { '18': bands.map(([from, to], i) => ({ from, to, min_p: i === 3 ? null : 0.98 })) } },
     fitted: { split: 'val' },
   };
@@ -84,15 +84,12 @@ describe('parseManifest: the calibration training/calibration.py writes', () => 
   it('is read back as it was written', () => {
     const m = parseManifest(JSON.stringify({ ...valid, calibration }));
     expect(m.calibration?.widening.map((b) => b.tau)).toEqual([1, 1.1, 1.2, 1.3]);
-    expect(m.calibration?.widening[3]!.by_part).toEqual({ flat: 1.2, sharpness: 1.5 });
     expect(m.calibration?.decision.ages['18']![3]!.min_p).toBeNull();
   });
 
   it.each([
     ['a gap between quality bands', { widening: [{ from: 0.5, to: 1.0001, tau: 1 }, { from: 0, to: 0.4, tau: 1 }] }, /widening/],
     ['a tau of 0', { widening: bands.map(([from, to]) => ({ from, to, tau: 0 })) }, /widening/],
-    ['a limiting part\'s tau of 0', { widening: bands.map(([from, to]) => ({ from, to, tau: 1, by_part: { flat: 0 } })) }, /widening/],
-    ['by_part that is a list', { widening: bands.map(([from, to]) => ({ from, to, tau: 1, by_part: [1.2] })) }, /widening/],
     ['bands that stop short of 0', { widening: [{ from: 0.5, to: 1.0001, tau: 1 }] }, /widening/],
     ['a target of 2', { decision: { target: 2, ages: {} } }, /decision/],
     ['a min_p over 1', { decision: { target: 0.01, ages: { '18': bands.map(([from, to]) => ({ from, to, min_p: 1.5 })) } } }, /decision.ages.18/],

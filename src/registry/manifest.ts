@@ -49,14 +49,13 @@ type QualityBand = { from: number; to: number };
 
 /**
  * training/calibration.py's fit (docs/model-contract.md): range levels per band of the estimate,
- * a widening temperature per band of capture quality (and, optionally, per limiting part within a
- * band: `by_part`, e.g. { flat: 1.05 }), and per threshold age T the P(age >= T)
+ * a widening temperature per band of capture quality, and per threshold age T the P(age >= T)
  * each quality band passes from (min_p null: that band always refers), for `target`: the share
  * of people under T allowed to pass on `val`.
  */
 export type Calibration = {
   range_levels: RangeLevel[];
-  widening: (QualityBand & { tau: number; by_part?: Record<string, number> })[];
+  widening: (QualityBand & { tau: number })[];
   decision: { target: number; ages: Record<string, (QualityBand & { min_p: number | null })[]> };
 };
 
@@ -173,9 +172,7 @@ function checkQualityBands(bands: unknown, where: string, valueOk: (b: Record<st
 function checkCalibration(c: unknown, fail: (why: string) => never): void {
   if (!isObject(c)) return fail('calibration must be an object');
   checkRangeLevels(c.range_levels, 'calibration.range_levels', fail);
-  const tauOk = (tau: unknown) => typeof tau === 'number' && tau > 0 && tau <= 10;
-  checkQualityBands(c.widening, 'calibration.widening', (b) => tauOk(b.tau) &&
-    (b.by_part === undefined || (isObject(b.by_part) && Object.values(b.by_part).every(tauOk))), fail);
+  checkQualityBands(c.widening, 'calibration.widening', (b) => typeof b.tau === 'number' && b.tau > 0 && b.tau <= 10, fail);
   const d = c.decision;
   if (!isObject(d) || typeof d.target !== 'number' || !(d.target > 0 && d.target < 1) || !isObject(d.ages)) {
     return fail('calibration.decision must be {target in (0, 1), ages: {T: bands}}');

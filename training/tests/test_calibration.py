@@ -44,31 +44,6 @@ def test_fit_widening_widens_the_bands_whose_answers_miss_more():
     assert metrics.interval_coverage(w[poor], true[poor], 0.8) == pytest.approx(0.8, abs=0.03)
 
 
-def test_widening_by_limiting_part_widens_the_part_that_misses_more():
-    # One quality band (0.3), two kinds of loss: covered faces miss by sigma 10, blurred ones by
-    # sigma 5, both answered with sigma 4. The band's tau is a compromise; each part's fits it.
-    rng = np.random.default_rng(2)
-    n = 2000
-    true = rng.uniform(20, 70, n)
-    part = np.where(np.arange(n) % 2 == 0, "flat", "sharpness").astype(object)
-    score = np.full(n, 0.3)
-    off = np.where(part == "flat", rng.normal(0, 10, n), rng.normal(0, 5, n))
-    probs = gaussian_rows(true + off, 4.0)
-    estimate = (probs * np.arange(101)).sum(1)
-    widening = cal.fit_widening(probs, true, estimate, score, None, limiting=part)
-    band = next(b for b in widening if b["from"] == 0.15)
-    assert band["by_part"]["flat"] > band["tau"] > band["by_part"]["sharpness"]
-    w = cal.widen(probs, cal.widening_for(score, widening, part))
-    for name in ("flat", "sharpness"):
-        rows = part == name
-        assert metrics.interval_coverage(w[rows], true[rows], 0.8) == pytest.approx(0.8, abs=0.03)
-    # Without parts (or for a part the band has no tau for) a face gets the band's tau.
-    assert np.all(cal.widening_for(score, widening) == band["tau"])
-    assert cal.widening_for([0.3], widening, ["noise"])[0] == band["tau"]
-    assert cal.limiting_part({"face_px": 1.0, "dark": 0.3, "flat": 0.3}) == "dark"
-    assert cal.limiting_part({"face_px": 1.0, "dark": 1.0}) is None
-
-
 def test_the_decision_passes_the_fewest_minors_the_target_allows():
     # Band 0.9+: 200 under-18 faces whose P(>=18) is 0.001 .. 0.200 (i / 1000) and 100 adults
     # at 0.99. With target 1%, at most 2 of the 200 may pass: the smallest grid P above the

@@ -31,8 +31,7 @@ CASES = {"clean": None, "small-severe": None, "blur-severe": 0.93, "dark-severe"
 CALIBRATION = {
     "range_levels": [{"from": 0, "to": 17, "level": 0.7}, {"from": 18, "to": None, "level": 0.85}],
     "widening": [{"from": 0.9, "to": 1.0001, "tau": 1.0}, {"from": 0.5, "to": 0.9, "tau": 1.3},
-                 {"from": 0.15, "to": 0.5, "tau": 1.8, "by_part": {"dark": 2.2, "flat": 1.5}},
-                 {"from": 0.0, "to": 0.15, "tau": 2.6, "by_part": {"flat": 2.0}}],
+                 {"from": 0.15, "to": 0.5, "tau": 1.8}, {"from": 0.0, "to": 0.15, "tau": 2.6}],
     "decision": {"target": 0.01, "ages": {"18": [
         {"from": 0.9, "to": 1.0001, "min_p": 0.9}, {"from": 0.5, "to": 0.9, "min_p": 0.95},
         {"from": 0.15, "to": 0.5, "min_p": 0.99}, {"from": 0.0, "to": 0.15, "min_p": None}]}},
@@ -54,20 +53,17 @@ def build() -> dict:
         model_input = np.array(Image.fromarray(img).resize((SIZE, SIZE), Image.BOX), dtype=np.uint8)
         q = capture.input_quality(model_input, float(np.sqrt(w * h)), det, capture.blockiness(img))
         cases.append({"condition": cond, "source_png": _png(img), "input_png": _png(model_input),
-                      "face_px": float(np.sqrt(w * h)), "detector_score": det, "expected": q,
-                      "limiting": calibration.limiting_part(q["parts"])})
+                      "face_px": float(np.sqrt(w * h)), "detector_score": det, "expected": q})
     # A distribution (a bump at 16 years) widened at each quality band, and the decision at T = 18.
     ages = np.arange(101)
     probs = np.exp(-0.5 * ((ages - 16) / 3.0) ** 2)
     probs = np.round(probs / probs.sum(), 8)             # as the fixture stores it: both sides widen these
     calib_cases = []
-    # (score, limiting part): a band's by_part tau where it has one for the part, else the band's.
-    for score, part in ((1.0, None), (0.7, "sharpness"), (0.3, None), (0.3, "dark"), (0.3, "sharpness"),
-                        (0.05, "flat"), (0.05, "dark")):
-        tau = float(calibration.widening_for([score], CALIBRATION["widening"], [part])[0])
+    for score in (1.0, 0.7, 0.3, 0.05):
+        tau = float(calibration.widening_for([score], CALIBRATION["widening"])[0])
         w = calibration.widen(probs[None], tau)[0]
         p18 = float(np.round(calibration.p_at_least(w[None], 18)[0], 4))
-        calib_cases.append({"score": score, "part": part, "tau": tau, "widened": np.round(w, 8).tolist(), "p18": p18,
+        calib_cases.append({"score": score, "tau": tau, "widened": np.round(w, 8).tolist(), "p18": p18,
                             "decision": str(calibration.decide([p18], [score], 18, CALIBRATION["decision"])[0])})
     for p, score in ((0.95, 0.95), (0.8999, 0.95), (0.95, 0.6), (0.999, 0.1)):
         calib_cases.append({"score": score, "p18": p,
