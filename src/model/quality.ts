@@ -123,8 +123,15 @@ export function blockiness(image: RgbImage, rect: Rect, lines = 64): number {
   const add = (d: number, onGrid: boolean) => {
     if (onGrid) { across += d; nAcross++; } else { within += d; nWithin++; }
   };
-  for (let y = y0; y < y1; y += rs) for (let x = x0 + 1; x < x1; x++) add(Math.abs(lum(x, y) - lum(x - 1, y)), x % 8 === 0);
-  for (let x = x0; x < x1; x += cs) for (let y = y0 + 1; y < y1; y++) add(Math.abs(lum(x, y) - lum(x, y - 1)), y % 8 === 0);
+  // Each pixel's luma once per line read (it is the right side of one step and the left of the next).
+  for (let y = y0; y < y1; y += rs) {
+    let prev = lum(x0, y);
+    for (let x = x0 + 1; x < x1; x++) { const v = lum(x, y); add(Math.abs(v - prev), x % 8 === 0); prev = v; }
+  }
+  for (let x = x0; x < x1; x += cs) {
+    let prev = lum(x, y0);
+    for (let y = y0 + 1; y < y1; y++) { const v = lum(x, y); add(Math.abs(v - prev), y % 8 === 0); prev = v; }
+  }
   return (across / nAcross + 0.5) / (within / nWithin + 0.5);
 }
 
