@@ -297,6 +297,19 @@ def _predict(model_path, inputs: np.ndarray, batch_size: int = 128) -> tuple[np.
     return np.concatenate(probs).astype(np.float64), np.concatenate(ages).astype(np.float64)
 
 
+def served_answers(model_dir, split: str, per_face: int, seed: int, data_root: str) -> dict:
+    """capture_faces of a split read by a released version's served graph: the same dict, its
+    "inputs" replaced by the graph's "probs" and "estimate"."""
+    import json
+    from pathlib import Path
+
+    d = Path(model_dir)
+    manifest = json.loads((d / "manifest.json").read_text())
+    faces = capture_faces(split, manifest["input"]["size"], data_root, per_face, seed)
+    faces["probs"], faces["estimate"] = _predict(d / manifest["model"], faces.pop("inputs"))
+    return faces
+
+
 def calibration_report(probs, estimate, true, score, condition, calib: dict, t: int = 18) -> dict:
     """Per condition: MAE, the range's coverage, and at T the share of under-T faces that pass
     and of over-T faces that pass; and the clean faces' coverage per band of the estimate."""
@@ -337,13 +350,9 @@ def calibrate_release(model_dir: str, data_root: str = "../shared/data/utkface",
 
     d = Path(model_dir)
     manifest = json.loads((d / "manifest.json").read_text())
-    size = manifest["input"]["size"]
-    graph = d / manifest["model"]
-    val = capture_faces("val", size, data_root, per_face, seed)
-    probs, estimate = _predict(graph, val["inputs"])
-    calib = fit_served_calibration(probs, estimate, val["true"], val["score"], val["condition"] == "clean")
-    test = capture_faces("test", size, data_root, 0, seed)
-    t_probs, t_est = _predict(graph, test["inputs"])
+    val = served_answers(d, "val", per_face, seed, data_root)
+    calib = fit_served_calibration(val["probs"], val["estimate"], val["true"], val["score"], val["condition"] == "clean")
+    test = served_answers(d, "test", 0, seed, data_root)
     fitted = {"split": "val", "faces": int((val["condition"] == "clean").sum()), "conditions_per_face": per_face,
               "seed": seed, "runtime": "onnxruntime (Python), the served int8 graph",
               "command": f"python -m training calibrate --model-dir {model_dir}"}
@@ -353,8 +362,9 @@ def calibrate_release(model_dir: str, data_root: str = "../shared/data/utkface",
     report_path = d / "report.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     result = {"fitted": fitted, "calibration": calib,
-              "val": calibration_report(probs, estimate, val["true"], val["score"], val["condition"], calib),
-              "test_clean": calibration_report(t_probs, t_est, test["true"], test["score"], test["condition"], calib)}
+              "val": calibration_report(val["probs"], val["estimate"], val["true"], val["score"], val["condition"], calib),
+              "test_clean": calibration_report(test["probs"], test["estimate"], test["true"], test["score"],
+                                               test["condition"], calib)}
     report["capture_calibration"] = result
     report_path.write_text(json.dumps(report) + "\n")
     return result

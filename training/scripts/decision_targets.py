@@ -10,7 +10,6 @@ The served rule is the 1% one; this says what a looser one would buy (docs/captu
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -20,29 +19,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from training import calibration as cal  # noqa: E402
 
 
-def answers(model_dir: Path, split: str, seed: int, data_root: str) -> dict:
-    manifest = json.loads((model_dir / "manifest.json").read_text())
-    faces = cal.capture_faces(split, manifest["input"]["size"], data_root, 4, seed)
-    faces["probs"], faces["estimate"] = cal._predict(model_dir / manifest["model"], faces.pop("inputs"))
-    return faces
-
-
-def passes(d: dict, calib: dict, decision: dict, t: int = 18) -> dict:
-    widened = cal.widen(d["probs"], cal.widening_for(d["score"], calib["widening"]))
-    passed = cal.decide(np.round(cal.p_at_least(widened, t), 4), d["score"], t, decision) == "pass"
-    true = np.asarray(d["true"], float)
-    out = {}
-    for name, rows in (("clean", d["condition"] == "clean"), ("all conditions", np.ones(len(true), bool))):
-        under, over = rows & (true < t), rows & (true >= t)
-        out[name] = {"minors_pass": [int((passed & under).sum()), int(under.sum())],
-                     "adults_pass": round(float((passed & over).sum() / max(1, over.sum())), 4)}
-    worst = []
-    for c in dict.fromkeys(d["condition"]):
-        under = (d["condition"] == c) & (true < t)
-        worst.append(((passed & under).sum() / max(1, under.sum()), c, int((passed & under).sum()), int(under.sum())))
-    share, c, k, n = max(worst)
-    out["worst condition"] = f"{c} {k}/{n}"
-    return out
+def passes(d: dict, calib: dict) -> dict:
+    """calibration_report's counts at 18: clean, summed over all conditions, and the condition
+    where the largest share of minors passes."""
+    conditions = cal.calibration_report(d["probs"], d["estimate"], d["true"], d["score"], d["condition"],
+                                        calib)["conditions"]
+    total = lambda key: [sum(r[key][i] for r in conditions.values()) for i in (0, 1)]
+    share = lambda counts: counts[0] / max(1, counts[1])
+    worst = max(conditions, key=lambda c: share(conditions[c]["under_18_passed"]))
+    return {"clean": {"minors_pass": conditions["clean"]["under_18_passed"],
+                      "adults_pass": share(conditions["clean"]["over_18_passed"])},
+            "all conditions": {"minors_pass": total("under_18_passed"), "adults_pass": share(total("over_18_passed"))},
+            "worst condition": "{} {}/{}".format(worst, *conditions[worst]["under_18_passed"])}
 
 
 def main() -> None:
@@ -51,8 +39,8 @@ def main() -> None:
     ap.add_argument("--targets", default="0.01,0.02,0.05")
     ap.add_argument("--data-root", default="../shared/data/utkface")
     args = ap.parse_args()
-    val = answers(args.model_dir, "val", 202, args.data_root)
-    test = answers(args.model_dir, "test", 203, args.data_root)
+    val = cal.served_answers(args.model_dir, "val", 4, 202, args.data_root)
+    test = cal.served_answers(args.model_dir, "test", 4, 203, args.data_root)
     calib = cal.fit_served_calibration(val["probs"], val["estimate"], val["true"], val["score"], val["condition"] == "clean")
     widened = cal.widen(val["probs"], cal.widening_for(val["score"], calib["widening"]))
     print(f"== {args.model_dir}: the check at 18 by false-accept target (fitted on val)")
@@ -61,7 +49,7 @@ def main() -> None:
         min_p = [b["min_p"] for b in decision["ages"]["18"]]
         line = [f"target {target:.2f}: min_p by quality band {min_p}"]
         for name, d in (("val", val), ("test", test)):
-            r = passes(d, calib, decision)
+            r = passes(d, {**calib, "decision": decision})
             line.append(f"{name}: clean minors {r['clean']['minors_pass'][0]}/{r['clean']['minors_pass'][1]}, "
                         f"adults {r['clean']['adults_pass']:.3f}; all conditions minors "
                         f"{r['all conditions']['minors_pass'][0]}/{r['all conditions']['minors_pass'][1]}, "
