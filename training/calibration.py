@@ -10,7 +10,8 @@ each rule (src/model/calibration.ts), reading what this writes into the manifest
    distribution, and with it a wider range and a P(age >= T) that knows less.
 4. decision: per threshold age T and quality band, the smallest P(age >= T) (of the widened
    distribution) that passes; below it, or where no P is safe, the answer is "refer". Fitted for
-   a false-accept target (people under T who pass), never on `test`.
+   a false-accept target (people under T who pass), never on `test`: `decision` for the default
+   target (1%), and `other_decisions` for the targets a request may ask for (false_accept=).
 
 A face's quality band and estimate band decide everything; both are known to the server.
 """
@@ -25,6 +26,7 @@ QUALITY_BANDS = ((0.9, 1.0001), (0.5, 0.9), (0.15, 0.5), (0.0, 0.15))
 WIDENING_GRID = tuple(float(v) for v in np.round(np.arange(0.8, 10.001, 0.05), 2))   # sd x 0.9 .. x 3.2
 DECISION_AGES = tuple(range(12, 31))          # the T a rule is fitted for
 DECISION_TARGET = 0.01                         # share of people under T who may pass
+OTHER_DECISION_TARGETS = (0.02,)               # what a request may ask for instead (false_accept=)
 MIN_UNDER = 40                                 # fewer under-T faces in a band than this: the band refers
 P_GRID = tuple(float(v) for v in np.round(np.arange(0.5, 0.9996, 0.0025), 4))
 
@@ -240,15 +242,30 @@ def decide(p, score, t: int, decision: dict | None) -> np.ndarray:
 # The release's fit
 # ---------------------------------------------------------------------------------------------
 
-def fit_served_calibration(probs, estimate, true, score, clean) -> dict:
+def decision_for(calib: dict, target: float | None = None) -> dict | None:
+    """The rule fitted for a false-accept target (the server's decisionRule): `decision` for the
+    default (None or its own target), else the one of `other_decisions` with that target; None
+    when no rule was fitted for it."""
+    rules = [calib["decision"], *calib.get("other_decisions", [])]
+    if target is None:
+        return rules[0]
+    return next((r for r in rules if r["target"] == target), None)
+
+
+def fit_served_calibration(probs, estimate, true, score, clean,
+                           other_targets=OTHER_DECISION_TARGETS) -> dict:
     """From the served graph's answers on `val` faces, clean and degraded (probs [N, 101],
     estimate [N], true [N], quality score [N], clean [N] bool) -> the manifest's `calibration`:
-    range levels, widening and the decision rule, with the val numbers they were fitted to."""
+    range levels, widening and the decision rules (the default target's, and one per
+    `other_targets`), with the val numbers they were fitted to."""
     true = np.clip(np.asarray(true, float), 0, 100)
     levels, widening = fit_levels_and_widening(probs, true, estimate, score, clean)
     widened = widen(probs, widening_for(score, widening))
     decision = fit_decision(widened, true, score)
-    return {"range_levels": levels, "widening": widening, "decision": decision}
+    calib = {"range_levels": levels, "widening": widening, "decision": decision}
+    if other_targets:
+        calib["other_decisions"] = [fit_decision(widened, true, score, target=t) for t in other_targets]
+    return calib
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,15 +327,20 @@ def served_answers(model_dir, split: str, per_face: int, seed: int, data_root: s
     return faces
 
 
-def calibration_report(probs, estimate, true, score, condition, calib: dict, t: int = 18) -> dict:
+def calibration_report(probs, estimate, true, score, condition, calib: dict, t: int = 18,
+                       target: float | None = None) -> dict:
     """Per condition: MAE, the range's coverage, and at T the share of under-T faces that pass
-    and of over-T faces that pass; and the clean faces' coverage per band of the estimate."""
+    and of over-T faces that pass (by the rule for the false-accept `target`, the default one
+    when None); and the clean faces' coverage per band of the estimate."""
     true = np.clip(np.asarray(true, float), 0, 100)
     widened = widen(probs, widening_for(score, calib["widening"]))
     level = range_levels_for(estimate, calib["range_levels"])
     lo, hi = metrics.quantile_interval(widened, level)
     inside = (true >= lo) & (true <= hi)
-    passed = decide(np.round(p_at_least(widened, t), 4), score, t, calib["decision"]) == "pass"
+    rule = decision_for(calib, target)
+    if rule is None:
+        raise ValueError(f"no decision rule fitted for a false-accept target of {target}")
+    passed = decide(np.round(p_at_least(widened, t), 4), score, t, rule) == "pass"
     out = {}
     for c in dict.fromkeys(condition):
         rows = condition == c
@@ -344,7 +366,7 @@ def calibrate_release(model_dir: str, data_root: str = "../shared/data/utkface",
     """Fits a released version's calibration on `val` (clean and degraded by the capture
     benchmark's functions) and writes it into its manifest (`calibration`, replacing the older
     top-level range_levels) and report.json (`capture_calibration`: the val numbers it was fitted
-    to, and the clean `test` faces' coverage, reported only)."""
+    to, and the clean `test` faces' coverage and checks, reported only; per other target too)."""
     import json
     from pathlib import Path
 
@@ -361,10 +383,12 @@ def calibrate_release(model_dir: str, data_root: str = "../shared/data/utkface",
     (d / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     report_path = d / "report.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
-    result = {"fitted": fitted, "calibration": calib,
-              "val": calibration_report(val["probs"], val["estimate"], val["true"], val["score"], val["condition"], calib),
-              "test_clean": calibration_report(test["probs"], test["estimate"], test["true"], test["score"],
-                                               test["condition"], calib)}
+    report_on = lambda faces, target=None: calibration_report(
+        faces["probs"], faces["estimate"], faces["true"], faces["score"], faces["condition"], calib, target=target)
+    result = {"fitted": fitted, "calibration": calib, "val": report_on(val), "test_clean": report_on(test),
+              "other_targets": {str(r["target"]): {"val": report_on(val, r["target"]),
+                                                   "test_clean": report_on(test, r["target"])}
+                                for r in calib.get("other_decisions", [])}}
     report["capture_calibration"] = result
     report_path.write_text(json.dumps(report) + "\n")
     return result

@@ -270,7 +270,7 @@ def _capture_section(cap: dict) -> list[str]:
     was fitted to and the clean `test` faces' coverage."""
     c = cap["calibration"]
     f = cap["fitted"]
-    rule = c["decision"]["ages"].get("18", [])
+    rules = [c["decision"], *c.get("other_decisions", [])]
     band = lambda b: f"{b['from']:.2f}–{min(b['to'], 1):.2f}"
     out = [
         "## Calibration for the capture, and the age check (fitted on `val`)",
@@ -278,15 +278,20 @@ def _capture_section(cap: dict) -> list[str]:
         f"`{f['command']}`: {f['faces']} `val` faces through the served graph, each clean and under "
         f"{f['conditions_per_face']} of the capture benchmark's degraded conditions (training/capture.py, seed {f['seed']}).",
         "",
-        _row(["capture quality band", "widening tau", "P(age ≥ 18) that passes"]),
-        _row(["---"] * 3),
+        _row(["capture quality band", "widening tau",
+              *(f"P(age ≥ 18) that passes, {r['target']:.0%} target" for r in rules)]),
+        _row(["---"] * (2 + len(rules))),
     ]
-    for w, d in zip(c["widening"], rule):
-        out.append(_row([band(w), _f(w["tau"], 2), "refer" if d["min_p"] is None else _f(d["min_p"], 4)]))
+    for i, w in enumerate(c["widening"]):
+        out.append(_row([band(w), _f(w["tau"], 2), *("refer" if r["ages"]["18"][i]["min_p"] is None
+                                                     else _f(r["ages"]["18"][i]["min_p"], 4) for r in rules)]))
     out += [
         "",
-        f"Decision rule: at most {c['decision']['target']:.0%} of the `val` faces under T in each quality band pass, "
-        f"for T = {min(map(int, c['decision']['ages']))}…{max(map(int, c['decision']['ages']))}. On the `val` faces it was fitted to:",
+        f"Decision rule: at most {c['decision']['target']:.0%} of the `val` faces under T in each quality band pass "
+        f"(the default; a request may ask for "
+        + (", ".join(f"false_accept={r['target']}" for r in rules[1:]) or "no other target")
+        + f"), for T = {min(map(int, c['decision']['ages']))}…{max(map(int, c['decision']['ages']))}. "
+        f"On the `val` faces it was fitted to:",
         "",
         _row(["condition", "faces", "MAE", "80% range coverage", "under 18 who pass", "18+ who pass"]),
         _row(["---"] * 6),
@@ -305,5 +310,16 @@ def _capture_section(cap: dict) -> list[str]:
         + ", ".join(f"{k} {v['coverage']:.3f} ({v['n']})" for k, v in t["clean_coverage_by_estimate_band"].items())
         + ". The capture benchmark (docs/capture.md) has `test` under every condition.",
     ]
+    count = lambda rep, key: [sum(x[key][i] for x in rep["conditions"].values()) for i in (0, 1)]
+    for target, r in cap.get("other_targets", {}).items():
+        vu, vo = count(r["val"], "under_18_passed"), count(r["val"], "over_18_passed")
+        tc = r["test_clean"]["conditions"]["clean"]
+        out += [
+            "",
+            f"With false_accept={target}: on the `val` faces, clean and degraded, {vu[0]} / {vu[1]} under 18 pass and "
+            f"{vo[0]} / {vo[1]} ({vo[0] / max(1, vo[1]):.0%}) of 18+; clean `test` faces: {tc['under_18_passed'][0]} / "
+            f"{tc['under_18_passed'][1]} under 18 and {tc['over_18_passed'][0]} / {tc['over_18_passed'][1]} "
+            f"({tc['over_18_passed'][0] / max(1, tc['over_18_passed'][1]):.0%}) of 18+ pass.",
+        ]
     return out
 

@@ -107,4 +107,45 @@ def test_fit_served_calibration_writes_what_the_server_reads():
     assert all(b["tau"] >= a["tau"] for a, b in zip(c["widening"], c["widening"][1:]))
     assert set(c["decision"]["ages"]) == {str(t) for t in cal.DECISION_AGES}
     assert c["decision"]["target"] == cal.DECISION_TARGET
+    assert [r["target"] for r in c["other_decisions"]] == list(cal.OTHER_DECISION_TARGETS)
+    assert cal.decision_for(c) is c["decision"] and cal.decision_for(c, cal.DECISION_TARGET) is c["decision"]
+    assert cal.decision_for(c, 0.02) is c["other_decisions"][0] and cal.decision_for(c, 0.03) is None
     assert len(c["range_levels"]) == len(metrics.AGE_BANDS)
+
+
+def test_a_looser_target_passes_everyone_a_tighter_one_passes():
+    # Same faces, targets 1% and 2%: in every band the 2% rule's threshold is no higher, so every
+    # face the 1% rule passes, the 2% rule passes too, and no more than 2% of minors pass.
+    rng = np.random.default_rng(3)
+    n = 4000
+    score = rng.choice([0.95, 0.7, 0.3], n)
+    true = rng.uniform(5, 45, n)
+    probs = gaussian_rows(true + rng.normal(0, 4, n), 5.0)
+    tight = cal.fit_decision(probs, true, score, target=0.01, ages=(18, 21))
+    loose = cal.fit_decision(probs, true, score, target=0.02, ages=(18, 21))
+    p = {t: np.round(cal.p_at_least(probs, t), 4) for t in (18, 21)}
+    for t in ("18", "21"):
+        for a, b in zip(tight["ages"][t][:3], loose["ages"][t][:3]):      # the bands with faces
+            assert b["min_p"] is not None and (a["min_p"] is None or b["min_p"] <= a["min_p"])
+            assert b["under_passed"] <= 0.02 * b["n_under"]
+        assert tight["ages"][t][3]["min_p"] is None and loose["ages"][t][3]["min_p"] is None   # no faces: refer
+        passed_tight = cal.decide(p[int(t)], score, int(t), tight) == "pass"
+        passed_loose = cal.decide(p[int(t)], score, int(t), loose) == "pass"
+        assert (passed_loose | ~passed_tight).all() and passed_loose.sum() > passed_tight.sum()
+
+
+def test_the_report_counts_by_the_rule_of_the_target_asked():
+    rng = np.random.default_rng(4)
+    n = 3000
+    true = rng.uniform(5, 45, n)
+    score = rng.choice([1.0, 0.6], n)
+    probs = gaussian_rows(true + rng.normal(0, 4, n), 5.0)
+    estimate = (probs * np.arange(101)).sum(1)
+    calib = cal.fit_served_calibration(probs, estimate, true, score, score == 1.0)
+    condition = np.where(score == 1.0, "clean", "blur-moderate")
+    default = cal.calibration_report(probs, estimate, true, score, condition, calib)
+    loose = cal.calibration_report(probs, estimate, true, score, condition, calib, target=0.02)
+    for c in ("clean", "blur-moderate"):
+        assert loose["conditions"][c]["over_18_passed"][0] > default["conditions"][c]["over_18_passed"][0]
+    with pytest.raises(ValueError, match="0.05"):
+        cal.calibration_report(probs, estimate, true, score, condition, calib, target=0.05)
