@@ -17,8 +17,11 @@ export type EstimateOptions = {
   crop?: 'image';
   top_k?: number;
   max_faces?: number;
-  /** Ages T (1..99, at most 5): each face gets over: [{age: T, probability: P(age >= T), decision: "pass" | "refer" | null}]. */
+  /** Ages T (1..99, at most 5): each face gets over: [{age: T, probability: P(age >= T), decision: "pass" | "refer" | null, false_accept}]. */
   over?: number[];
+  /** With over: the false-accept target of the rule that decides (e.g. 0.02); absent: the model's
+   *  default. A target the model has no rule for is a 400; models() lists them (false_accept_targets). */
+  false_accept?: number;
   /** A model tier of the deployment ('fast' or 'accurate'); absent: its default. */
   model?: ModelTier;
   /** The body's Content-Type; by default read from the bytes (JPEG, PNG) or the Blob. */
@@ -77,6 +80,7 @@ export function createClient(baseUrl: string = DEFAULT_BASE_URL, options?: Clien
         crop: opts.crop,
         model: opts.model,
         over: opts.over?.length ? opts.over.join(',') : undefined,
+        false_accept: opts.false_accept?.toString(),
       };
       const res = await api.v1.age.$post({ query }, { init: { body: bytes, headers: { 'content-type': type } } });
       return unwrap<InferResponseType<typeof api.v1.age.$post, 200>>(res);

@@ -71,8 +71,29 @@ const OverText = z
     }
   })
   .openapi({
-    description: `Ages T (whole years 1..99, at most ${MAX_OVER}, comma-separated): each face gets over: [{age: T, probability: P(age >= T)}] from its calibrated distribution (docs/age-checks.md has the measured error rates of decision rules).`,
+    description: `Ages T (whole years 1..99, at most ${MAX_OVER}, comma-separated): each face gets over: [{age: T, probability: P(age >= T), decision, false_accept}] from its calibrated distribution and the model's rule (false_accept= picks the rule) (docs/age-checks.md has the measured error rates of decision rules).`,
     example: '18,21',
+  });
+
+/** `false_accept=`: the share of people under T a decision may let pass, as a decimal (0.02). */
+export function parseFalseAccept(raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^0?\.\d{1,4}$/.test(raw) || Number(raw) === 0) throw new Error(`false_accept must be a share between 0 and 1 written as a decimal (e.g. 0.02); got "${raw.slice(0, 12)}".`);
+  return Number(raw);
+}
+
+const FalseAcceptText = z
+  .string()
+  .superRefine((raw, ctx) => {
+    try {
+      parseFalseAccept(raw);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  })
+  .openapi({
+    description: "Only with over=: the false-accept target of the rule that decides (the share of people under T it was fitted to let pass on `val`). Absent: the model's default (0.01). Each model lists the targets it has rules for in GET /v1/models (false_accept_targets); any other is a 400.",
+    example: '0.02',
   });
 
 /** A count parameter; its upper bound is the deployment's (MAX_TOP_K, MAX_FACES_LIMIT) and is checked by the route. */
@@ -86,6 +107,7 @@ export const AgeQuerySchema = z.object({
   box: BoxText.optional(),
   crop: Crop.optional(),
   over: OverText.optional(),
+  false_accept: FalseAcceptText.optional(),
   model: z
     .enum([...MODEL_TIERS, ''], { error: `model must be one of ${MODEL_TIERS.map((t) => `"${t}"`).join(', ')}, or absent for the default model.` })
     .openapi({ description: 'A tier of models/active.json ("fast": the quicker, less accurate model; "accurate"); absent: the default (README).' })
@@ -168,7 +190,11 @@ export const AgeEstimateSchema = {
         decision: z
           .enum(['pass', 'refer'])
           .nullable()
-          .openapi({ description: '"pass": this face carries an age of T or over, by the model\'s rule fitted on `val` for its false-accept target (GET /v1/models: manifest.calibration.decision). "refer": it cannot carry the answer: ask for an ID, a retake (quality.reasons) or another check. null: the model has no rule for this T.' }),
+          .openapi({ description: '"pass": this face carries an age of T or over, by the model\'s rule fitted on `val` for the false-accept target (false_accept; GET /v1/models: manifest.calibration). "refer": it cannot carry the answer: ask for an ID, a retake (quality.reasons) or another check. null: the model has no rule for this T.' }),
+        false_accept: z
+          .number()
+          .nullable()
+          .openapi({ description: 'The false-accept target of the rule that decided: false_accept as asked, else the model\'s default; null with a null decision.' }),
       }),
     )
     .optional()
@@ -217,6 +243,9 @@ const RegistryStatusSchema = z.strictObject({
       version: z.string(),
       loaded_at: z.string().openapi({ format: 'date-time' }),
       metrics: z.unknown().openapi({ description: "The manifest's metrics, or null." }),
+      false_accept_targets: z
+        .array(z.number())
+        .openapi({ description: 'The false-accept targets the model has decision rules for (POST /v1/age: false_accept=), its default first; empty for the detector or a model without rules.', example: [0.01, 0.02] }),
       manifest: z.record(z.string(), z.unknown()).openapi({ description: 'The version manifest (docs/model-contract.md).' }),
     })
     .nullable(),

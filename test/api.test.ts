@@ -297,6 +297,12 @@ describe('errors', () => {
     for (const over of ['0', '100', '18.5', 'adult', '18,', '1,2,3,4,5,6', '-3']) {
       expect(await expectError(await post(photo, { query: `over=${over}` }), 400, 'bad_request'), over).toMatch(/over/);
     }
+    for (const target of ['0', '0.0', '1', '2%', '1e-2', '0.12345', 'low', '-0.02']) {
+      expect(await expectError(await post(photo, { query: `over=18&false_accept=${target}` }), 400, 'bad_request'), target).toMatch(/false_accept must be a share/);
+    }
+    expect(await expectError(await post(photo, { query: 'false_accept=0.02' }), 400, 'bad_request')).toMatch(/with over=T/);
+    // The fixture model carries no calibration: it has no rule for any target.
+    expect(await expectError(await post(photo, { query: 'crop=image&over=18&false_accept=0.02' }), 400, 'bad_request')).toMatch(/al-fixture\/1 has no decision rule for false_accept=0.02; it has no decision rules/);
     await expectError(await post(new Uint8Array(0)), 400, 'bad_request');
     const form = new FormData();
     form.append('picture', new File([photo], 'face.jpg', { type: 'image/jpeg' }));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeImage } from '../src/image/decode';
-import { decide, widen, wideningFor } from '../src/model/calibration';
+import { decide, decisionRule, fittedTargets, widen, wideningFor } from '../src/model/calibration';
 import { probabilityAtLeast } from '../src/model/distribution';
 import { blockiness, measureQuality } from '../src/model/quality';
 import type { Calibration } from '../src/registry/manifest';
@@ -19,7 +19,7 @@ type Fixture = {
   cases: Case[];
   calibration: Calibration;
   probs: number[];
-  calibration_cases: { score: number; tau?: number; widened?: number[]; p18: number; decision: string }[];
+  calibration_cases: { score: number; tau?: number; widened?: number[]; p18: number; target?: number | null; decision: string }[];
 };
 
 const fromBase64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
@@ -53,20 +53,29 @@ describe('capture quality: the server measures what training measured', () => {
 describe('calibration: the server widens and decides as training fitted', () => {
   const cal = fixture.calibration;
   for (const c of fixture.calibration_cases) {
-    it(`score ${c.score}, P(>=18) ${c.p18}: ${c.decision}`, () => {
+    it(`score ${c.score}, P(>=18) ${c.p18}${c.target ? `, false_accept ${c.target}` : ''}: ${c.decision}`, () => {
       if (c.widened) {
         expect(wideningFor(cal, c.score)).toBe(c.tau);
         const w = widen(fixture.probs, wideningFor(cal, c.score));
         for (let i = 0; i < w.length; i++) expect(w[i]!).toBeCloseTo(c.widened[i]!, 7);
         expect(probabilityAtLeast(w, 18)).toBeCloseTo(c.p18, 4);
       }
-      expect(decide(cal, 18, c.p18, c.score)).toBe(c.decision);
+      expect(decide(decisionRule(cal, c.target ?? undefined), 18, c.p18, c.score)).toBe(c.decision);
     });
   }
 
+  it('a rule per fitted false-accept target, the default first; none for a target not fitted', () => {
+    expect(fittedTargets(cal)).toEqual([0.01, 0.02]);
+    expect(decisionRule(cal)).toBe(cal.decision);
+    expect(decisionRule(cal, 0.01)).toBe(cal.decision);
+    expect(decisionRule(cal, 0.02)).toBe(cal.other_decisions![0]);
+    expect(decisionRule(cal, 0.05)).toBeUndefined();
+    expect(fittedTargets(undefined)).toEqual([]);
+  });
+
   it('no rule for an age: null; no calibration: no widening', () => {
-    expect(decide(cal, 40, 0.999, 1)).toBeNull();
-    expect(decide(undefined, 18, 0.999, 1)).toBeNull();
+    expect(decide(decisionRule(cal), 40, 0.999, 1)).toBeNull();
+    expect(decide(decisionRule(undefined), 18, 0.999, 1)).toBeNull();
     expect(wideningFor(undefined, 0.1)).toBe(1);
     expect(widen(fixture.probs, 1)).toBe(fixture.probs);
   });
@@ -75,7 +84,7 @@ describe('calibration: the server widens and decides as training fitted', () => 
     for (const score of [0.05, 0.3, 0.7, 0.95]) {
       let passed = false;
       for (let p = 0.5; p <= 1.0001; p += 0.001) {
-        const d = decide(cal, 18, Math.round(p * 1e4) / 1e4, score);
+        const d = decide(decisionRule(cal), 18, Math.round(p * 1e4) / 1e4, score);
         if (passed) expect(d).toBe('pass');
         passed ||= d === 'pass';
       }
@@ -83,7 +92,7 @@ describe('calibration: the server widens and decides as training fitted', () => 
     for (const p of [0.9, 0.95, 0.99, 1]) {
       let passed = false;
       for (let score = 0; score <= 1; score += 0.01) {
-        const d = decide(cal, 18, p, score);
+        const d = decide(decisionRule(cal), 18, p, score);
         if (passed) expect(d).toBe('pass');
         passed ||= d === 'pass';
       }

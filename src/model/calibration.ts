@@ -4,9 +4,10 @@
  * together). The graph's temperature is inside the graph; the rest is here:
  *   - range levels: the nominal level the 80% range is read at, per band of the estimate;
  *   - widening: per band of capture quality, a temperature on the distribution (p^(1/tau));
- *   - decision: per threshold age and quality band, the P(age >= T) from which a face passes.
+ *   - decision: per threshold age and quality band, the P(age >= T) from which a face passes,
+ *     one rule per false-accept target fitted (the default, and those of other_decisions).
  */
-import type { Calibration, RangeLevel } from '../registry/manifest';
+import type { Calibration, DecisionRule, RangeLevel } from '../registry/manifest';
 
 export const RANGE_LEVEL = 0.8;
 
@@ -46,11 +47,26 @@ export function widen(probs: ArrayLike<number>, tau: number): ArrayLike<number> 
 export type Decision = 'pass' | 'refer';
 
 /**
- * "pass" when the face's quality band has a threshold for T and P(age >= T) reaches it, else
- * "refer" (calibration.decide); null when the model has no rule fitted for T.
+ * The rule fitted for a false-accept target (calibration.decision_for): the default rule
+ * (`decision`) when no target is asked, else the one with that target; undefined when the model
+ * has none for it.
  */
-export function decide(calibration: Calibration | undefined, t: number, probability: number, score: number): Decision | null {
-  const bands = calibration?.decision.ages[String(t)];
+export function decisionRule(calibration: Calibration | undefined, target?: number): DecisionRule | undefined {
+  if (!calibration) return undefined;
+  const rules = [calibration.decision, ...(calibration.other_decisions ?? [])];
+  return target === undefined ? rules[0] : rules.find((r) => r.target === target);
+}
+
+/** The false-accept targets a model has rules for, the default first. */
+export const fittedTargets = (calibration: Calibration | undefined): number[] =>
+  calibration ? [calibration.decision, ...(calibration.other_decisions ?? [])].map((r) => r.target) : [];
+
+/**
+ * "pass" when the face's quality band has a threshold for T and P(age >= T) reaches it, else
+ * "refer" (calibration.decide); null when the rule has nothing fitted for T (or there is no rule).
+ */
+export function decide(rule: DecisionRule | undefined, t: number, probability: number, score: number): Decision | null {
+  const bands = rule?.ages[String(t)];
   if (!bands) return null;
   const band = bands.find((b) => score >= b.from && score < b.to);
   return band && band.min_p !== null && probability >= band.min_p ? 'pass' : 'refer';

@@ -6,12 +6,15 @@ import type { Rect } from '../image/types';
 import type { AgeEstimate } from '../schemas';
 import { rangeLevelsOf } from '../registry/manifest';
 import type { AgeModel } from './age-model';
-import { decide, RANGE_LEVEL, rangeLevel, widen, wideningFor } from './calibration';
+import { decide, decisionRule, RANGE_LEVEL, rangeLevel, widen, wideningFor } from './calibration';
 import { centralInterval, groupProbabilities, mostLikelyGroup, probabilityAtLeast, round1, topK } from './distribution';
 import { blockiness, measureQuality } from './quality';
 
 /** The age model's answer for one face crop: the per-face fields of `POST /v1/age` (src/schemas.ts). */
 export type { AgeEstimate };
+
+/** The age check a request asks for: over=T[,T...] and, optionally, false_accept=. */
+export type AgeCheck = { ages: readonly number[]; falseAccept?: number };
 
 export const roundRect = (r: Rect): Rect => ({ x: round1(r.x), y: round1(r.y), w: round1(r.w), h: round1(r.h) });
 
@@ -45,15 +48,19 @@ export function modelInput(image: DecodedImage, crop: Rect, roll: number, S: num
  * capture's quality on the same crop, widen the distribution by what the capture lost, and read
  * it out. The estimate itself is the network's. The attention box comes back in the same
  * displayed-image pixels (for a turned crop, the upright bounds of the turned box).
+ * `check`: the ages T of over=, each answered with P(age >= T) and the decision of the model's
+ * rule for the false-accept target asked (its default without one; the route refuses a target the
+ * model has no rule for).
  * `detectorScore`: the detector's confidence in this face, null for a caller's box or crop=image.
  */
-export async function estimateAge(model: AgeModel, image: DecodedImage, crop: Rect, k: number, roll = 0, over: readonly number[] = [], detectorScore: number | null = null): Promise<AgeEstimate> {
+export async function estimateAge(model: AgeModel, image: DecodedImage, crop: Rect, k: number, roll = 0, check: AgeCheck = { ages: [] }, detectorScore: number | null = null): Promise<AgeEstimate> {
   const m = model.manifest;
   const input = modelInput(image, crop, roll, m.input.size);
   const stored = rectToStored(wholePixels(crop), image.width, image.height, image.orientation);
   const quality = measureQuality(input, m.input.size, Math.sqrt(crop.w * crop.h), detectorScore, blockiness(image, stored));
   const out = await model.run(input);
   const probs = widen(out.probs, wideningFor(m.calibration, quality.score));
+  const rule = decisionRule(m.calibration, check.falseAccept);
   const groups = groupProbabilities(probs, m.ages.min);
   const attention = attentionToImage(out.box, crop);
   return {
@@ -68,11 +75,12 @@ export async function estimateAge(model: AgeModel, image: DecodedImage, crop: Re
     crop: roundRect(crop),
     roll: round1((roll * 180) / Math.PI),
     quality,
-    ...(over.length
+    ...(check.ages.length
       ? {
-          over: over.map((t) => {
+          over: check.ages.map((t) => {
             const probability = probabilityAtLeast(probs, t, m.ages.min);
-            return { age: t, probability, decision: decide(m.calibration, t, probability, quality.score) };
+            const decision = decide(rule, t, probability, quality.score);
+            return { age: t, probability, decision, false_accept: decision === null ? null : rule!.target };
           }),
         }
       : {}),

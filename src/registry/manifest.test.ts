@@ -78,6 +78,7 @@ describe('parseManifest: the calibration training/calibration.py writes', () => 
     range_levels: [{ from: 0, to: 12, level: 0.6 }, { from: 13, to: null, level: 0.8 }],
     widening: bands.map(([from, to], i) => ({ from, to, tau: 1 + i / 10 })),
     decision: { target: 0.01, ages: { '18': bands.map(([from, to], i) => ({ from, to, min_p: i === 3 ? null : 0.98 })) } },
+    other_decisions: [{ target: 0.02, ages: { '18': bands.map(([from, to], i) => ({ from, to, min_p: i === 3 ? null : 0.97 })) } }],
     fitted: { split: 'val' },
   };
 
@@ -85,6 +86,12 @@ describe('parseManifest: the calibration training/calibration.py writes', () => 
     const m = parseManifest(JSON.stringify({ ...valid, calibration }));
     expect(m.calibration?.widening.map((b) => b.tau)).toEqual([1, 1.1, 1.2, 1.3]);
     expect(m.calibration?.decision.ages['18']![3]!.min_p).toBeNull();
+    expect(m.calibration?.other_decisions?.[0]!.ages['18']![0]!.min_p).toBe(0.97);
+  });
+
+  it('takes a calibration without other targets (manifests written before false_accept=)', () => {
+    const { other_decisions: _, ...older } = calibration;
+    expect(parseManifest(JSON.stringify({ ...valid, calibration: older })).calibration?.other_decisions).toBeUndefined();
   });
 
   it.each([
@@ -94,6 +101,9 @@ describe('parseManifest: the calibration training/calibration.py writes', () => 
     ['a target of 2', { decision: { target: 2, ages: {} } }, /decision/],
     ['a min_p over 1', { decision: { target: 0.01, ages: { '18': bands.map(([from, to]) => ({ from, to, min_p: 1.5 })) } } }, /decision.ages.18/],
     ['an age that is no age', { decision: { target: 0.01, ages: { adult: calibration.decision.ages['18'] } } }, /not an age/],
+    ['other decisions that are not a list', { other_decisions: calibration.other_decisions[0] }, /other_decisions must be a list/],
+    ['another rule with a bad band', { other_decisions: [{ target: 0.02, ages: { '18': [{ from: 0.5, to: 1.0001, min_p: 0.9 }] } }] }, /other_decisions\[0\]\.ages\.18/],
+    ['two rules for one target', { other_decisions: [{ ...calibration.decision }] }, /one decision rule/],
     ['range levels of 1', { range_levels: [{ from: 0, to: null, level: 1 }] }, /range_levels/],
   ])('rejects %s', (_, patch, why) => {
     expect(() => parseManifest(JSON.stringify({ ...valid, calibration: { ...calibration, ...patch } }))).toThrow(why);

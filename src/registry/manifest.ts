@@ -48,15 +48,21 @@ export type RangeLevel = { from: number; to: number | null; level: number };
 type QualityBand = { from: number; to: number };
 
 /**
+ * A decision rule: per threshold age T, the P(age >= T) each quality band passes from (min_p
+ * null: that band always refers), fitted so that at most `target` of the `val` faces under T pass.
+ */
+export type DecisionRule = { target: number; ages: Record<string, (QualityBand & { min_p: number | null })[]> };
+
+/**
  * training/calibration.py's fit (docs/model-contract.md): range levels per band of the estimate,
- * a widening temperature per band of capture quality, and per threshold age T the P(age >= T)
- * each quality band passes from (min_p null: that band always refers), for `target`: the share
- * of people under T allowed to pass on `val`.
+ * a widening temperature per band of capture quality, the decision rule for the default
+ * false-accept target, and rules for the other targets a request may ask for (false_accept=).
  */
 export type Calibration = {
   range_levels: RangeLevel[];
   widening: (QualityBand & { tau: number })[];
-  decision: { target: number; ages: Record<string, (QualityBand & { min_p: number | null })[]> };
+  decision: DecisionRule;
+  other_decisions?: DecisionRule[];
 };
 
 /** The range levels a manifest carries, in `calibration` or (older manifests) at the top. */
@@ -173,13 +179,23 @@ function checkCalibration(c: unknown, fail: (why: string) => never): void {
   if (!isObject(c)) return fail('calibration must be an object');
   checkRangeLevels(c.range_levels, 'calibration.range_levels', fail);
   checkQualityBands(c.widening, 'calibration.widening', (b) => typeof b.tau === 'number' && b.tau > 0 && b.tau <= 10, fail);
-  const d = c.decision;
+  checkDecisionRule(c.decision, 'calibration.decision', fail);
+  if (c.other_decisions === undefined) return;
+  if (!Array.isArray(c.other_decisions)) return fail('calibration.other_decisions must be a list of decision rules');
+  const targets = [c.decision as DecisionRule, ...(c.other_decisions as unknown[])].map((r, i) => {
+    if (i > 0) checkDecisionRule(r, `calibration.other_decisions[${i - 1}]`, fail);
+    return (r as DecisionRule).target;
+  });
+  if (new Set(targets).size !== targets.length) fail('calibration: each false-accept target may have one decision rule');
+}
+
+function checkDecisionRule(d: unknown, where: string, fail: (why: string) => never): void {
   if (!isObject(d) || typeof d.target !== 'number' || !(d.target > 0 && d.target < 1) || !isObject(d.ages)) {
-    return fail('calibration.decision must be {target in (0, 1), ages: {T: bands}}');
+    return fail(`${where} must be {target in (0, 1), ages: {T: bands}}`);
   }
   for (const [t, bands] of Object.entries(d.ages)) {
-    if (!/^\d{1,2}$/.test(t)) fail(`calibration.decision.ages: ${JSON.stringify(t.slice(0, 8))} is not an age`);
-    checkQualityBands(bands, `calibration.decision.ages.${t}`, (b) => b.min_p === null || (typeof b.min_p === 'number' && b.min_p >= 0 && b.min_p <= 1), fail);
+    if (!/^\d{1,2}$/.test(t)) fail(`${where}.ages: ${JSON.stringify(t.slice(0, 8))} is not an age`);
+    checkQualityBands(bands, `${where}.ages.${t}`, (b) => b.min_p === null || (typeof b.min_p === 'number' && b.min_p >= 0 && b.min_p <= 1), fail);
   }
 }
 

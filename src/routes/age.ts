@@ -8,10 +8,11 @@ import type { Rect } from '../image/types';
 import { limitBody } from '../middleware/body-limit';
 import { methodNotAllowed, rejectInvalid } from '../middleware/errors';
 import { imageBody, type ImageBodyVariables } from '../middleware/image-body';
-import { estimateAge, roundRect } from '../model/predict';
+import { fittedTargets } from '../model/calibration';
+import { estimateAge, roundRect, type AgeCheck } from '../model/predict';
 import { framingOf } from '../registry/manifest';
 import type { Registries, RegistriesFor } from '../registries';
-import { AgeFormSchema, AgeJsonBodySchema, AgeQuerySchema, AgeResultSchema, errorResponses, parseOver, type AgeResult, type FaceResult } from '../schemas';
+import { AgeFormSchema, AgeJsonBodySchema, AgeQuerySchema, AgeResultSchema, errorResponses, parseFalseAccept, parseOver, type AgeResult, type FaceResult } from '../schemas';
 
 export type { AgeResult, FaceResult };
 
@@ -72,7 +73,8 @@ export function ageRoutes(registriesFor: RegistriesFor) {
     if (box && cropMode) throw badRequest('Send either box or crop=image, not both.');
     const k = withinBounds('top_k', query.top_k, config.topK, 0, config.maxTopK);
     const maxFaces = withinBounds('max_faces', query.max_faces, config.maxFaces, 1, config.maxFacesLimit);
-    const over = parseOver(query.over);
+    const check: AgeCheck = { ages: parseOver(query.over), falseAccept: parseFalseAccept(query.false_accept) };
+    if (check.falseAccept !== undefined && check.ages.length === 0) throw badRequest('false_accept picks the rule of an age check: send it with over=T.');
     const image = decodeImage(upload.bytes, { maxPixels: config.maxPixels, maxMemoryMB: config.jpegMaxMemoryMB });
     const shown = orientedSize(image.width, image.height, image.orientation);
     const registries = registriesFor(c.env, c.var.config);
@@ -94,10 +96,15 @@ export function ageRoutes(registriesFor: RegistriesFor) {
     const lease = await (tier ? registries.tiers[tier] : registries.age).acquire(c.var.requestId);
     try {
       const framing = framingOf(lease.model.manifest);
+      const fitted = fittedTargets(lease.model.manifest.calibration);
+      if (check.falseAccept !== undefined && !fitted.includes(check.falseAccept)) {
+        const m = lease.model.manifest;
+        throw badRequest(`${m.name}/${m.version} has no decision rule for false_accept=${check.falseAccept}; ${fitted.length ? `it has rules for ${fitted.join(', ')} (GET /v1/models)` : 'it has no decision rules'}.`);
+      }
       const results: FaceResult[] = [];
       // One face at a time: an isolate runs one inference at a time anyway.
       for (const f of faces) {
-        const estimate = await estimateAge(lease.model, image, f.crop ?? framedCrop(f.box, framing, f.roll, f.keypoints), k, f.roll, over, f.score);
+        const estimate = await estimateAge(lease.model, image, f.crop ?? framedCrop(f.box, framing, f.roll, f.keypoints), k, f.roll, check, f.score);
         results.push({ box: roundRect(f.box), score: f.score === null ? null : Math.round(f.score * 1000) / 1000, ...estimate });
       }
       const m = lease.model.manifest;

@@ -2,7 +2,8 @@ import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../context';
 import { wasmHeapBytes } from '../ort/load';
 import { methodNotAllowed } from '../middleware/errors';
-import { MODEL_TIERS } from '../registry/manifest';
+import { fittedTargets } from '../model/calibration';
+import { MODEL_TIERS, type Calibration } from '../registry/manifest';
 import { ModelUnavailableError, type ModelRegistry, type Served } from '../registry/registry';
 import type { RegistriesFor } from '../registries';
 import { errorResponses, ModelsSchema } from '../schemas';
@@ -17,6 +18,7 @@ function describe<M extends Served>(registry: ModelRegistry<M>) {
       version: status.active.version,
       loaded_at: status.active.loaded_at,
       metrics: (status.active.manifest as { metrics?: unknown }).metrics ?? null,
+      false_accept_targets: fittedTargets((status.active.manifest as { calibration?: Calibration }).calibration),
       manifest: status.active.manifest,
     },
   };

@@ -99,7 +99,7 @@ test('the document is OpenAPI 3.1 and describes every route with its answers', a
   assert.deepEqual(Object.keys(doc.paths).sort(), ['/', '/docs', '/healthz', '/v1/age', '/v1/models']);
   const age = doc.paths['/v1/age'].post;
   assert.deepEqual(Object.keys(age.responses).sort(), ['200', '400', '413', '415', '422', '429', '500', '503']);
-  assert.deepEqual(age.parameters.map((p) => p.name).sort(), ['box', 'crop', 'max_faces', 'model', 'over', 'top_k']);
+  assert.deepEqual(age.parameters.map((p) => p.name).sort(), ['box', 'crop', 'max_faces', 'model', 'false_accept', 'over', 'top_k']);
   assert.deepEqual(Object.keys(age.requestBody.content).sort(), ['application/json', 'application/octet-stream', 'image/jpeg', 'image/png', 'multipart/form-data']);
   // The schemas the body's $refs name are in the document.
   for (const name of ['AgeJsonBody', 'AgeForm', 'AgeResult', 'FaceResult', 'Rect', 'Error404', 'Error405']) assert.ok(doc.components.schemas[name], name);

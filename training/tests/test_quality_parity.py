@@ -35,6 +35,9 @@ CALIBRATION = {
     "decision": {"target": 0.01, "ages": {"18": [
         {"from": 0.9, "to": 1.0001, "min_p": 0.9}, {"from": 0.5, "to": 0.9, "min_p": 0.95},
         {"from": 0.15, "to": 0.5, "min_p": 0.99}, {"from": 0.0, "to": 0.15, "min_p": None}]}},
+    "other_decisions": [{"target": 0.02, "ages": {"18": [
+        {"from": 0.9, "to": 1.0001, "min_p": 0.85}, {"from": 0.5, "to": 0.9, "min_p": 0.9},
+        {"from": 0.15, "to": 0.5, "min_p": 0.97}, {"from": 0.0, "to": 0.15, "min_p": None}]}}],
 }
 
 
@@ -65,9 +68,13 @@ def build() -> dict:
         p18 = float(np.round(calibration.p_at_least(w[None], 18)[0], 4))
         calib_cases.append({"score": score, "tau": tau, "widened": np.round(w, 8).tolist(), "p18": p18,
                             "decision": str(calibration.decide([p18], [score], 18, CALIBRATION["decision"])[0])})
-    for p, score in ((0.95, 0.95), (0.8999, 0.95), (0.95, 0.6), (0.999, 0.1)):
-        calib_cases.append({"score": score, "p18": p,
-                            "decision": str(calibration.decide([p], [score], 18, CALIBRATION["decision"])[0])})
+    # `target`: the false-accept target asked (false_accept=), None for the default rule.
+    for p, score, target in ((0.95, 0.95, None), (0.8999, 0.95, None), (0.95, 0.6, None), (0.999, 0.1, None),
+                             (0.87, 0.95, 0.02), (0.87, 0.95, 0.01), (0.93, 0.6, 0.02), (0.98, 0.3, 0.02),
+                             (0.999, 0.1, 0.02)):
+        rule = calibration.decision_for(CALIBRATION, target)
+        calib_cases.append({"score": score, "p18": p, "target": target,
+                            "decision": str(calibration.decide([p], [score], 18, rule)[0])})
     return {"size": SIZE, "command": "training/.venv/bin/python -m training.tests.test_quality_parity",
             "cases": cases, "calibration": CALIBRATION, "probs": np.round(probs, 8).tolist(),
             "calibration_cases": calib_cases}
