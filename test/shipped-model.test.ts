@@ -90,6 +90,35 @@ describe('the shipped default model (models/active.json) in workerd', () => {
     }
   });
 
+  it('false_accept= decides by the rule fitted for that target; a target without a rule is a 400 naming those it has', async () => {
+    const { manifest } = await publishDefault();
+    type Rule = { target: number; ages: Record<string, { from: number; to: number; min_p: number | null }[]> };
+    const calibration = (manifest as unknown as { calibration: { decision: Rule; other_decisions?: Rule[] } }).calibration;
+    const rules = [calibration.decision, ...(calibration.other_decisions ?? [])];
+    expect(rules.map((r) => r.target), 'the shipped model has a looser rule beside its 1% default').toEqual([0.01, 0.02]);
+    const status = await json(await worker.fetch('http://localhost/v1/models'));
+    expect(status.active.false_accept_targets).toEqual([0.01, 0.02]);
+    // A looser target never asks a band for more than a stricter one.
+    rules[1]!.ages['18']!.forEach((b, i) => {
+      const strict = rules[0]!.ages['18']![i]!.min_p;
+      if (strict !== null) expect(b.min_p).not.toBeNull();
+      if (strict !== null) expect(b.min_p!).toBeLessThanOrEqual(strict);
+    });
+    const image = encodeJpeg(makeRgb(200, 200, pattern), { quality: 92 });
+    for (const rule of rules) {
+      const body = await json(await post(image, { query: `crop=image&over=18,21&false_accept=${rule.target}` }));
+      const face = body.faces[0];
+      for (const o of face.over) {
+        const band = rule.ages[String(o.age)]!.find((b) => face.quality.score >= b.from && face.quality.score < b.to)!;
+        expect(o.decision).toBe(band.min_p !== null && o.probability >= band.min_p ? 'pass' : 'refer');
+        expect(o.false_accept).toBe(rule.target);
+      }
+    }
+    const res = await post(image, { query: 'crop=image&over=18&false_accept=0.05' });
+    expect(res.status).toBe(400);
+    expect((await json(res)).error.message).toMatch(/no decision rule for false_accept=0\.05; it has rules for 0\.01, 0\.02 \(GET \/v1\/models\)/);
+  });
+
   it('reads real faces (40 of UTKFace test) within its card: MAE under 8 years (card: test MAE on 2,078 faces)', async (ctx) => {
     const labels = await fixtureFile('shared/utkface/labels.csv');
     if (!labels) {
