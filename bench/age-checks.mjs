@@ -9,7 +9,9 @@
 // For T in 13, 16, 18, 21, 25 and the rules P(age >= T) >= 0.5 / 0.8 / 0.95 and "estimate >= T +
 // buffer" (0..7 years): false accepts (people under T who pass, by band of true age) and false
 // rejects (people T or over who are refused), with 95% Wilson intervals; the reliability of
-// P(age >= T) (expected calibration error, and a plot); and, at T = 18, the cheapest rule found
+// P(age >= T) (expected calibration error, and a plot); the model's decision by its default rule
+// and by the rule of each other false-accept target it has (false_accept=, one more request per
+// face and target); and, at T = 18, the cheapest rule found
 // that keeps under-18 false accepts under 1% on these faces. Beside them, the measures age-assurance
 // tests report: "challenge 25" (under-18s estimated at 25 or more), 13-17s estimated under 25,
 // 6-11s estimated under 13, and MAE by gender x race with the spread between groups. The JSON holds per-face answers
@@ -19,7 +21,7 @@ import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ROOT, UsageError, fail } from '../scripts/lib.mjs';
 import { seed } from '../scripts/models.mjs';
-import { assuranceMeasures, checkReport, cheapestRuleUnder, maeByGroup, reliability, ruleLabel } from './lib/age-check-metrics.ts';
+import { assuranceMeasures, checkReport, cheapestRuleUnder, decisionOf, maeByGroup, reliability, ruleLabel } from './lib/age-check-metrics.ts';
 import { utkfaceTestRows } from './lib/utkface.mjs';
 import { startBenchWorker } from './lib/worker.mjs';
 
@@ -79,15 +81,16 @@ function assuranceTables(results, n) {
 function tables(results, n, active) {
   const out = [assuranceTables(results, n)];
   for (const tier of TIERS) {
-    const { faces, model } = results[tier];
+    const { faces, model, targets } = results[tier];
+    const rules = [RULES[0], ...targets.map((falseAccept) => ({ kind: 'decision', falseAccept })), ...RULES.slice(1)];
     out.push(`### Tier \`${tier}\`: ${model} (${n} test faces)`, '');
     for (const t of THRESHOLDS) {
       const bands = checkReport(faces, t, RULES[1]).falseAcceptByBand.map((b) => b.label);
       out.push(`**T = ${t}**`, '',
         `| rule | under ${t} who pass (false accept) | ${bands.map((b) => `of them ${b}`).join(' | ')} | ${t} or over refused (false reject) | of them ${t}–${t + 4} |`,
         `|---|---|${bands.map(() => '---').join('|')}|---|---|`);
-      for (const rule of RULES) {
-        if (rule.kind === 'decision' && faces.some((f) => f.decision?.[t] == null)) continue;   // no rule fitted at t
+      for (const rule of rules) {
+        if (rule.kind === 'decision' && faces.some((f) => decisionOf(f, t, rule) == null)) continue;   // no rule fitted at t
         const r = checkReport(faces, t, rule);
         out.push(`| ${r.rule} | ${pct(r.falseAccept)} (${frac(r.falseAccept)}) | ${r.falseAcceptByBand.map((b) => `${pct(b)} (${frac(b)})`).join(' | ')} | ${pct(r.falseReject)} (${frac(r.falseReject)}) | ${pct(r.falseRejectNear)} |`);
       }
@@ -138,19 +141,28 @@ async function main() {
   const { base, stop } = await startBenchWorker((persist) => seed(join(ROOT, 'models'), persist, () => {}));
   const results = {};
   try {
+    const models = await (await fetch(`${base}/v1/models`)).json();
     for (const tier of TIERS) {
+      // The default rule's answer, then one more request per other false-accept target fitted.
+      const targets = models.tiers[tier].active?.false_accept_targets?.slice(1) ?? [];
       const answers = [];
       let model;
       for (const f of faces) {
-        const res = await fetch(`${base}/v1/age?crop=image&model=${tier}&over=${THRESHOLDS.join(',')}`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: f.jpeg });
-        const body = await res.json();
-        if (res.status !== 200) throw new Error(`${f.file}: HTTP ${res.status} ${JSON.stringify(body)}`);
-        const face = body.faces[0];
-        model = `${body.model.name}/${body.model.version}`;
+        const ask = async (extra = '') => {
+          const res = await fetch(`${base}/v1/age?crop=image&model=${tier}&over=${THRESHOLDS.join(',')}${extra}`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: f.jpeg });
+          const body = await res.json();
+          if (res.status !== 200) throw new Error(`${f.file}: HTTP ${res.status} ${JSON.stringify(body)}`);
+          model = `${body.model.name}/${body.model.version}`;
+          return body.faces[0];
+        };
+        const decisions = (face) => Object.fromEntries(face.over.map((o) => [o.age, o.decision ?? null]));
+        const face = await ask();
+        const decisionFor = {};
+        for (const target of targets) decisionFor[target] = decisions(await ask(`&false_accept=${target}`));
         answers.push({ truth: f.truth, age: face.age, gender: f.gender, race: f.race, over: Object.fromEntries(face.over.map((o) => [o.age, o.probability])),
-          decision: Object.fromEntries(face.over.map((o) => [o.age, o.decision ?? null])) });
+          decision: decisions(face), decisionFor });
       }
-      results[tier] = { model, faces: answers };
+      results[tier] = { model, targets, faces: answers };
       console.log(`${tier}: ${model}, ${answers.length} answers`);
     }
   } finally {

@@ -10,6 +10,7 @@
 //   npm run bench:capture -- --models DIR --label "7.1 as shipped"     # another models/ tree
 //   npm run bench:capture -- --no-face-api --with runs/capture-before.json   # an earlier run's answers (same
 //                                                                            # images) as more columns
+//   npm run bench:capture -- --false-accept 0.02     # each tier's decision by its rule for that target
 //
 // The images are written once by training/capture.py (python -m training capture write), the
 // functions training degrades its faces with, into .cache/capture/test-<faces>/ (UTKFace-derived:
@@ -34,7 +35,7 @@ const TIERS = ['accurate', 'fast'];
 const OLD_RULE_P = 0.95;
 
 function parseArgs(argv) {
-  const opts = { faces: 600, data: join(ROOT, '..', 'shared', 'data', 'utkface'), models: join(ROOT, 'models'), label: undefined, md: undefined, svg: undefined, json: undefined, faceApi: true, with: [] };
+  const opts = { falseAccept: undefined, faces: 600, data: join(ROOT, '..', 'shared', 'data', 'utkface'), models: join(ROOT, 'models'), label: undefined, md: undefined, svg: undefined, json: undefined, faceApi: true, with: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--faces') opts.faces = Number(argv[++i]);
@@ -45,6 +46,7 @@ function parseArgs(argv) {
     else if (a === '--svg') opts.svg = argv[++i];
     else if (a === '--json') opts.json = argv[++i];
     else if (a === '--no-face-api') opts.faceApi = false;
+    else if (a === '--false-accept') opts.falseAccept = argv[++i];
     else if (a === '--with') opts.with.push(resolve(argv[++i] ?? ''));
     else throw new UsageError(`unknown option ${a}`);
   }
@@ -65,15 +67,15 @@ function images(opts) {
   return { dir, index };
 }
 
-async function ours(base, dir, index, tier) {
+async function ours(base, dir, index, tier, falseAccept) {
   const out = Object.fromEntries(index.conditions.map((c) => [c, []]));
-  let model, rule = 'decision';
+  let model, rule = falseAccept ? `decision at false_accept=${falseAccept}` : 'decision';
   const started = Date.now();
   for (const [i, face] of index.faces.entries()) {
     if (i && i % 100 === 0) console.log(`  ${tier}: ${i} of ${index.faces.length} faces (${((Date.now() - started) / 60000).toFixed(1)} min)`);
     for (const c of index.conditions) {
       const file = face.images[c];
-      const res = await fetch(`${base}/v1/age?crop=image&model=${tier}&over=18`, {
+      const res = await fetch(`${base}/v1/age?crop=image&model=${tier}&over=18${falseAccept ? `&false_accept=${falseAccept}` : ''}`, {
         method: 'POST', headers: { 'content-type': file.endsWith('.jpg') ? 'image/jpeg' : 'image/png' }, body: readFileSync(join(dir, file)),
       });
       const body = await res.json();
@@ -177,7 +179,7 @@ async function main() {
   const { base, stop } = await startBenchWorker((persist) => seed(opts.models, persist, () => {}));
   try {
     for (const tier of TIERS) {
-      runs.push(await ours(base, dir, index, tier));
+      runs.push(await ours(base, dir, index, tier, opts.falseAccept));
       console.log(`${runs.at(-1).name} done (${((Date.now() - started) / 60000).toFixed(1)} min)`);
     }
   } finally {
@@ -192,7 +194,7 @@ async function main() {
   }
   const { md, reports } = tables(runs, index.conditions, index.faces.length);
   const minutes = ((Date.now() - started) / 60000).toFixed(1);
-  const text = `<!-- written by: npm run bench:capture -- --faces ${index.faces.length}${opts.label ? ` --label "${opts.label}"` : ''} (${minutes} min on ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}) -->\n${md}`;
+  const text = `<!-- written by: npm run bench:capture -- --faces ${index.faces.length}${opts.falseAccept ? ` --false-accept ${opts.falseAccept}` : ''}${opts.label ? ` --label "${opts.label}"` : ''} (${minutes} min on ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}) -->\n${md}`;
   console.log(text);
   if (opts.md) writeFileSync(opts.md, text + '\n');
   if (opts.svg) writeFileSync(opts.svg, svg(runs, reports, index.conditions));

@@ -107,5 +107,10 @@ describe('bench:age-checks metrics', () => {
     expect([r.falseAccept.k, r.falseAccept.n]).toEqual([1, 4]);     // the 15-year-old passes
     expect([r.falseReject.k, r.falseReject.n]).toEqual([1, 4]);     // the 18-year-old refers
     expect(() => checkReport(faces, 18, { kind: 'decision' })).toThrow(/no decision/);
+    // A looser target's decisions are their own rule: asked for by its target, never mixed up with the default's.
+    const looser = decided.map((f, i) => ({ ...f, decisionFor: { '0.02': { 18: (i >= 1 ? 'pass' : 'refer') as 'pass' | 'refer' } } }));
+    expect(checkReport(looser, 18, { kind: 'decision', falseAccept: 0.02 }).rule).toBe("the model's decision at false_accept=0.02 (fitted on val)");
+    expect(checkReport(looser, 18, { kind: 'decision', falseAccept: 0.02 }).falseReject.k).toBeLessThanOrEqual(r.falseReject.k);
+    expect(() => checkReport(decided, 18, { kind: 'decision', falseAccept: 0.02 })).toThrow(/no decision/);
   });
 });

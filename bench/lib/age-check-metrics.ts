@@ -4,25 +4,34 @@
  * TypeScript without imports so that Node runs it as is and the workerd suite tests it.
  */
 
+type Decisions = Record<number, 'pass' | 'refer' | null>;
+
 /**
- * One face's answer: its true age, the estimate, P(age >= T) for each T asked, and the model's
- * own decision for each T (absent where the model has no rule).
+ * One face's answer: its true age, the estimate, P(age >= T) for each T asked, the model's
+ * own decision for each T (absent where the model has no rule), and its decisions by the rules
+ * of other false-accept targets (decisionFor["0.02"]: asked with false_accept=0.02).
  */
-export type CheckedFace = { truth: number; age: number; over: Record<number, number>; decision?: Record<number, 'pass' | 'refer' | null> };
+export type CheckedFace = { truth: number; age: number; over: Record<number, number>; decision?: Decisions; decisionFor?: Record<string, Decisions> };
 
 /**
  * A decision rule: pass when P(age >= T) >= p, when the estimate >= T + buffer, or when the
- * model's answer says "pass" (its calibrated rule, fitted on `val`: docs/capture.md).
+ * model's answer says "pass" (its calibrated rule, fitted on `val`: docs/capture.md; for
+ * `falseAccept`, the rule fitted for that target).
  */
-export type Rule = { kind: 'probability'; p: number } | { kind: 'buffer'; years: number } | { kind: 'decision' };
+export type Rule = { kind: 'probability'; p: number } | { kind: 'buffer'; years: number } | { kind: 'decision'; falseAccept?: number };
 
 export const ruleLabel = (r: Rule) =>
-  r.kind === 'probability' ? `P(age ≥ T) ≥ ${r.p}` : r.kind === 'buffer' ? `estimate ≥ T + ${r.years}` : "the model's decision (fitted on val)";
+  r.kind === 'probability' ? `P(age ≥ T) ≥ ${r.p}` : r.kind === 'buffer' ? `estimate ≥ T + ${r.years}`
+    : r.falseAccept === undefined ? "the model's decision (fitted on val)" : `the model's decision at false_accept=${r.falseAccept} (fitted on val)`;
+
+/** The model's decision at T by a decision rule; undefined or null where it has none. */
+export const decisionOf = (face: CheckedFace, t: number, rule: { falseAccept?: number }) =>
+  (rule.falseAccept === undefined ? face.decision : face.decisionFor?.[String(rule.falseAccept)])?.[t];
 
 export function passes(face: CheckedFace, t: number, rule: Rule): boolean {
   if (rule.kind === 'buffer') return face.age >= t + rule.years;
   if (rule.kind === 'decision') {
-    const d = face.decision?.[t];
+    const d = decisionOf(face, t, rule);
     if (d === undefined || d === null) throw new RangeError(`no decision at ${t} for this face`);
     return d === 'pass';
   }
