@@ -99,7 +99,7 @@ test('the document is OpenAPI 3.1 and describes every route with its answers', a
   assert.deepEqual(Object.keys(doc.paths).sort(), ['/', '/docs', '/healthz', '/v1/age', '/v1/models']);
   const age = doc.paths['/v1/age'].post;
   assert.deepEqual(Object.keys(age.responses).sort(), ['200', '400', '413', '415', '422', '429', '500', '503']);
-  assert.deepEqual(age.parameters.map((p) => p.name).sort(), ['box', 'crop', 'max_faces', 'model', 'false_accept', 'over', 'top_k']);
+  assert.deepEqual(age.parameters.map((p) => p.name).sort(), ['box', 'crop', 'false_accept', 'max_faces', 'model', 'over', 'top_k']);
   assert.deepEqual(Object.keys(age.requestBody.content).sort(), ['application/json', 'application/octet-stream', 'image/jpeg', 'image/png', 'multipart/form-data']);
   // The schemas the body's $refs name are in the document.
   for (const name of ['AgeJsonBody', 'AgeForm', 'AgeResult', 'FaceResult', 'Rect', 'Error404', 'Error405']) assert.ok(doc.components.schemas[name], name);
@@ -139,6 +139,9 @@ test('POST /v1/age: a detected face in JPEG and PNG, multipart, JSON base64 and 
   assert.equal(fast.model.tier, 'fast');
   const over = await call('POST', '/v1/age', { body: patternJpeg, type: 'image/jpeg', query: 'crop=image&over=18,21' });
   assert.deepEqual(over.faces[0].over.map((o) => o.age), [18, 21]);
+  assert.ok(over.faces[0].over.every((o) => o.false_accept === 0.01), 'decided by the default rule');
+  const looser = await call('POST', '/v1/age', { body: patternJpeg, type: 'image/jpeg', query: 'crop=image&over=18&false_accept=0.02' });
+  assert.equal(looser.faces[0].over[0].false_accept, 0.02);
   await call('POST', '/v1/age', { body: patternJpeg, type: 'application/octet-stream', query: 'box=20,20,150,150&max_faces=1' });
 });
 
@@ -149,6 +152,7 @@ test('error answers fit the document: 400, 404, 405, 413, 415, 422', async () =>
   };
   await code('bad_request', 'POST', '/v1/age', { body: patternJpeg, type: 'image/jpeg', query: 'box=1,2,3' });
   await code('bad_request', 'POST', '/v1/age', { body: patternJpeg, type: 'image/jpeg', query: 'top_k=lots' });
+  await code('bad_request', 'POST', '/v1/age', { body: patternJpeg, type: 'image/jpeg', query: 'crop=image&over=18&false_accept=0.05' });
   await code('bad_request', 'POST', '/v1/age', { body: patternJpeg, type: 'image/jpeg', query: 'model=slow' });
   await code('bad_request', 'POST', '/v1/age', { body: patternJpeg, type: 'image/jpeg', query: 'max_faces=999' });
   await code('bad_request', 'POST', '/v1/age', json([1, 2]));
@@ -171,6 +175,10 @@ test('the typed client and npm run example get the same answers', async () => {
   assert.equal((await client.estimateAge(new Blob([patternJpeg], { type: 'image/jpeg' }), { crop: 'image', top_k: 2 })).faces[0].top_k.length, 2);
   assert.equal((await client.health()).status, 'ok');
   assert.equal((await client.models()).active?.name, result.model.name);
+  const decided = await client.estimateAge(new Blob([patternJpeg], { type: 'image/jpeg' }), { crop: 'image', over: [18], false_accept: 0.02 });
+  assert.equal(decided.faces[0].over?.[0]?.false_accept, 0.02);
+  assert.ok((await client.models()).active?.false_accept_targets.includes(0.02));
+  await assert.rejects(client.estimateAge(new Blob([patternJpeg], { type: 'image/jpeg' }), { crop: 'image', over: [18], false_accept: 0.05 }), (err) => err instanceof AgeEdgeError && err.status === 400 && /false_accept=0.05/.test(err.message));
   await assert.rejects(client.estimateAge(greyJpeg), (err) => err instanceof AgeEdgeError && err.status === 422 && err.code === 'no_face' && !!err.requestId);
 
   const dir = mkdtempSync(join(tmpdir(), 'age-edge-example-'));
