@@ -33,16 +33,19 @@ export function errorResponses<S extends ErrorStatus>(...statuses: S[]) {
 
 // ---- POST /v1/age: request -------------------------------------------------------------------
 
-/** `x,y,w,h`, checked by parseBox: the same rule and messages wherever a box arrives. */
-const BoxText = z
-  .string({ error: 'box must be four numbers "x,y,w,h" in image pixels.' })
-  .superRefine((raw, ctx) => {
+/** A text parameter that `parse` checks: the route parses it again with the same function, and
+ *  its message is the 400's, wherever the value arrives. */
+const parsedText = (parse: (raw: string) => unknown, error?: string) =>
+  z.string(error ? { error } : undefined).superRefine((raw, ctx) => {
     try {
-      parseBox(raw);
+      parse(raw);
     } catch (err) {
       ctx.addIssue({ code: 'custom', message: (err as Error).message });
     }
-  })
+  });
+
+/** `x,y,w,h`, checked by parseBox: the same rule and messages wherever a box arrives. */
+const BoxText = parsedText(parseBox, 'box must be four numbers "x,y,w,h" in image pixels.')
   .openapi({ description: 'A face box "x,y,w,h" in displayed-image pixels: no detection, that box gets an age.', example: '120,80,200,240' });
 
 const Crop = z
@@ -61,15 +64,7 @@ export function parseOver(raw: string | undefined): number[] {
   });
 }
 
-const OverText = z
-  .string()
-  .superRefine((raw, ctx) => {
-    try {
-      parseOver(raw);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-    }
-  })
+const OverText = parsedText(parseOver)
   .openapi({
     description: `Ages T (whole years 1..99, at most ${MAX_OVER}, comma-separated): each face gets over: [{age: T, probability: P(age >= T), decision, false_accept}] from its calibrated distribution and the model's rule (false_accept= picks the rule) (docs/age-checks.md has the measured error rates of decision rules).`,
     example: '18,21',
@@ -82,15 +77,7 @@ export function parseFalseAccept(raw: string | undefined): number | undefined {
   return Number(raw);
 }
 
-const FalseAcceptText = z
-  .string()
-  .superRefine((raw, ctx) => {
-    try {
-      parseFalseAccept(raw);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-    }
-  })
+const FalseAcceptText = parsedText(parseFalseAccept)
   .openapi({
     description: "Only with over=: the false-accept target of the rule that decides (the share of people under T it was fitted to let pass on `val`). Absent: the model's default (0.01). Each model lists the targets it has rules for in GET /v1/models (false_accept_targets); any other is a 400.",
     example: '0.02',
