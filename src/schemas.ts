@@ -79,7 +79,7 @@ export function parseFalseAccept(raw: string | undefined): number | undefined {
 
 const FalseAcceptText = parsedText(parseFalseAccept)
   .openapi({
-    description: "Only with over=: the false-accept target of the rule that decides (the share of people under T it was fitted to let pass on `val`). Absent: the model's default (0.01). Each model lists the targets it has rules for in GET /v1/models (false_accept_targets); any other is a 400.",
+    description: "Only with over=: the false-accept target of the rule that decides (the share of people under T it was fitted to let pass on `val`). Absent: the model's default rule (manifest.calibration.decision; 0.01 for the shipped models). Each model lists the targets it has rules for in GET /v1/models (false_accept_targets); any other is a 400.",
     example: '0.02',
   });
 
