@@ -4,17 +4,18 @@ import { rectToStored } from '../image/orientation';
 import { resizeCrop, resizeTurnedCrop } from '../image/resize';
 import type { Rect } from '../image/types';
 import type { AgeEstimate } from '../schemas';
-import { rangeLevelsOf } from '../registry/manifest';
+import { rangeLevelsOf, type DecisionRule } from '../registry/manifest';
 import type { AgeModel } from './age-model';
-import { decide, decisionRule, RANGE_LEVEL, rangeLevel, widen, wideningFor } from './calibration';
+import { decide, RANGE_LEVEL, rangeLevel, widen, wideningFor } from './calibration';
 import { centralInterval, groupProbabilities, mostLikelyGroup, probabilityAtLeast, round1, topK } from './distribution';
 import { blockiness, measureQuality } from './quality';
 
 /** The age model's answer for one face crop: the per-face fields of `POST /v1/age` (src/schemas.ts). */
 export type { AgeEstimate };
 
-/** The age check a request asks for: over=T[,T...] and, optionally, false_accept=. */
-export type AgeCheck = { ages: readonly number[]; falseAccept?: number };
+/** The age check a request asks for: the ages of over=T[,T...], and the model's decision rule
+ *  the route chose for its false_accept= (the default rule without one). */
+export type AgeCheck = { ages: readonly number[]; rule?: DecisionRule };
 
 export const roundRect = (r: Rect): Rect => ({ x: round1(r.x), y: round1(r.y), w: round1(r.w), h: round1(r.h) });
 
@@ -48,9 +49,7 @@ export function modelInput(image: DecodedImage, crop: Rect, roll: number, S: num
  * capture's quality on the same crop, widen the distribution by what the capture lost, and read
  * it out. The estimate itself is the network's. The attention box comes back in the same
  * displayed-image pixels (for a turned crop, the upright bounds of the turned box).
- * `check`: the ages T of over=, each answered with P(age >= T) and the decision of the model's
- * rule for the false-accept target asked (its default without one; the route refuses a target the
- * model has no rule for).
+ * `check`: the ages T of over=, each answered with P(age >= T) and the decision of `check.rule`.
  * `detectorScore`: the detector's confidence in this face, null for a caller's box or crop=image.
  */
 export async function estimateAge(model: AgeModel, image: DecodedImage, crop: Rect, k: number, roll = 0, check: AgeCheck = { ages: [] }, detectorScore: number | null = null): Promise<AgeEstimate> {
@@ -60,7 +59,6 @@ export async function estimateAge(model: AgeModel, image: DecodedImage, crop: Re
   const quality = measureQuality(input, m.input.size, Math.sqrt(crop.w * crop.h), detectorScore, blockiness(image, stored));
   const out = await model.run(input);
   const probs = widen(out.probs, wideningFor(m.calibration, quality.score));
-  const rule = decisionRule(m.calibration, check.falseAccept);
   const groups = groupProbabilities(probs, m.ages.min);
   const attention = attentionToImage(out.box, crop);
   return {
@@ -79,8 +77,8 @@ export async function estimateAge(model: AgeModel, image: DecodedImage, crop: Re
       ? {
           over: check.ages.map((t) => {
             const probability = probabilityAtLeast(probs, t, m.ages.min);
-            const decision = decide(rule, t, probability, quality.score);
-            return { age: t, probability, decision, false_accept: decision === null ? null : rule!.target };
+            const decision = decide(check.rule, t, probability, quality.score);
+            return { age: t, probability, decision, false_accept: decision === null ? null : check.rule!.target };
           }),
         }
       : {}),

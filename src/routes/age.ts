@@ -8,7 +8,7 @@ import type { Rect } from '../image/types';
 import { limitBody } from '../middleware/body-limit';
 import { methodNotAllowed, rejectInvalid } from '../middleware/errors';
 import { imageBody, type ImageBodyVariables } from '../middleware/image-body';
-import { fittedTargets } from '../model/calibration';
+import { decisionRule, fittedTargets } from '../model/calibration';
 import { estimateAge, roundRect, type AgeCheck } from '../model/predict';
 import { framingOf } from '../registry/manifest';
 import type { Registries, RegistriesFor } from '../registries';
@@ -73,8 +73,9 @@ export function ageRoutes(registriesFor: RegistriesFor) {
     if (box && cropMode) throw badRequest('Send either box or crop=image, not both.');
     const k = withinBounds('top_k', query.top_k, config.topK, 0, config.maxTopK);
     const maxFaces = withinBounds('max_faces', query.max_faces, config.maxFaces, 1, config.maxFacesLimit);
-    const check: AgeCheck = { ages: parseOver(query.over), falseAccept: parseFalseAccept(query.false_accept) };
-    if (check.falseAccept !== undefined && check.ages.length === 0) throw badRequest('false_accept picks the rule of an age check: send it with over=T.');
+    const over = parseOver(query.over);
+    const falseAccept = parseFalseAccept(query.false_accept);
+    if (falseAccept !== undefined && over.length === 0) throw badRequest('false_accept picks the rule of an age check: send it with over=T.');
     const image = decodeImage(upload.bytes, { maxPixels: config.maxPixels, maxMemoryMB: config.jpegMaxMemoryMB });
     const shown = orientedSize(image.width, image.height, image.orientation);
     const registries = registriesFor(c.env, c.var.config);
@@ -96,10 +97,12 @@ export function ageRoutes(registriesFor: RegistriesFor) {
     const lease = await (tier ? registries.tiers[tier] : registries.age).acquire(c.var.requestId);
     try {
       const framing = framingOf(lease.model.manifest);
-      const fitted = fittedTargets(lease.model.manifest.calibration);
-      if (check.falseAccept !== undefined && !fitted.includes(check.falseAccept)) {
+      // The rule belongs to the model this request got: a target it has no rule for is refused.
+      const check: AgeCheck = { ages: over, rule: decisionRule(lease.model.manifest.calibration, falseAccept) };
+      if (falseAccept !== undefined && !check.rule) {
         const m = lease.model.manifest;
-        throw badRequest(`${m.name}/${m.version} has no decision rule for false_accept=${check.falseAccept}; ${fitted.length ? `it has rules for ${fitted.join(', ')} (GET /v1/models)` : 'it has no decision rules'}.`);
+        const fitted = fittedTargets(m.calibration);
+        throw badRequest(`${m.name}/${m.version} has no decision rule for false_accept=${falseAccept}; ${fitted.length ? `it has rules for ${fitted.join(', ')} (GET /v1/models)` : 'it has no decision rules'}.`);
       }
       const results: FaceResult[] = [];
       // One face at a time: an isolate runs one inference at a time anyway.
