@@ -23,6 +23,8 @@ from .datasets import Sample, load_dataset
 from .framing import crop_pixels, crop_rect, detect_chips, detector_framed_chip, from_margin
 
 CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache" / "packed"
+# Where UTKFace lives, relative to the project root (read-only, never committed; README).
+UTKFACE_ROOT = "../shared/data/utkface"
 
 
 @dataclass
