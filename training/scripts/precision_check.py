@@ -1,6 +1,6 @@
 """Do bf16 and fp32 training reach the same val MAE? One short run in each, everything else the
 same (seed, data, schedule, start), then both scored on all of `val` with a paired bootstrap of
-the per-face errors (docs/training.md, "Precision"):
+the per-face errors (training/notes/speeds.md, "Do both precisions learn the same?"):
 
   python training/scripts/precision_check.py [--epochs 2] [--limit-train 6000] [--out runs/precision]
 
