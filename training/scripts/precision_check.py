@@ -19,7 +19,8 @@ from training.evaluate import predict_packed  # noqa: E402
 from training.metrics import paired_bootstrap  # noqa: E402
 from training.model import load_checkpoint  # noqa: E402
 from training.release import _split  # noqa: E402
-from training.train import TrainConfig, train  # noqa: E402
+from training.train import train  # noqa: E402
+from training.train_config import TrainConfig  # noqa: E402
 
 
 def main() -> int:
@@ -32,9 +33,10 @@ def main() -> int:
     args = p.parse_args()
     runs, errors = {}, {}
     for precision in ("fp32", "bf16"):
-        cfg = TrainConfig(model=args.model, stage="global", init=args.init, out=f"{args.out}/{precision}",
-                          epochs=args.epochs, lr=0.01, lr_steps=(args.epochs - 1,), warmup_epochs=0.2,
-                          label_sigma=2, limit_train=args.limit_train, progress=False, bf16=precision == "bf16")
+        cfg = TrainConfig.from_flat(model=args.model, stage="global", init=args.init, out=f"{args.out}/{precision}",
+                                    epochs=args.epochs, lr=0.01, lr_steps=(args.epochs - 1,), warmup_epochs=0.2,
+                                    label_sigma=2, limit_train=args.limit_train, progress=False,
+                                    bf16=precision == "bf16")
         r = train(cfg)
         model, ckpt = load_checkpoint(f"{args.out}/{precision}/last.pt")
         val = _split(ckpt, "val", model.cfg.input_size)

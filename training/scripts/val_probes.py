@@ -124,14 +124,14 @@ def serving(path, n="300"):
     """Val MAE of the four graphs one trained network can serve (the global head alone or fused
     with the local branch, one view or face + mirror), on every val chip and on `n` val faces
     under each capture condition (training/capture.py, as train --val-capture makes them)."""
-    from dataclasses import replace
-
-    from training.train import TrainConfig, capture_val_sets
+    from training.data import UTKFACE_ROOT
+    from training.train import capture_val_sets
+    from training.train_config import TrainConfig
 
     model, ckpt = load_checkpoint(path)
     model.eval()
     tc = ckpt.get("train_config", {})
-    cfg = replace(TrainConfig(), data_root=tc.get("data_root", TrainConfig.data_root), val_capture=int(n))
+    cfg = TrainConfig.from_flat(data_root=tc.get("data_root", UTKFACE_ROOT), val_capture=int(n))
     sets = {"chips": _split(ckpt, "val", model.cfg.input_size), **capture_val_sets(cfg, model.cfg.input_size)}
     rows = {}
     for views in ("single", "flip"):

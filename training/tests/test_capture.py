@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from training import capture as C
-from training.train import TrainConfig, capture_severity, soft_targets, stage_loss
+from training.stage import soft_targets, stage_loss
+from training.train import capture_severity
+from training.train_config import TrainConfig
 from training.model import create_model
 
 
@@ -161,4 +163,4 @@ def test_a_recipe_reads_its_capture_settings():
     cfg = _train_config({"capture": {"share": 0.5, "kinds": ["dark", "small"], "teacher_weight": 0.9},
                          "val_capture": 64, "select_on": "capture"}, "test")
     assert isinstance(cfg, TrainConfig) and cfg.capture.share == 0.5 and cfg.capture.kinds == ("dark", "small")
-    assert cfg.capture.teacher_weight == 0.9 and cfg.val_capture == 64
+    assert cfg.capture.teacher_weight == 0.9 and cfg.select.val_capture == 64

@@ -8,13 +8,14 @@ import torch.nn.functional as F
 from training.data import load_packed
 from training.distill import load_teacher, write_teacher
 from training.model import load_checkpoint
-from training.train import TrainConfig, train
+from training.train import train
+from training.train_config import TrainConfig
 
 
 def test_teacher_targets_train_a_student(utkface_root, tmp_path):
     common = dict(model="al_resnet_tiny", data_root=str(utkface_root), batch_size=16,
                   limit_train=48, limit_val=16, epochs=1, progress=False)
-    g = train(TrainConfig(stage="global", out=str(tmp_path / "g"), lr=0.05, **common))
+    g = train(TrainConfig.from_flat(stage="global", out=str(tmp_path / "g"), lr=0.05, **common))
     info = write_teacher([g["checkpoint"]], str(tmp_path / "teacher.pt"), tta="single", limit=48)
     assert info["faces"] == 48 and info["teacher_mae"] > 0
     t = torch.load(tmp_path / "teacher.pt", weights_only=True)
@@ -37,8 +38,8 @@ def test_one_hot_teacher_at_full_weight_reproduces_the_plain_run(utkface_root, t
     one_hot = F.one_hot(train_faces.labels, 101).half()
     torch.save({"probs": one_hot, "ages": train_faces.ages}, tmp_path / "labels.pt")
 
-    plain = train(TrainConfig(stage="global", out=str(tmp_path / "plain"), lr=0.05, **common))
-    taught = train(TrainConfig(stage="global", out=str(tmp_path / "taught"), lr=0.05,
+    plain = train(TrainConfig.from_flat(stage="global", out=str(tmp_path / "plain"), lr=0.05, **common))
+    taught = train(TrainConfig.from_flat(stage="global", out=str(tmp_path / "taught"), lr=0.05,
                                teacher=str(tmp_path / "labels.pt"), teacher_weight=1.0, **common))
     assert taught["history"][-1]["train_loss"] == plain["history"][-1]["train_loss"]
     a = load_checkpoint(plain["checkpoint"])[1]["state_dict"]
@@ -47,6 +48,6 @@ def test_one_hot_teacher_at_full_weight_reproduces_the_plain_run(utkface_root, t
 
     # The same teacher with its rows in another order is a different target: the run differs.
     torch.save({"probs": one_hot.roll(1, 0), "ages": train_faces.ages}, tmp_path / "rolled.pt")
-    rolled = train(TrainConfig(stage="global", out=str(tmp_path / "rolled"), lr=0.05,
+    rolled = train(TrainConfig.from_flat(stage="global", out=str(tmp_path / "rolled"), lr=0.05,
                                teacher=str(tmp_path / "rolled.pt"), teacher_weight=1.0, **common))
     assert rolled["history"][-1]["train_loss"] != plain["history"][-1]["train_loss"]

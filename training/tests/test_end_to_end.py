@@ -14,7 +14,8 @@ from training.data import load_packed
 from training.evaluate import predict_onnx
 from training.model import create_model
 from training.release import release
-from training.train import TrainConfig, train
+from training.train import train
+from training.train_config import TrainConfig
 
 # Cross-entropy of the uniform distribution over the 101 ages: what a model that learned
 # nothing scores.
@@ -25,7 +26,7 @@ def test_train_both_stages_export_quantize(utkface_root, tmp_path):
     t0 = time.time()
     common = dict(model="al_resnet_tiny", data_root=str(utkface_root), batch_size=32,
                   limit_train=192, limit_val=64, epochs=2, progress=False)
-    g = train(TrainConfig(stage="global", out=str(tmp_path / "g"), lr=0.1, **common))
+    g = train(TrainConfig.from_flat(stage="global", out=str(tmp_path / "g"), lr=0.1, **common))
     losses = [h["train_loss"] for h in g["history"]]
     # Two epochs on 192 faces teach the ages' spread (the prior), not yet faces (val MAE is
     # still the uniform answer's): the loss must fall clearly below what a model that learned
@@ -35,7 +36,7 @@ def test_train_both_stages_export_quantize(utkface_root, tmp_path):
     assert losses[-1] < losses[0], losses
     # The default model's local branch: its own copy of the backbone reads the attention region,
     # a 2x2 grid over it, trained on P_local and the fused age's error.
-    l = train(TrainConfig(stage="local", out=str(tmp_path / "l"), lr=0.01, init=g["checkpoint"],
+    l = train(TrainConfig.from_flat(stage="local", out=str(tmp_path / "l"), lr=0.01, init=g["checkpoint"],
                           model_options={"local_grid": 2, "local_source": "region"},
                           local_loss="local+age", age_weight=0.5, **common))
     assert len(l["history"]) == 2
@@ -122,7 +123,7 @@ import hashlib, json, os, sys
 import torch
 import training.train as T
 
-cfg = T.TrainConfig(**json.loads(sys.argv[1]))
+cfg = T.TrainConfig.from_flat(**json.loads(sys.argv[1]))
 made, seen = [], []
 create, augment = T.create_model, T.augment
 T.create_model = lambda *a, **k: made.append(create(*a, **k)) or made[-1]

@@ -9,26 +9,28 @@ import torch
 from training.data import AugmentConfig, augment
 from training.model import create_model
 from training.recipe import load_recipe
-from training.train import TrainConfig, lr_at, make_optimizer, set_stage
+from training.stage import set_stage
+from training.train import lr_at, make_optimizer
+from training.train_config import OptimConfig
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 PLAIN = dict(scale=(1.0, 1.0), aspect=(1.0, 1.0), translate=0.0, flip=False, brightness=0.0, contrast=0.0)
 
 
 def test_cosine_runs_from_lr_to_zero_after_the_warmup():
-    cfg = TrainConfig(lr=0.3, epochs=10, schedule="cosine", warmup_epochs=0.0)
+    cfg = OptimConfig(lr=0.3, epochs=10, schedule="cosine", warmup_epochs=0.0)
     assert lr_at(cfg, 0.0) == pytest.approx(0.3)
     assert lr_at(cfg, 5.0) == pytest.approx(0.15)
     assert lr_at(cfg, 10.0) == pytest.approx(0.0, abs=1e-12)
-    assert lr_at(TrainConfig(lr=0.3, epochs=10, schedule="cosine", warmup_epochs=1.0), 0.5) < 0.3 * 0.51
+    assert lr_at(OptimConfig(lr=0.3, epochs=10, schedule="cosine", warmup_epochs=1.0), 0.5) < 0.3 * 0.51
     with pytest.raises(ValueError, match="schedule"):
-        lr_at(TrainConfig(schedule="linear"), 1.0)
+        lr_at(OptimConfig(schedule="linear"), 1.0)
 
 
 def test_adamw_groups_split_backbone_from_heads_and_decay_from_none():
     model = create_model("al_dlib29", input_size=112)
     params = set_stage(model, "global")
-    opt = make_optimizer(model, params, TrainConfig(optimizer="adamw", lr=3e-4, head_lr_mult=10, weight_decay=0.01))
+    opt = make_optimizer(model, params, OptimConfig(optimizer="adamw", lr=3e-4, head_lr_mult=10, weight_decay=0.01))
     assert isinstance(opt, torch.optim.AdamW)
     grouped = [p for g in opt.param_groups for p in g["params"]]
     assert len(grouped) == len(params) == len({id(p) for p in grouped})
@@ -40,7 +42,7 @@ def test_adamw_groups_split_backbone_from_heads_and_decay_from_none():
         # No decay on affines and biases (1-d): it would pull their scales, not regularise.
         assert g["weight_decay"] == (0.01 if all(p.ndim > 1 for p in g["params"]) else 0.0)
     with pytest.raises(ValueError, match="optimizer"):
-        make_optimizer(model, params, TrainConfig(optimizer="lion"))
+        make_optimizer(model, params, OptimConfig(optimizer="lion"))
 
 
 def test_low_res_shrinks_the_chosen_faces_only():
@@ -59,10 +61,10 @@ def test_low_res_shrinks_the_chosen_faces_only():
 def test_the_version_7_recipes_load_with_their_settings():
     accurate = load_recipe(RECIPES / "al-dlib29-utkface-7.toml")
     (_, g), (_, l) = accurate.stages
-    assert (g.model, g.optimizer, g.schedule, g.head_lr_mult, g.init) == ("al_dlib29", "adamw", "cosine", 10,
+    assert (g.model, g.optim.optimizer, g.optim.schedule, g.optim.head_lr_mult, g.init) == ("al_dlib29", "adamw", "cosine", 10,
                                                                         ".cache/pretrained/dlib.pt")
-    assert g.augment.low_res == 0.2 and isinstance(g.augment.low_res_px, tuple)
+    assert g.data.augment.low_res == 0.2 and isinstance(g.data.augment.low_res_px, tuple)
     assert l.init.endswith("al-dlib29-utkface-7/global/best.pt")
     fast = load_recipe(RECIPES / "al-dlib29-fast-utkface-7.toml")
     assert fast.stages[0][1].model == "al_dlib29_fast" and fast.release["flip"] is False
-    assert math.isclose(fast.stages[0][1].lr, 3e-4)
+    assert math.isclose(fast.stages[0][1].optim.lr, 3e-4)

@@ -7,7 +7,9 @@ import torch
 
 from training import metrics
 from training.model import dex
-from training.train import lr_at, soft_targets, TrainConfig
+from training.stage import soft_targets
+from training.train import lr_at
+from training.train_config import OptimConfig
 
 
 def test_dex_is_the_expected_age():
@@ -96,7 +98,7 @@ def test_soft_targets():
 
 
 def test_step_schedule_with_warmup():
-    cfg = TrainConfig(lr=0.1, epochs=20, warmup_epochs=1.0)
+    cfg = OptimConfig(lr=0.1, epochs=20, warmup_epochs=1.0)
     assert lr_at(cfg, 0.5) == pytest.approx(0.1 * (0.5 + 1e-3))
     assert lr_at(cfg, 5) == pytest.approx(0.1)
     assert lr_at(cfg, 10) == pytest.approx(0.01)
@@ -105,5 +107,5 @@ def test_step_schedule_with_warmup():
 
 def test_default_schedule_of_a_short_stage_keeps_its_lr():
     # The default steps (50%, 75%) fall at epoch 0 for a one-epoch stage; they must not apply there.
-    assert lr_at(TrainConfig(lr=0.02, epochs=1, warmup_epochs=0.2), 0.5) == pytest.approx(0.02)
-    assert lr_at(TrainConfig(lr=0.02, epochs=1, warmup_epochs=0.2, lr_steps=(0,)), 0.5) == pytest.approx(0.002)
+    assert lr_at(OptimConfig(lr=0.02, epochs=1, warmup_epochs=0.2), 0.5) == pytest.approx(0.02)
+    assert lr_at(OptimConfig(lr=0.02, epochs=1, warmup_epochs=0.2, lr_steps=(0,)), 0.5) == pytest.approx(0.002)

@@ -6,7 +6,7 @@ import torch
 
 from training.model import (ALNet, ExportWrapper, ModelConfig, checkpoint_dict, create_model,
                             crop_matrices, list_models, load_checkpoint)
-from training.train import set_stage, soft_targets, stage_loss, stage_modes
+from training.stage import set_stage, soft_targets, stage_loss, stage_modes
 
 # Full-size architectures at a small input keep CPU tests quick; the layer structure is the same.
 SMALL_INPUT = 64
@@ -177,7 +177,7 @@ def test_image_source_reads_the_zoomed_region():
 
 
 def test_region_source_starts_from_the_trained_backbone_and_trains_apart(tmp_path):
-    from training.train import init_from
+    from training.pretrained import init_from
 
     trained = small("al_resnet_tiny")
     with torch.no_grad():
@@ -343,7 +343,7 @@ def test_checkpoint_carries_config(tmp_path):
 def test_init_from_torchvision_imagenet_layout(tmp_path):
     """ImageNet -> ... chains start from a torchvision ResNet state dict."""
     import torchvision
-    from training.train import init_from
+    from training.pretrained import init_from
     tv = torchvision.models.resnet34(num_classes=1000)
     torch.save(tv.state_dict(), tmp_path / "imagenet.pt")
     model = small("al_resnet34")
@@ -356,7 +356,8 @@ def test_init_from_torchvision_imagenet_layout(tmp_path):
 
 
 def test_init_from_a_101_age_run_into_8_adience_groups(tmp_path):
-    from training.train import head_for, init_from
+    from training.pretrained import init_from
+    from training.train import head_for
     src = small("al_resnet_tiny")
     torch.save(checkpoint_dict(src), tmp_path / "imdb.pt")
     dst = small("al_resnet_tiny", **head_for("adience"))
@@ -369,7 +370,7 @@ def test_init_from_a_101_age_run_into_8_adience_groups(tmp_path):
 
 
 def test_train_speed_reports_throughput():
-    from training.train import train_speed
+    from training.speed import train_speed
 
     r = train_speed("al_resnet_tiny", batch_size=4, steps=1, bf16=False)
     assert r["images_per_s"] > 0 and r["input_size"] == 64 and r["bf16"] is False

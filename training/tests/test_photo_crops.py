@@ -10,7 +10,8 @@ import torch
 import training.data as data
 import training.train as train_module
 from training.data import Packed, fixed_subset, load_photo_crops
-from training.train import TrainConfig, train
+from training.train import train
+from training.train_config import TrainConfig
 
 
 def _write(prefix, files, size, matched, split="val"):
@@ -77,7 +78,7 @@ def test_train_draws_the_framed_share_from_photo_crops_and_scores_val_on_them(tm
 
     cfg = dict(model="al_resnet_tiny", stage="global", batch_size=16, lr=0.05, progress=False, device="cpu",
                bf16=False, channels_last=False, epochs=2, framed_share=0.5)
-    run = train(TrainConfig(out=str(tmp_path / "a"), photo_crops="p/train", val_photo_crops="p/val",
+    run = train(TrainConfig.from_flat(out=str(tmp_path / "a"), photo_crops="p/train", val_photo_crops="p/val",
                             select_on="mean", **cfg), data_, val)
     assert sorted(a[:2] for a in asked) == [("p/train", "train"), ("p/val", "val")]
     photo = [h["val_photo_mae"]["global"] for h in run["history"]]
@@ -86,4 +87,4 @@ def test_train_draws_the_framed_share_from_photo_crops_and_scores_val_on_them(tm
     assert run["best_val_mae"] == pytest.approx(min((p + c) / 2 for p, c in zip(photo, chips)))
 
     with pytest.raises(ValueError, match="select_on"):
-        train(TrainConfig(out=str(tmp_path / "b"), select_on="mean", **cfg), data_, val)
+        train(TrainConfig.from_flat(out=str(tmp_path / "b"), select_on="mean", **cfg), data_, val)

@@ -6,9 +6,12 @@ import json
 import pytest
 import torch
 
+import training.speed as speed
 import training.train as tr
 from training.data import Packed
-from training.train import TrainConfig, choose_precision, train
+from training.speed import choose_precision
+from training.train import train
+from training.train_config import TrainConfig
 
 
 @pytest.mark.parametrize("rates, chosen", [
@@ -32,8 +35,8 @@ def _faces(n):
 @pytest.mark.parametrize("fast", ["fp32", "bf16"])
 def test_a_run_measures_both_records_them_and_trains_in_the_faster(tmp_path, monkeypatch, fast):
     # Both rates faked, and bf16 said to be available: the same answer on every host.
-    monkeypatch.setattr(tr, "bf16_supported", lambda device: True)
-    monkeypatch.setattr(tr, "step_rate", lambda model, stage, batch, bf16, *a, **k: 200.0 if (bf16 == (fast == "bf16")) else 100.0)
+    monkeypatch.setattr(speed, "bf16_supported", lambda device: True)
+    monkeypatch.setattr(speed, "step_rate", lambda model, stage, batch, bf16, *a, **k: 200.0 if (bf16 == (fast == "bf16")) else 100.0)
     seen = []
     real = torch.autocast
 
@@ -42,7 +45,7 @@ def test_a_run_measures_both_records_them_and_trains_in_the_faster(tmp_path, mon
         return real(device_type, dtype=dtype, enabled=enabled, **kw)
 
     monkeypatch.setattr(tr.torch, "autocast", autocast)
-    cfg = TrainConfig(model="al_resnet_tiny", stage="global", out=str(tmp_path), epochs=1, batch_size=16,
+    cfg = TrainConfig.from_flat(model="al_resnet_tiny", stage="global", out=str(tmp_path), epochs=1, batch_size=16,
                       progress=False, device="cpu", channels_last=False)
     result = train(cfg, _faces(32), _faces(16))
 
@@ -61,8 +64,8 @@ def test_a_forced_precision_is_not_measured(tmp_path, monkeypatch):
     def never(*a, **k):
         raise AssertionError("measured although forced")
 
-    monkeypatch.setattr(tr, "step_rate", never)
-    cfg = TrainConfig(model="al_resnet_tiny", stage="global", out=str(tmp_path), epochs=1, batch_size=16,
+    monkeypatch.setattr(speed, "step_rate", never)
+    cfg = TrainConfig.from_flat(model="al_resnet_tiny", stage="global", out=str(tmp_path), epochs=1, batch_size=16,
                       progress=False, device="cpu", channels_last=False, bf16=False)
     assert train(cfg, _faces(32), _faces(16))["precision"] == {"precision": "fp32", "forced": True}
 

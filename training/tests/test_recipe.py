@@ -16,7 +16,7 @@ def test_every_recipe_builds_its_models(path):
     recipe = load_recipe(path)
     assert recipe.stages
     for sid, cfg in recipe.stages:
-        assert cfg.resume and cfg.out == f"{recipe.runs}/{sid}"
+        assert cfg.run.resume and cfg.out == f"{recipe.runs}/{sid}"
         create_model(cfg.model, **cfg.model_options, **({"input_size": cfg.input_size} if cfg.input_size else {}))
 
 
@@ -55,7 +55,7 @@ def test_stages_chain_and_defaults_apply(tmp_path):
     (gid, g), (lid, l) = recipe.stages
     assert (gid, lid) == ("g", "l")
     assert l.init == f"{g.out}/best.pt" and g.init is None
-    assert g.batch_size == l.batch_size == 16 and g.epochs == 2 and l.epochs == 1
+    assert g.optim.batch_size == l.optim.batch_size == 16 and g.optim.epochs == 2 and l.optim.epochs == 1
 
 
 def test_unknown_setting_is_refused(tmp_path):

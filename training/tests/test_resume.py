@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from training.data import Packed
-from training.train import TrainConfig, train
+from training.train import train
+from training.train_config import TrainConfig
 
 
 def _faces(n: int, seed: int) -> Packed:
@@ -18,7 +19,7 @@ def _faces(n: int, seed: int) -> Packed:
 
 def _config(out, stage, **kw) -> TrainConfig:
     kw = {"epochs": 3, **kw}
-    return TrainConfig(model="al_resnet_tiny", stage=stage, out=str(out), batch_size=16,
+    return TrainConfig.from_flat(model="al_resnet_tiny", stage=stage, out=str(out), batch_size=16,
                        lr=0.05, progress=False, device="cpu", bf16=False, channels_last=False, **kw)
 
 
@@ -45,6 +46,62 @@ def test_resume_refuses_another_runs_checkpoint(tmp_path):
     train(_config(tmp_path, "global", max_steps=2), data, val)
     with pytest.raises(ValueError, match="label_sigma"):
         train(_config(tmp_path, "global", resume=True, label_sigma=2.0), data, val)
+
+
+# A checkpoint's train_config as the code wrote it before TrainConfig was grouped (issue 50): the
+# 47 settings flat, in their order then. Copied from a real last.pt of that code (commit 7fae739),
+# with _config's values.
+OLD_FLAT_CONFIG = {
+    "model": "al_resnet_tiny", "stage": "global", "dataset": "utkface", "data_root": "../shared/data/utkface",
+    "dataset_options": {}, "model_options": {}, "input_size": None, "face_margin": 0.0, "init": None,
+    "out": "runs/default", "epochs": 3, "batch_size": 16, "lr": 0.05, "momentum": 0.9, "weight_decay": 0.0001,
+    "lr_steps": None, "lr_gamma": 0.1, "schedule": "step", "optimizer": "sgd", "head_lr_mult": 1.0,
+    "warmup_epochs": 1.0, "label_sigma": 0.0, "local_loss": "local", "age_weight": 0.1, "global_age_weight": 0.0,
+    "teacher": None, "teacher_weight": 0.5,
+    "augment": {"scale": [0.8, 1.05], "aspect": [0.8, 1.25], "translate": 0.08, "flip": True, "brightness": 0.2,
+                "contrast": 0.2, "rotate": 0.0, "low_res": 0.0, "low_res_px": [40, 120]},
+    "capture": {"share": 0.0, "kinds": ["small", "blur", "dark", "jpeg", "gray", "eyes", "lower"], "severity": 1.0,
+                "severity_warmup_epochs": 0.0, "teacher_weight": None},
+    "val_capture": 0, "limit_train": None, "limit_val": None, "max_steps": 4, "resume": False, "framed_share": 0.0,
+    "photo_crops": None, "val_photo_crops": None, "select_on": "chips",
+    "detector": "models/detectors/blazeface-short-range/1",
+    "framing_from": "training/framings/utkface-blazeface-short-range-1.json", "seed": 0, "device": "cpu",
+    "bf16": False, "budget_minutes": None, "progress_file": None, "channels_last": False, "progress": False,
+}
+
+
+@pytest.mark.parametrize("written", ["flat", "before capture training"])
+def test_a_checkpoint_with_the_old_flat_config_resumes(tmp_path, written):
+    """Checkpoints written before the settings were grouped resume: the same settings, by their
+    flat names; one from before a setting existed counts it at its default."""
+    data, val = _faces(64, 0), _faces(32, 1)
+    whole = train(_config(tmp_path / "whole", "global"), data, val)
+    train(_config(tmp_path / "cut", "global", max_steps=64 // 16), data, val)   # stopped after epoch 1
+    old = dict(OLD_FLAT_CONFIG, out=str(tmp_path / "cut"))
+    if written == "before capture training":
+        for name in ("capture", "val_capture", "select_on", "photo_crops", "val_photo_crops"):
+            del old[name]
+    ckpt = torch.load(tmp_path / "cut" / "last.pt", weights_only=False)
+    ckpt["train_config"] = old
+    torch.save(ckpt, tmp_path / "cut" / "last.pt")
+
+    resumed = train(_config(tmp_path / "cut", "global", resume=True), data, val)
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
+    assert resumed["best_epoch"] == whole["best_epoch"]
+    _assert_same_weights(_weights(tmp_path / "whole" / "last.pt"), _weights(tmp_path / "cut" / "last.pt"))
+    # What it writes now holds the same flat settings (a newer code's checkpoint reads the same).
+    now = torch.load(tmp_path / "cut" / "last.pt", weights_only=False)["train_config"]
+    assert now == dict(OLD_FLAT_CONFIG, out=str(tmp_path / "cut"), max_steps=None, resume=True)
+
+
+def test_the_old_flat_config_with_another_setting_is_refused(tmp_path):
+    data, val = _faces(32, 0), _faces(16, 1)
+    train(_config(tmp_path, "global", max_steps=2), data, val)
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=False)
+    ckpt["train_config"] = dict(OLD_FLAT_CONFIG, out=str(tmp_path), augment=dict(OLD_FLAT_CONFIG["augment"], low_res=0.2))
+    torch.save(ckpt, tmp_path / "last.pt")
+    with pytest.raises(ValueError, match="augment"):
+        train(_config(tmp_path, "global", resume=True), data, val)
 
 
 def _weights(path):
@@ -95,16 +152,17 @@ def test_sigterm_checkpoints_and_the_same_command_resumes(tmp_path):
     script.write_text(f"""
 import sys, time
 sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+import training.stage as stage
 import training.train as tr
 from training.tests.test_resume import _config, _faces
 out = sys.argv[1]
 slow = len(sys.argv) > 2
 if slow:  # slow steps, so the signal lands mid-run
-    real = tr.stage_loss
+    real = stage.stage_loss
     def stage_loss(*a, **k):
         time.sleep(0.2)
         return real(*a, **k)
-    tr.stage_loss = stage_loss
+    stage.stage_loss = stage_loss
 r = tr.train(_config(out, "global", resume=True, epochs=4), _faces(64, 0), _faces(32, 1))
 print("STOPPED", r["stopped"], flush=True)
 """)
