@@ -144,6 +144,7 @@ def head_for(dataset: str) -> dict:
 
 
 def load_split(cfg: TrainConfig, split: str, size: int, limit: int | None) -> Packed:
+    """A split of the dataset at the model's input size (a random `limit` of it, seeded)."""
     d = cfg.data
     return load_packed(d.dataset, d.data_root, split, size, d.face_margin, limit=limit, seed=cfg.seed,
                        progress=cfg.run.progress, **d.dataset_options)
@@ -158,6 +159,7 @@ class ValSets:
 
 
 def load_val_sets(cfg: TrainConfig, chips: Packed, size: int) -> ValSets:
+    """The val chips plus, where the settings ask for them, their photo-cut and degraded versions."""
     d = cfg.data
     photos = None
     if cfg.select.val_photo_crops:
@@ -168,13 +170,6 @@ def load_val_sets(cfg: TrainConfig, chips: Packed, size: int) -> ValSets:
         photos.images = crops[found]
     captured = capture_val_sets(cfg, size) if cfg.select.val_capture else None
     return ValSets(chips, photos, captured)
-
-
-def capture_severity(c: CaptureConfig, epoch_float: float) -> float:
-    """The severity schedule: from a fifth of the range up to c.severity over the warm-up epochs."""
-    if c.severity_warmup_epochs <= 0:
-        return c.severity
-    return c.severity * min(1.0, 0.2 + 0.8 * epoch_float / c.severity_warmup_epochs)
 
 
 def capture_val_sets(cfg: TrainConfig, size: int) -> dict[str, Packed]:
@@ -221,20 +216,6 @@ def make_optimizer(model: ALNet, params: list[torch.nn.Parameter], cfg: OptimCon
     return torch.optim.AdamW(groups, lr=cfg.lr)   # 'adamw', the other of OPTIMIZERS
 
 
-def lr_at(cfg: OptimConfig, epoch_float: float) -> float:
-    """The schedule's learning rate (before a group's lr_mult) at a point of the stage, in epochs."""
-    if cfg.schedule == "cosine":
-        lr = cfg.lr * 0.5 * (1 + math.cos(math.pi * min(epoch_float / cfg.epochs, 1.0)))
-    else:   # 'step', the other of SCHEDULES
-        # The default steps skip epoch 0: a one-epoch stage would otherwise run at lr / 100 throughout.
-        steps = cfg.lr_steps if cfg.lr_steps is not None else tuple(
-            s for s in (int(cfg.epochs * 0.5), int(cfg.epochs * 0.75)) if s > 0)
-        lr = cfg.lr * cfg.lr_gamma ** sum(epoch_float >= s for s in steps)
-    if epoch_float < cfg.warmup_epochs:
-        lr *= (epoch_float + 1e-3) / cfg.warmup_epochs
-    return lr
-
-
 @dataclass
 class TrainFaces:
     """The training split on the run's device, and what each batch mixes into it."""
@@ -248,6 +229,8 @@ class TrainFaces:
 
 
 def load_train_faces(cfg: TrainConfig, train_data: Packed, size: int, device, announce: bool) -> TrainFaces:
+    """The training faces on the device, with their photo-cut (photo_crops) or detector-framed
+    versions when framed_share > 0, and the teacher's answers when there is a teacher."""
     d = cfg.data
     images = train_data.images.to(device)
     labels = train_data.labels.to(device)
@@ -387,6 +370,20 @@ def train_epoch(run: Run, epoch: int) -> tuple[str | None, EpochTally]:
     return stopped, tally
 
 
+def lr_at(cfg: OptimConfig, epoch_float: float) -> float:
+    """The schedule's learning rate (before a group's lr_mult) at a point of the stage, in epochs."""
+    if cfg.schedule == "cosine":
+        lr = cfg.lr * 0.5 * (1 + math.cos(math.pi * min(epoch_float / cfg.epochs, 1.0)))
+    else:   # 'step', the other of SCHEDULES
+        # The default steps skip epoch 0: a one-epoch stage would otherwise run at lr / 100 throughout.
+        steps = cfg.lr_steps if cfg.lr_steps is not None else tuple(
+            s for s in (int(cfg.epochs * 0.5), int(cfg.epochs * 0.75)) if s > 0)
+        lr = cfg.lr * cfg.lr_gamma ** sum(epoch_float >= s for s in steps)
+    if epoch_float < cfg.warmup_epochs:
+        lr *= (epoch_float + 1e-3) / cfg.warmup_epochs
+    return lr
+
+
 def make_batch(run: Run, idx: torch.Tensor, epoch_float: float):
     """The faces at `idx`, some swapped for their photo-cut or framed versions and some degraded
     as captures degrade them, augmented and normalised. -> (x [B, 3, S, S], labels [B], the
@@ -408,6 +405,13 @@ def make_batch(run: Run, idx: torch.Tensor, epoch_float: float):
     if cfg.run.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     return x, f.labels[idx], f.teacher[idx] if f.teacher is not None else None, weight
+
+
+def capture_severity(c: CaptureConfig, epoch_float: float) -> float:
+    """The severity schedule: from a fifth of the range up to c.severity over the warm-up epochs."""
+    if c.severity_warmup_epochs <= 0:
+        return c.severity
+    return c.severity * min(1.0, 0.2 + 0.8 * epoch_float / c.severity_warmup_epochs)
 
 
 def eta_line(run: Run, epoch: int, tally: EpochTally, t0: float) -> str:
