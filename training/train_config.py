@@ -151,6 +151,7 @@ GROUPS = {"data": DataConfig, "optim": OptimConfig, "loss": LossConfig, "distill
 
 @dataclass
 class TrainConfig:
+    """One stage's run: the network and where it starts and writes, then the groups."""
     model: str = "al_resnet34"
     stage: str = "global"                    # 'global' or 'local'
     model_options: dict = field(default_factory=dict)   # ModelConfig overrides, e.g. local_grid=2
