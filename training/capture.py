@@ -5,8 +5,9 @@ training capture write`, read by bench/capture.mjs), the training faces' on-the-
 
 Each kind is a function of an aligned face (uint8 [H, W, 3] RGB, the face filling the image the
 way UTKFace's chips frame it: eyes at about 0.25-0.35 of the height, chin near the bottom) and a
-severity parameter in the kind's own unit. The benchmark reads two named levels of each kind;
-training draws the parameter from a range that spans both and goes past them (TRAIN_RANGES).
+severity parameter in the kind's own unit. KINDS holds one entry per kind with all it knows:
+the function, the benchmark's two named levels, the range training draws from (it spans both
+levels and goes past them), which end of that range is mild, and how a training draw jitters.
 
 Capture quality (`input_quality`) is what the face crop itself shows: its size, exposure,
 sharpness, noise and how much of it is flat (a band, a mask, clipped light). The server computes
@@ -18,6 +19,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -73,23 +75,31 @@ def gray(img: np.ndarray, saturation: float, rng: np.random.Generator) -> np.nda
     return np.clip(np.round(luma + saturation * (x - luma)), 0, 255).astype(np.uint8)
 
 
-def eyes(img: np.ndarray, opacity: float, rng: np.random.Generator, jitter: bool = False) -> np.ndarray:
-    """Sunglasses: a dark band over the eyes (rows 0.19-0.41 of the face, columns 0.08-0.92),
-    `opacity` 1 = opaque, less = tinted lenses the eyes show through. Training jitters the band."""
-    top, bottom = 0.19, 0.41
-    if jitter:
-        shift = rng.uniform(-0.03, 0.03)
-        top, bottom = top + shift, bottom + shift + rng.uniform(-0.02, 0.02)
-    return _band(img, top, bottom, 0.08, 0.92, (12, 12, 14), opacity)
+EYES_ROWS = (0.19, 0.41)            # the sunglasses' band, top and bottom, as fractions of the height
+MASK_COLOUR = (226, 232, 238)
 
 
-def lower(img: np.ndarray, top: float, rng: np.random.Generator, jitter: bool = False) -> np.ndarray:
+def eyes(img: np.ndarray, opacity: float, rng: np.random.Generator, rows: tuple[float, float] = EYES_ROWS) -> np.ndarray:
+    """Sunglasses: a dark band over the eyes (`rows` of the face, columns 0.08-0.92), `opacity`
+    1 = opaque, less = tinted lenses the eyes show through."""
+    return _band(img, rows[0], rows[1], 0.08, 0.92, (12, 12, 14), opacity)
+
+
+def eyes_jitter(rng: np.random.Generator) -> dict:
+    """Training moves the band a little, and stretches it."""
+    shift = rng.uniform(-0.03, 0.03)
+    return {"rows": (EYES_ROWS[0] + shift, EYES_ROWS[1] + shift + rng.uniform(-0.02, 0.02))}
+
+
+def lower(img: np.ndarray, top: float, rng: np.random.Generator, colour: tuple[int, int, int] = MASK_COLOUR) -> np.ndarray:
     """A face mask: an opaque light band from `top` (fraction of the height: 0.5 = from the
     nose, 0.64 = from the mouth) to the bottom, columns 0.1-0.9."""
-    colour = (226, 232, 238)
-    if jitter:
-        colour = tuple(int(c) for c in rng.integers(170, 250, size=3))
     return _band(img, top, 1.0, 0.10, 0.90, colour, 1.0)
+
+
+def lower_jitter(rng: np.random.Generator) -> dict:
+    """Training varies the mask's colour."""
+    return {"colour": tuple(int(c) for c in rng.integers(170, 250, size=3))}
 
 
 def _band(img, top, bottom, left, right, colour, opacity) -> np.ndarray:
@@ -101,33 +111,43 @@ def _band(img, top, bottom, left, right, colour, opacity) -> np.ndarray:
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
-KINDS = {"small": small, "blur": blur, "dark": dark, "jpeg": jpeg, "gray": gray, "eyes": eyes, "lower": lower}
+@dataclass(frozen=True)
+class Kind:
+    """One capture kind, all it is known by."""
+    degrade: Callable[..., np.ndarray]   # (face uint8 [H, W, 3], parameter, rng, **jitter) -> face
+    levels: dict[str, float]             # the benchmark's conditions: {"moderate": p, "severe": p}
+    train_range: tuple[float, float, str]  # training's draws: (low, high, "lin" | "log"), past both levels
+    mild_end: str                        # "low" | "high": the end of train_range a low severity stays near
+    jitter: Callable[[np.random.Generator], dict] | None = None   # a training draw's extra arguments
 
-# The benchmark's conditions: two levels of every kind. "moderate" is what an ordinary phone
-# photo often shows; "severe" what a poor or deliberate capture shows.
-LEVELS = {
-    "small": {"moderate": 48, "severe": 32},          # face side, px
-    "blur": {"moderate": 0.012, "severe": 0.025},     # sigma / face side (2.4 and 5 px on a 200 px face)
-    "dark": {"moderate": 0.2, "severe": 0.06},        # linear light kept
-    "jpeg": {"moderate": 20, "severe": 7},            # JPEG quality
-    "gray": {"moderate": 0.4, "severe": 0.0},         # saturation kept
-    "eyes": {"moderate": 0.7, "severe": 1.0},         # band opacity
-    "lower": {"moderate": 0.64, "severe": 0.5},       # band top
+    def __post_init__(self):
+        if self.mild_end not in ("low", "high") or self.train_range[2] not in ("lin", "log"):
+            raise ValueError(f"a capture kind's mild_end is 'low' or 'high' and its scale 'lin' or 'log': {self}")
+
+
+# The benchmark's conditions are two levels of every kind: "moderate" is what an ordinary phone
+# photo often shows; "severe" what a poor or deliberate capture shows. The order is the
+# conditions' order, which each face's seed depends on (condition_seed).
+KINDS = {
+    # face side, px: the mild end is the larger face
+    "small": Kind(small, {"moderate": 48, "severe": 32}, (24.0, 96.0, "log"), mild_end="high"),
+    # sigma / face side (2.4 and 5 px on a 200 px face)
+    "blur": Kind(blur, {"moderate": 0.012, "severe": 0.025}, (0.004, 0.032, "lin"), mild_end="low"),
+    # linear light kept
+    "dark": Kind(dark, {"moderate": 0.2, "severe": 0.06}, (0.04, 0.5, "log"), mild_end="high"),
+    # JPEG quality
+    "jpeg": Kind(jpeg, {"moderate": 20, "severe": 7}, (5.0, 40.0, "log"), mild_end="high"),
+    # saturation kept
+    "gray": Kind(gray, {"moderate": 0.4, "severe": 0.0}, (0.0, 0.6, "lin"), mild_end="high"),
+    # band opacity
+    "eyes": Kind(eyes, {"moderate": 0.7, "severe": 1.0}, (0.55, 1.0, "lin"), mild_end="low", jitter=eyes_jitter),
+    # band top: the mild end is the lower band (0.72 of the height covers less than 0.45)
+    "lower": Kind(lower, {"moderate": 0.64, "severe": 0.5}, (0.45, 0.72, "lin"), mild_end="high", jitter=lower_jitter),
 }
+LEVELS = {name: kind.levels for name, kind in KINDS.items()}        # as the benchmark's index.json writes them
 CONDITIONS = ["clean"] + [f"{k}-{lvl}" for k in KINDS for lvl in ("moderate", "severe")]
 # The benchmark's bar for adults who pass names these the mild conditions.
 MILD = ["blur-moderate", "gray-moderate", "gray-severe", "jpeg-moderate", "small-moderate"]
-
-# Training draws: (low, high, scale) per kind, spanning both levels and past them.
-TRAIN_RANGES = {
-    "small": (24.0, 96.0, "log"),
-    "blur": (0.004, 0.032, "lin"),
-    "dark": (0.04, 0.5, "log"),
-    "jpeg": (5.0, 40.0, "log"),
-    "gray": (0.0, 0.6, "lin"),
-    "eyes": (0.55, 1.0, "lin"),
-    "lower": (0.45, 0.72, "lin"),
-}
 
 
 def condition_parameter(condition: str) -> tuple[str, float | None]:
@@ -135,19 +155,19 @@ def condition_parameter(condition: str) -> tuple[str, float | None]:
     if condition == "clean":
         return "clean", None
     kind, level = condition.rsplit("-", 1)
-    return kind, LEVELS[kind][level]
+    return kind, KINDS[kind].levels[level]
 
 
 def degrade(img: np.ndarray, kind: str, parameter: float | None, rng: np.random.Generator,
             jitter: bool = False) -> np.ndarray:
     """One face through one capture kind: uint8 [H, W, 3] -> uint8 [H', W', 3] (a smaller image
     for 'small', the same size otherwise). `jitter`: training's draws also move the bands a little
-    and vary the mask's colour; the benchmark's faces keep them fixed."""
+    and vary the mask's colour (the kind's `jitter`); the benchmark's faces keep them fixed."""
     if kind == "clean":
         return img
-    if kind in ("eyes", "lower"):
-        return KINDS[kind](img, parameter, rng, jitter)
-    return KINDS[kind](img, parameter, rng)
+    k = KINDS[kind]
+    extra = k.jitter(rng) if jitter and k.jitter else {}
+    return k.degrade(img, parameter, rng, **extra)
 
 
 def degrade_condition(img: np.ndarray, condition: str, seed: int) -> np.ndarray:
@@ -169,7 +189,7 @@ def condition_seed(base: int, index: int, condition: str) -> int:
 class CaptureConfig:
     share: float = 0.0                  # share of training faces degraded (0 = off)
     kinds: tuple[str, ...] = tuple(KINDS)
-    severity: float = 1.0               # 0..1: how far into each kind's TRAIN_RANGES draws go (1 = all
+    severity: float = 1.0               # 0..1: how far into each kind's train_range draws go (1 = all
                                         # of it); a schedule can raise it (severity_warmup_epochs)
     severity_warmup_epochs: float = 0.0
     teacher_weight: float | None = None  # target mix for degraded faces (None = the run's teacher_weight):
@@ -180,10 +200,8 @@ class CaptureConfig:
 def train_parameter(kind: str, u: float, severity: float) -> float:
     """u in [0, 1) -> a parameter of `kind` in its training range, the first `severity` of it
     (the milder end first)."""
-    lo, hi, scale = TRAIN_RANGES[kind]
-    mild_first = {"small": True, "blur": False, "dark": True, "jpeg": True, "gray": True,
-                  "eyes": False, "lower": True}[kind]
-    if mild_first:           # the mild end is `hi` (a larger face, more light, higher quality...)
+    lo, hi, scale = KINDS[kind].train_range
+    if KINDS[kind].mild_end == "high":   # a larger face, more light, higher quality...: draw from `hi` down
         lo, hi = hi, lo
     t = u * severity
     if scale == "log":

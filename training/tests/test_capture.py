@@ -1,6 +1,8 @@
 """The capture degradations (training/capture.py): deterministic under a seed, each visibly what
 it claims on a synthetic face with a known answer; the quality measures' answers on known
 images; and the clean-view teacher (a degraded face's target is the teacher's clean answer)."""
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -164,3 +166,47 @@ def test_a_recipe_reads_its_capture_settings():
                          "val_capture": 64, "select_on": "capture"}, "test")
     assert isinstance(cfg, TrainConfig) and cfg.capture.share == 0.5 and cfg.capture.kinds == ("dark", "small")
     assert cfg.capture.teacher_weight == 0.9 and cfg.select.val_capture == 64
+
+
+# Each kind's outputs under fixed seeds, as the capture module gave them before its kinds became
+# one registry entry each (commit 7fae739): the benchmark's two conditions, four training draws
+# (parameter and jittered face) and a degraded batch. A change here changes what is trained and
+# what is measured; it needs new digests and a reason.
+KIND_DIGESTS = {
+    "small": "d8d79b269ebc59abfd4a5736f12bb1f1cf254b8d377b0fa8aab1354a3e63f7d5",
+    "blur": "016b91fc15ecb4fc3efc9c29eec23e91f0fd4fa2a2d598f36c2d8501262d1858",
+    "dark": "6f0858d2ec16f54bd5f1a95fad002793e8b10530f012fd03940639fa96f1a568",
+    "jpeg": "865a2ef936502449146bb85b152f7764eb75c062fe730ed6b274a85e809efdf1",
+    "gray": "1878f99b00ebc540a8d07804d29e6c2857d1111e19907efc5fc522e1b61c6d76",
+    "eyes": "21554924ddd5633299a1491913943439f8589d84592db2765f690515b4dd0f38",
+    "lower": "b4cd9a7e4d9d497e778dbd0c7f726910a2adc02049be3318bf5fc7c2d293bbdf",
+}
+
+
+def kind_digest(kind: str) -> str:
+    face = synthetic_face(96, 5)
+    h = hashlib.sha256()
+    for level in ("moderate", "severe"):
+        cond = f"{kind}-{level}"
+        h.update(f"{cond}={C.condition_parameter(cond)[1]!r}@{C.condition_seed(4, 9, cond)}".encode())
+        out = C.degrade_condition(face, cond, C.condition_seed(4, 9, cond))
+        h.update(f"{out.shape}".encode() + out.tobytes())
+    for u, severity in ((0.0, 1.0), (0.37, 1.0), (0.999, 0.5), (0.999999, 1.0)):
+        p = C.train_parameter(kind, u, severity)
+        out = C.degrade(face, kind, p, np.random.default_rng(12), jitter=True)
+        h.update(f"{p!r}{out.shape}".encode() + out.tobytes())
+    faces = torch.from_numpy(np.stack([synthetic_face(64, s) for s in range(6)]))
+    batch, picked = C.degrade_batch(faces, C.CaptureConfig(share=1.0, kinds=(kind,), severity=0.8), seed=21)
+    h.update(batch.numpy().tobytes() + picked.numpy().tobytes())
+    return h.hexdigest()
+
+
+def test_every_kind_degrades_byte_for_byte_as_before():
+    assert {kind: kind_digest(kind) for kind in C.KINDS} == KIND_DIGESTS
+    # The conditions' order seeds each face's draws; the benchmark's index.json writes the levels.
+    assert C.CONDITIONS == ["clean"] + [f"{k}-{lvl}" for k in KIND_DIGESTS for lvl in ("moderate", "severe")]
+    assert C.LEVELS == {"small": {"moderate": 48, "severe": 32}, "blur": {"moderate": 0.012, "severe": 0.025},
+                        "dark": {"moderate": 0.2, "severe": 0.06}, "jpeg": {"moderate": 20, "severe": 7},
+                        "gray": {"moderate": 0.4, "severe": 0.0}, "eyes": {"moderate": 0.7, "severe": 1.0},
+                        "lower": {"moderate": 0.64, "severe": 0.5}}
+
