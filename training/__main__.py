@@ -255,7 +255,7 @@ def main(argv=None):
         from .speed import train_speed
         print(json.dumps(train_speed(args.model, args.input_size, args.batch_size, args.steps, args.bf16, args.stage)))
     elif args.command == "evaluate":
-        from .release import evaluate_checkpoint
+        from .evaluate import evaluate_checkpoint
         print(json.dumps(evaluate_checkpoint(args.checkpoint, args.split, args.tta,
                                              args.data_root, args.limit), indent=2))
     elif args.command == "release":
@@ -274,17 +274,17 @@ def main(argv=None):
         from .capture import write_benchmark
         print(json.dumps(write_benchmark(args.data_root, args.out, args.split, args.faces), indent=2))
     elif args.command == "reencode":
-        from .release import reencode
+        from .reencode import reencode
         print(json.dumps(reencode(args.model_dir, args.out, args.version, args.data_root), indent=2))
     elif args.command == "recipe":
         from .recipe import run_recipe
         print(json.dumps(run_recipe(args.path, args.dry_run, args.release, args.budget_minutes,
                                     _options(args.set), args.runs), indent=2, default=str))
     elif args.command == "measure":
-        from .release import measure_served
+        from .served import measure_served
         print(json.dumps(measure_served(args.model_dir, args.figure, args.data_root), indent=2))
     elif args.command == "export":
-        from .release import export_only
+        from .export import export_only
         print(json.dumps(export_only(args.checkpoint, args.model, args.input_size, args.out,
                                      args.data_root, args.calib, args.external_data,
                                      _options(args.model_option)), indent=2))
@@ -318,7 +318,7 @@ def main(argv=None):
         from .framing import measure_framing
         print(json.dumps(measure_framing(args.detector, args.data_root, args.split, args.limit, args.out), indent=2))
     elif args.command == "fixture":
-        from .release import make_fixture
+        from .fixture import make_fixture
         print(json.dumps(make_fixture(args.out), indent=2))
     return 0
 

@@ -3,7 +3,8 @@ distribution into the answer the API gives. The release calls `fit_served_calibr
 every new version (and `python -m training calibrate` for a released one); the server mirrors
 each rule (src/model/calibration.ts), reading what this writes into the manifest.
 
-1. temperature: the graph's softmax temperature (inside the exported graph).
+1. temperature: the graph's softmax temperature (inside the exported graph), fitted on the
+   network's own answers before export: evaluate.fit_temperature.
 2. range_levels: per band of the estimate, the nominal level the 80% range is read at.
 3. widening: per band of capture quality (training/capture.py's score), a temperature on the
    served distribution, p^(1/tau) renormalised: a face the capture degraded gets a wider
@@ -32,33 +33,6 @@ P_GRID = tuple(float(v) for v in np.round(np.arange(0.5, 0.9996, 0.0025), 4))
 
 
 # ---------------------------------------------------------------------------------------------
-# 1. The graph's temperature
-# ---------------------------------------------------------------------------------------------
-
-def fit_temperature(model, data, device="cpu", tta: str = "single",
-                    grid=tuple(np.round(np.arange(0.5, 3.01, 0.05), 2))) -> dict:
-    """The temperature whose 80% range covers the true age of the `val` faces closest to 80% of
-    the time (NLL breaks ties). Coverage is what users see, so it is what we fit."""
-    import torch
-
-    from .evaluate import _logits
-
-    best = None
-    true = np.clip(data.ages.numpy(), 0, 100)
-    logits = _logits(model, data, device, tta)
-    wg, wl = model.cfg.fusion_global, model.cfg.fusion_local
-    for t in grid:
-        probs = np.mean([((wg * torch.softmax(g / t, 1) + wl * torch.softmax(l / t, 1)) / (wg + wl)).numpy()
-                         for g, l in logits], axis=0)
-        cov = metrics.interval_coverage(probs, true, 0.8)
-        nll = float(-np.mean(np.log(probs[np.arange(len(true)), data.labels.numpy()] + 1e-12)))
-        score = (abs(cov - 0.8), nll)
-        if best is None or score < best[0]:
-            best = (score, float(t), cov, nll)
-    return {"temperature": best[1], "val_coverage": best[2], "val_nll": best[3]}
-
-
-# ---------------------------------------------------------------------------------------------
 # 2. Range levels per band of the estimate
 # ---------------------------------------------------------------------------------------------
 
@@ -71,7 +45,7 @@ def fit_range_levels(probs, true, estimate, target: float = 0.8, min_faces: int 
     `target` of the band's faces (split-conformal on the level). A band with fewer than
     `min_faces` faces takes the level fitted on all faces. -> [{"from", "to", "level", "n"}]."""
     probs, true, estimate = np.asarray(probs, float), np.asarray(true, float), np.asarray(estimate, float)
-    band = metrics._band_index(estimate)
+    band = metrics.band_index(estimate)
 
     def smallest_level(rows) -> float:
         for level in RANGE_LEVEL_GRID:
@@ -353,7 +327,7 @@ def calibration_report(probs, estimate, true, score, condition, calib: dict, t: 
                   f"over_{t}_passed": [int((passed & over).sum()), int(over.sum())]}
     clean = condition == "clean"
     by_band = {}
-    band = metrics._band_index(estimate[clean])
+    band = metrics.band_index(estimate[clean])
     for i, (blo, _) in enumerate(metrics.AGE_BANDS):
         rows = band == i
         if rows.any():

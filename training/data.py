@@ -101,6 +101,30 @@ def load_packed(dataset: str, root: str, split: str, size: int, margin: float = 
     return pack(samples, size, margin, progress=progress)
 
 
+@dataclass(frozen=True)
+class DataSource:
+    """Where a trained network's faces come from, as its run's train_config names them."""
+    dataset: str
+    root: str                  # the dataset's folder, or a carry file
+    margin: float
+    options: dict              # the dataset adapter's options
+
+
+def data_source(run: dict, data_root: str | None = None) -> DataSource:
+    """`run`: a checkpoint, or a released version's report.json (both keep the run's
+    train_config). `data_root` overrides its folder; a run that names none trained on UTKFace."""
+    tc = run.get("train_config", {})
+    return DataSource(dataset=tc.get("dataset", "utkface"), root=data_root or tc.get("data_root", UTKFACE_ROOT),
+                      margin=tc.get("face_margin", 0.0), options=tc.get("dataset_options", {}))
+
+
+def load_split(run: dict, split: str, size: int, data_root: str | None = None, limit: int | None = None) -> Packed:
+    """A split of the faces a run trained on (data_source) at `size`, as evaluating, releasing,
+    measuring or distilling a trained network reads it."""
+    src = data_source(run, data_root)
+    return load_packed(src.dataset, src.root, split, size, src.margin, limit=limit, **src.options)
+
+
 def load_framed(dataset: str, root: str, split: str, size: int, detector: str, framing: dict,
                 limit: int | None = None, seed: int = 0, progress: bool = True,
                 **options) -> tuple[torch.Tensor, int]:

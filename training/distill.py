@@ -11,9 +11,9 @@ from pathlib import Path
 
 import torch
 
+from .data import load_split
 from .evaluate import predict_packed
 from .model import load_checkpoint
-from .release import _split
 
 
 def average_answers(checkpoints: list[str], split: str = "train", tta: str = "flip",
@@ -25,7 +25,7 @@ def average_answers(checkpoints: list[str], split: str = "train", tta: str = "fl
     probs, ages = [], None
     for path in checkpoints:
         model, ckpt = load_checkpoint(path)
-        data = _split(ckpt, split, model.cfg.input_size, data_root, limit)
+        data = load_split(ckpt, split, model.cfg.input_size, data_root, limit)
         if ages is not None and not torch.equal(ages, data.ages):
             raise ValueError(f"{path} reads a different {split} split than {checkpoints[0]}")
         ages = data.ages

@@ -14,8 +14,8 @@ import torch
 
 from . import metrics
 from .calibration import range_levels_for
-from .data import Packed, resize, ten_crop
-from .model import ALNet, average_views, dex
+from .data import Packed, load_split, resize, ten_crop
+from .model import ALNet, average_views, dex, load_checkpoint
 
 BRANCHES = ("global", "local", "fused")
 
@@ -163,17 +163,59 @@ def detailed_report(preds: dict, data: Packed, range_levels: list[dict] | None =
     return rep
 
 
+def evaluate_checkpoint(checkpoint: str, split: str = "val", tta: str = "single",
+                        data_root: str | None = None, limit: int | None = None) -> dict:
+    """`python -m training evaluate`: detailed_report of a checkpoint on a split of the data it
+    trained on (or of `data_root`), on the GPU where there is one."""
+    model, ckpt = load_checkpoint(checkpoint)
+    data = load_split(ckpt, split, model.cfg.input_size, data_root, limit)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device)
+    return detailed_report(predict_packed(model, data, device=device, tta=tta), data)
+
+
+# ---------------------------------------------------------------------------------------------
+# The graph's softmax temperature (calibration.py fits the rest of the served answer)
+# ---------------------------------------------------------------------------------------------
+
+TEMPERATURE_GRID = tuple(np.round(np.arange(0.5, 3.01, 0.05), 2))
+
+
+def fit_temperature(model: ALNet, data: Packed, device="cpu", tta: str = "single",
+                    grid=TEMPERATURE_GRID) -> dict:
+    """The temperature whose 80% range covers the true age of the `val` faces closest to 80% of
+    the time (NLL breaks ties). Coverage is what users see, so it is what we fit. The network runs
+    once; each temperature re-reads its outputs through ALNet.predict, the served fusion."""
+    best = None
+    true = np.clip(data.ages.numpy(), 0, 100)
+    outputs = _logits(model, data, device, tta)
+    home = model.class_ages.device
+    model.cpu()              # the outputs are on the CPU: read them there, on any training device
+    try:
+        for t in grid:
+            probs = np.mean([model.predict(out, temperature=t)["probs"].numpy() for out in outputs], axis=0)
+            cov = metrics.interval_coverage(probs, true, 0.8)
+            nll = float(-np.mean(np.log(probs[np.arange(len(true)), data.labels.numpy()] + 1e-12)))
+            score = (abs(cov - 0.8), nll)
+            if best is None or score < best[0]:
+                best = (score, float(t), cov, nll)
+    finally:
+        model.to(home)
+    return {"temperature": best[1], "val_coverage": best[2], "val_nll": best[3]}
+
+
 @torch.no_grad()
-def _logits(model: ALNet, data: Packed, device, tta: str, batch_size: int = 256):
-    """-> per view, (global, local) logits over the whole split."""
+def _logits(model: ALNet, data: Packed, device, tta: str, batch_size: int = 256) -> list[dict]:
+    """-> per view, the network's outputs over the whole split, on the CPU: {"global": [N, M],
+    "local": [N, M], "box": [N, 4]} (the logits as float32)."""
     model.eval()
     per_view = None
     for start in range(0, len(data), batch_size):
         views = _views(data.images[start:start + batch_size].to(device), model.cfg.input_size, tta)
         outs = [model(model.normalize(v)) for v in views]
         if per_view is None:
-            per_view = [([], []) for _ in outs]
-        for (g, l), out in zip(per_view, outs):
-            g.append(out["global"].float().cpu())
-            l.append(out["local"].float().cpu())
-    return [(torch.cat(g), torch.cat(l)) for g, l in per_view]
+            per_view = [{"global": [], "local": [], "box": []} for _ in outs]
+        for acc, out in zip(per_view, outs):
+            for k in acc:
+                acc[k].append(out[k].float().cpu())
+    return [{k: torch.cat(v) for k, v in acc.items()} for acc in per_view]

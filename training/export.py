@@ -11,7 +11,8 @@ import numpy as np
 import onnx
 import torch
 
-from .model import ALNet, ExportWrapper
+from .data import load_packed
+from .model import ALNet, ExportWrapper, create_model, load_checkpoint
 
 OPSET = 18
 
@@ -176,3 +177,32 @@ def write_manifest(directory: str | Path, model: ALNet, model_file: str, *, name
     }
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+# ---------------------------------------------------------------------------------------------
+# `python -m training export`: graphs without a release
+# ---------------------------------------------------------------------------------------------
+
+def export_only(checkpoint: str | None, model_name: str | None, input_size: int | None, out: str,
+                data_root: str, calib: int = 256, external_data: bool = False,
+                model_options: dict | None = None) -> dict:
+    """fp32 and int8 graphs of a checkpoint, or of an untrained registered model (their size and
+    speed do not depend on the weights), with parity figures. Calibrates on real faces."""
+    if checkpoint:
+        model, _ = load_checkpoint(checkpoint)
+        if model_options:                       # serving options of a trained network (test_flip, fusion)
+            from dataclasses import replace
+            model.cfg = replace(model.cfg, **model_options)
+    else:
+        torch.manual_seed(0)
+        model = create_model(model_name, **({"input_size": input_size} if input_size else {}),
+                             **(model_options or {}))
+    model.eval()
+    size = model.cfg.input_size
+    faces = load_packed("utkface", data_root, "train", size, limit=calib).images.numpy()
+    out = Path(out)
+    fp32 = export_onnx(model, out / "model.fp32.onnx", external_data=external_data)
+    par = parity(model, fp32, faces[:16])
+    quantize_int8(fp32, out / "model.int8.onnx", faces, external_data=external_data)
+    sizes = {p.name: p.stat().st_size for p in sorted(out.glob("model.*.onnx*"))}
+    return {"arch": model.cfg.arch, "input_size": size, "bytes": sizes, "parity_fp32": par}

@@ -68,7 +68,7 @@ def coverage_by_band(probs, true, level=0.8, by=None) -> dict[str, dict]:
     lo, hi = quantile_interval(probs, level)
     true = np.asarray(true, float)
     inside = (true >= lo) & (true <= hi)
-    band = _band_index(true if by is None else by)
+    band = band_index(true if by is None else by)
     out = {}
     for i, (blo, _) in enumerate(AGE_BANDS):
         rows = band == i
@@ -77,7 +77,8 @@ def coverage_by_band(probs, true, level=0.8, by=None) -> dict[str, dict]:
     return out
 
 
-def _band_index(ages) -> np.ndarray:
+def band_index(ages) -> np.ndarray:
+    """Index into AGE_BANDS of each age (or estimate), rounded down to a whole year."""
     whole = np.floor(np.asarray(ages, float))
     idx = np.full(len(whole), len(AGE_BANDS) - 1)
     for i, (lo, hi) in reversed(list(enumerate(AGE_BANDS))):

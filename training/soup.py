@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .release import evaluate_checkpoint
+from .evaluate import evaluate_checkpoint
 
 
 # How a checkpoint is served, not what network it is: runs that differ only here still soup.

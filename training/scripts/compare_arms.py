@@ -21,11 +21,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from training.attention import box_statistics  # noqa: E402
-from training.data import load_framed, load_photo_crops  # noqa: E402
+from training.data import data_source, load_framed, load_photo_crops, load_split  # noqa: E402
 from training.evaluate import predict_packed  # noqa: E402
 from training.metrics import minors_placed_adult, paired_bootstrap  # noqa: E402
 from training.model import load_checkpoint  # noqa: E402
-from training.release import _data_args, _split  # noqa: E402
 from training.train_config import DataConfig  # noqa: E402
 
 
@@ -45,16 +44,16 @@ def main() -> int:
     rows, errors = {}, {}
     for path in [args.a, args.b, *args.also]:
         model, ckpt = load_checkpoint(path)
-        data = _split(ckpt, args.split, model.cfg.input_size)
+        data = load_split(ckpt, args.split, model.cfg.input_size)
         if args.framed:
-            a = _data_args(ckpt)
-            images, _ = load_framed(a["dataset"], a["root"], args.split, model.cfg.input_size, args.detector,
-                                    framing, progress=False, **a["options"])
+            src = data_source(ckpt)
+            images, _ = load_framed(src.dataset, src.root, args.split, model.cfg.input_size, args.detector,
+                                    framing, progress=False, **src.options)
             data = dataclasses.replace(data, images=images)
         if args.photo_crops:
-            a = _data_args(ckpt)
-            images, found = load_photo_crops(args.photo_crops, a["dataset"], a["root"], args.split,
-                                             model.cfg.input_size, **a["options"])
+            src = data_source(ckpt)
+            images, found = load_photo_crops(args.photo_crops, src.dataset, src.root, args.split,
+                                             model.cfg.input_size, **src.options)
             keep = found.nonzero().squeeze(1)
             data = dataclasses.replace(data.subset(keep), images=images[keep])
         pred = predict_packed(model.eval(), data, tta=args.tta)

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from training.data import load_split  # noqa: E402
 from training.evaluate import predict_packed  # noqa: E402
 from training.metrics import paired_bootstrap  # noqa: E402
 from training.model import load_checkpoint  # noqa: E402
-from training.release import _split  # noqa: E402
 from training.train import train  # noqa: E402
 from training.train_config import TrainConfig  # noqa: E402
 
@@ -39,7 +39,7 @@ def main() -> int:
                                     bf16=precision == "bf16")
         r = train(cfg)
         model, ckpt = load_checkpoint(f"{args.out}/{precision}/last.pt")
-        val = _split(ckpt, "val", model.cfg.input_size)
+        val = load_split(ckpt, "val", model.cfg.input_size)
         age = predict_packed(model.eval(), val)["global"]["age"]
         errors[precision] = np.abs(age - val.ages.numpy())
         runs[precision] = {"val_mae": round(float(errors[precision].mean()), 3),

@@ -22,11 +22,10 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from training.data import load_photo_crops, resize, to_float  # noqa: E402
+from training.data import data_source, load_photo_crops, load_split, resize, to_float  # noqa: E402
 from training.distill import average_answers  # noqa: E402
 from training.evaluate import predict_packed  # noqa: E402
 from training.model import average_views, load_checkpoint  # noqa: E402
-from training.release import _data_args, _split  # noqa: E402
 from training.soup import average_weights  # noqa: E402
 
 AGES = np.arange(101)
@@ -35,7 +34,7 @@ VIEWS = os.environ.get("VIEWS", "flip")
 
 def _load(path, size=None):
     model, ckpt = load_checkpoint(path)
-    return model.eval(), _split(ckpt, "val", size or model.cfg.input_size)
+    return model.eval(), load_split(ckpt, "val", size or model.cfg.input_size)
 
 
 def ensemble(*paths):
@@ -47,11 +46,11 @@ def soup(*paths):
     """`python -m training soup`'s model, then with BatchNorm's statistics re-estimated."""
     model, ckpt = load_checkpoint(paths[0])
     model.load_state_dict(average_weights(list(paths))["state_dict"])
-    val = _split(ckpt, "val", model.cfg.input_size)
+    val = load_split(ckpt, "val", model.cfg.input_size)
     for when in ("averaged", "after BatchNorm re-estimation"):
         if when != "averaged":
             # Averaged BatchNorm statistics are not the statistics of the averaged weights.
-            _recalibrate_batchnorm(model, _split(ckpt, "train", model.cfg.input_size, limit=2048))
+            _recalibrate_batchnorm(model, load_split(ckpt, "train", model.cfg.input_size, limit=2048))
         pred = predict_packed(model.eval(), val, tta=VIEWS)
         print(when, {b: round(float(np.abs(pred[b]["age"] - val.ages.numpy()).mean()), 3)
                      for b in ("global", "local", "fused")})
@@ -106,10 +105,9 @@ def photos(crops, *paths):
     for path in paths:
         model, ckpt = load_checkpoint(path)
         model.eval()
-        chips = _split(ckpt, "val", model.cfg.input_size)
-        data = _data_args(ckpt)
-        cut, matched = load_photo_crops(crops, data["dataset"], data["root"], "val", model.cfg.input_size,
-                                        **data["options"])
+        chips = load_split(ckpt, "val", model.cfg.input_size)
+        src = data_source(ckpt)
+        cut, matched = load_photo_crops(crops, src.dataset, src.root, "val", model.cfg.input_size, **src.options)
         found = matched.nonzero().squeeze(1)
         same_chips = chips.subset(found)
         on_photos = chips.subset(found)
@@ -132,7 +130,7 @@ def serving(path, n="300"):
     model.eval()
     tc = ckpt.get("train_config", {})
     cfg = TrainConfig.from_flat(data_root=tc.get("data_root", UTKFACE_ROOT), val_capture=int(n))
-    sets = {"chips": _split(ckpt, "val", model.cfg.input_size), **capture_val_sets(cfg, model.cfg.input_size)}
+    sets = {"chips": load_split(ckpt, "val", model.cfg.input_size), **capture_val_sets(cfg, model.cfg.input_size)}
     rows = {}
     for views in ("single", "flip"):
         preds = {name: predict_packed(model, data, tta=views) for name, data in sets.items()}

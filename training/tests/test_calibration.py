@@ -149,3 +149,39 @@ def test_the_report_counts_by_the_rule_of_the_target_asked():
         assert loose["conditions"][c]["over_18_passed"][0] > default["conditions"][c]["over_18_passed"][0]
     with pytest.raises(ValueError, match="0.05"):
         cal.calibration_report(probs, estimate, true, score, condition, calib, target=0.05)
+
+
+def test_the_temperature_is_fitted_on_the_served_fusion_of_the_branches():
+    """evaluate.fit_temperature reads the network's outputs through ALNet.predict: its choice,
+    coverage and NLL are those of each branch's softmax at T, mixed by the fusion weights and
+    averaged over the views, written out here (the fit as it was before it called predict)."""
+    import torch
+
+    from training.data import Packed
+    from training.evaluate import _views, fit_temperature
+    from training.model import create_model
+
+    torch.manual_seed(0)
+    model = create_model("al_resnet_tiny", fusion_global=1.0, fusion_local=0.5).eval()
+    with torch.no_grad():                                   # answers that move with the face
+        model.global_head.weight.mul_(30)
+        model.local_head.weight.mul_(30)
+    g = torch.Generator().manual_seed(1)
+    ages = torch.randint(0, 90, (64,), generator=g).float()
+    data = Packed(torch.randint(0, 256, (64, 80, 80, 3), dtype=torch.uint8, generator=g), ages, ages.long(),
+                  torch.full((64,), float("nan")), [None] * 64, [None] * 64)
+    grid = (0.6, 0.8, 0.95, 1.2, 2.0)
+    with torch.no_grad():
+        views = [model(model.normalize(v)) for v in _views(data.images, 64, "flip")]
+    true = np.clip(ages.numpy(), 0, 100)
+    expected = None
+    for t in grid:
+        probs = np.mean([((1.0 * torch.softmax(v["global"] / t, 1) + 0.5 * torch.softmax(v["local"] / t, 1)) / 1.5)
+                         .numpy() for v in views], axis=0)
+        cov = metrics.interval_coverage(probs, true, 0.8)
+        nll = float(-np.mean(np.log(probs[np.arange(64), data.labels.numpy()] + 1e-12)))
+        if expected is None or (abs(cov - 0.8), nll) < expected[0]:
+            expected = ((abs(cov - 0.8), nll), t, cov, nll)
+    # The NLL, compared exactly, pins the fusion: another weighting or view average changes it.
+    assert fit_temperature(model, data, tta="flip", grid=grid) == {
+        "temperature": expected[1], "val_coverage": expected[2], "val_nll": expected[3]}

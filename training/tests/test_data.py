@@ -71,3 +71,15 @@ def test_load_face_frames_a_box_square_and_pads_past_the_edge(tmp_path):
     assert face.shape == (30, 30, 3)
     assert face[:4, :, 0].max() < 10 and face[:, :4, 0].max() < 10
     assert abs(int(face[15, 15, 0]) - 200) <= 3 and abs(int(face[29, 29, 0]) - 200) <= 3
+
+
+def test_a_split_is_loaded_from_the_data_its_run_trained_on():
+    """data_source reads a checkpoint's (or a release report's) train_config; a run that names no
+    data trained on UTKFace chips at data.UTKFACE_ROOT, and `data_root` overrides the folder only."""
+    from training.data import UTKFACE_ROOT, DataSource, data_source
+
+    assert data_source({}) == DataSource("utkface", UTKFACE_ROOT, 0.0, {})
+    run = {"train_config": {"dataset": "adience", "data_root": "/a", "face_margin": 0.4,
+                            "dataset_options": {"test_fold": 0}}}
+    assert data_source(run) == DataSource("adience", "/a", 0.4, {"test_fold": 0})
+    assert data_source(run, data_root="/b") == DataSource("adience", "/b", 0.4, {"test_fold": 0})

@@ -12,7 +12,7 @@ from training.evaluate import predict_wasm
 from training import export
 from training.export import export_onnx, portable_weights, quantize_int8
 from training.model import create_model
-from training.release import reference_image
+from training.fixture import reference_image
 
 FIXTURE = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "model" / "al-fixture" / "1"
 

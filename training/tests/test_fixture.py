@@ -22,7 +22,7 @@ def test_fixture_matches_manifest_and_contract():
 
 
 def test_fixture_command_builds_a_conforming_model(tmp_path):
-    from training.release import make_fixture
+    from training.fixture import make_fixture
     manifest = make_fixture(str(tmp_path))
     check_contract(tmp_path / "al-fixture" / "1" / manifest["model"], 64)
 
@@ -32,7 +32,7 @@ def test_reference_vector_matches_the_committed_model():
     import numpy as np
     import onnxruntime as ort
 
-    from training.release import reference_image
+    from training.fixture import reference_image
 
     directory = FIXTURE / "al-fixture" / "1"
     ref = json.loads((directory / "reference.json").read_text())
