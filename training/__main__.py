@@ -31,6 +31,7 @@ import os
 import sys
 import typing
 
+from .data import UTKFACE_ROOT
 from .train_config import TrainConfig, flat_fields
 
 
@@ -114,7 +115,7 @@ def main(argv=None):
                         "captures degrade faces (range levels, widening by capture quality, the decision rule), "
                         "into its manifest and report")
     ca.add_argument("--model-dir", required=True)
-    ca.add_argument("--data-root", default="../shared/data/utkface")
+    ca.add_argument("--data-root", default=UTKFACE_ROOT)
     ca.add_argument("--per-face", type=int, default=4, help="degraded copies of each val face")
 
     cw = sub.add_parser("capture", help="the capture benchmark's images: a split's faces clean and under every "
@@ -123,7 +124,7 @@ def main(argv=None):
     cw.add_argument("--out", required=True, help="a folder under .cache/ (UTKFace-derived: never in git)")
     cw.add_argument("--split", default="test")
     cw.add_argument("--faces", type=int, default=None, help="this many faces, evenly spaced (default: all)")
-    cw.add_argument("--data-root", default="../shared/data/utkface")
+    cw.add_argument("--data-root", default=UTKFACE_ROOT)
 
     rc = sub.add_parser("reencode", help="a released version's int8 graph as a new version with "
                         "CPU-independent weights (uint8), its served numbers measured again in wasm")
@@ -157,7 +158,7 @@ def main(argv=None):
     src.add_argument("--model", help="registered architecture, random weights")
     ex.add_argument("--input-size", type=int, default=None)
     ex.add_argument("--out", required=True, help="folder for model.fp32.onnx and model.int8.onnx")
-    ex.add_argument("--data-root", default="../shared/data/utkface", help="UTKFace, for int8 calibration")
+    ex.add_argument("--data-root", default=UTKFACE_ROOT, help="UTKFace, for int8 calibration")
     ex.add_argument("--calib", type=int, default=256)
     ex.add_argument("--external-data", action=argparse.BooleanOptionalAction, default=False)
     ex.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
@@ -169,7 +170,7 @@ def main(argv=None):
     rv.add_argument("--out", required=True)
     rv.add_argument("--arch", default=None, help="registered architecture to carry the weights into")
     rv.add_argument("--input-size", type=int, default=None)
-    rv.add_argument("--data-root", default="../shared/data/utkface")
+    rv.add_argument("--data-root", default=UTKFACE_ROOT)
     rv.add_argument("--calib", type=int, default=1024, help="train faces for the BatchNorm statistics")
     rv.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                     help="ModelConfig override, e.g. local_source=map fusion_local=0 (the global branch alone)")
@@ -177,7 +178,7 @@ def main(argv=None):
     pk = sub.add_parser("carry", help="pack a dataset's splits as small JPEGs in one file "
                         "(to upload to a GPU host); pass the file as --data-root")
     pk.add_argument("--dataset", default="utkface")
-    pk.add_argument("--data-root", default="../shared/data/utkface")
+    pk.add_argument("--data-root", default=UTKFACE_ROOT)
     pk.add_argument("--size", type=int, required=True)
     pk.add_argument("--quality", type=int, default=75)
     pk.add_argument("--out", required=True, help="a path ending in .carry.pt (keep it out of git)")
@@ -228,7 +229,7 @@ def main(argv=None):
     dc.add_argument("--version", default="1")
     dfr = dsub.add_parser("framing", help="BlazeFace's box on the training chips -> the crop framing")
     dfr.add_argument("--detector", default="models/detectors/blazeface-short-range/1")
-    dfr.add_argument("--data-root", default=None, help="default: ../shared/data/utkface")
+    dfr.add_argument("--data-root", default=None, help=f"default: {UTKFACE_ROOT}")
     dfr.add_argument("--split", default="train")
     dfr.add_argument("--limit", type=int, default=None)
     dfr.add_argument("--out", default=None, help="also write the measurement as JSON here")

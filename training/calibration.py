@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import metrics
+from .data import UTKFACE_ROOT
 
 # Quality bands, best first: [lower bound, upper bound) of capture quality's score.
 QUALITY_BANDS = ((0.9, 1.0001), (0.5, 0.9), (0.15, 0.5), (0.0, 0.15))
@@ -335,7 +336,7 @@ def calibration_report(probs, estimate, true, score, condition, calib: dict, t: 
     return {"conditions": out, "clean_coverage_by_estimate_band": by_band}
 
 
-def calibrate_release(model_dir: str, data_root: str = "../shared/data/utkface", per_face: int = 4,
+def calibrate_release(model_dir: str, data_root: str = UTKFACE_ROOT, per_face: int = 4,
                       seed: int = 202) -> dict:
     """Fits a released version's calibration on `val` (clean and degraded by the capture
     benchmark's functions) and writes it into its manifest (`calibration`, replacing the older

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .data import UTKFACE_ROOT
 from .model import ALNet, ModelConfig, checkpoint_dict
 
 
@@ -203,7 +204,7 @@ def recalibrate_batchnorm(model: ALNet, images: torch.Tensor, batch_size: int = 
         m.running_var.copy_(var)
 
 
-def write_recovered(model_dir: str, out: str, data_root: str = "../shared/data/utkface",
+def write_recovered(model_dir: str, out: str, data_root: str = UTKFACE_ROOT,
                     input_size: int | None = None, arch: str | None = None,
                     calib: int = 1024, overrides: dict | None = None) -> dict:
     """A released model -> a checkpoint at `out` (optionally its weights in another registered

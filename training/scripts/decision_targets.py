@@ -18,6 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from training import calibration as cal  # noqa: E402
+from training.data import UTKFACE_ROOT  # noqa: E402
 
 
 def passes(d: dict, calib: dict) -> dict:
@@ -38,7 +39,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("model_dir", type=Path)
     ap.add_argument("--targets", default="0.01,0.02,0.05")
-    ap.add_argument("--data-root", default="../shared/data/utkface")
+    ap.add_argument("--data-root", default=UTKFACE_ROOT)
     args = ap.parse_args()
     val = cal.served_answers(args.model_dir, "val", 4, 202, args.data_root)
     test = cal.served_answers(args.model_dir, "test", 4, 203, args.data_root)
