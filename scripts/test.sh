@@ -35,6 +35,13 @@ node --test --test-reporter=tap test/e2e/openapi.test.mjs >"$tmp/openapi.tap" 2>
 grep -E '^(not )?ok |^# (pass|fail|skip)|validated [0-9]+ answers' "$tmp/openapi.tap"
 grep -q '^# fail 0' "$tmp/openapi.tap" || tail -60 "$tmp/openapi.tap" >&2
 
+# Both tiers' answers on fixed UTKFace faces and composed photos, byte for byte as recorded
+# (test/fixtures/golden/; skipped, saying so, without ../shared/data/utkface).
+echo "== golden answers of both tiers (node --test test/e2e/golden.test.mjs)"
+node --test --test-reporter=tap test/e2e/golden.test.mjs >"$tmp/golden.tap" 2>&1 || ts=1
+grep -E '^(not )?ok |^# (pass|fail|skip)|# SKIP' "$tmp/golden.tap"
+grep -q '^# fail 0' "$tmp/golden.tap" || tail -60 "$tmp/golden.tap" >&2
+
 # The demo page end to end in headless Chromium (Debian's package, driven by playwright-core).
 if ! [ -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "== installing chromium (Debian) for the demo page's browser test"
@@ -75,7 +82,7 @@ node -e '
   const fs = require("fs");
   let p = 0, f = 0, s = 0;
   try { const v = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); p += v.numPassedTests; f += v.numFailedTests; s += v.numPendingTests + (v.numTodoTests || 0); } catch { f += 1; }
-  for (const file of [process.argv[3], process.argv[4], process.argv[5]]) {
+  for (const file of process.argv.slice(3)) {
     try {
       const tap = fs.readFileSync(file, "utf8");
       const n = (w) => Number((tap.match(new RegExp("^# " + w + " (\\d+)", "m")) || [0, 0])[1]);
@@ -88,5 +95,5 @@ node -e '
     p += n("passed"); f += n("failed") + n("error"); s += n("skipped");
   } catch {}
   console.log(`total: ${p} passed, ${f} failed, ${s} skipped`);
- ' "$tmp/vitest.json" "$tmp/pytest.log" "$tmp/scripts.tap" "$tmp/e2e.tap" "$tmp/openapi.tap"
+ ' "$tmp/vitest.json" "$tmp/pytest.log" "$tmp/scripts.tap" "$tmp/e2e.tap" "$tmp/openapi.tap" "$tmp/golden.tap"
 [ $ts -eq 0 ] && [ $py -eq 0 ]
