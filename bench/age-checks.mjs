@@ -19,7 +19,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ROOT, UsageError, fail } from '../scripts/lib.mjs';
+import { CONTRACT, ROOT, UsageError, fail } from '../scripts/lib.mjs';
 import { seed } from '../scripts/models.mjs';
 import { assuranceMeasures, checkReport, cheapestRuleUnder, decisionOf, maeByGroup, reliability, ruleLabel } from './lib/age-check-metrics.ts';
 import { utkfaceTestRows } from './lib/utkface.mjs';
@@ -36,7 +36,7 @@ const SEARCH = [
   ...Array.from({ length: 100 }, (_, i) => ({ kind: 'probability', p: Math.round((0.5 + i * 0.005) * 1000) / 1000 })),
   ...Array.from({ length: 31 }, (_, i) => ({ kind: 'buffer', years: i / 2 })),
 ];
-const TIERS = ['fast', 'accurate'];
+const TIERS = CONTRACT.tiers;
 
 function parseArgs(argv) {
   const opts = { data: join(ROOT, '..', 'shared', 'data', 'utkface'), limit: undefined, json: undefined, md: undefined, svg: undefined };

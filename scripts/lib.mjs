@@ -18,6 +18,9 @@ process.env.WRANGLER_SEND_METRICS = 'false';
 // which npm scripts put first on PATH. Do the same when a script is run directly.
 process.env.PATH = `${join(ROOT, 'node_modules', '.bin')}:${process.env.PATH ?? ''}`;
 
+/** The facts the server and training share (contract/contract.json: tiers, graph outputs, class ages, quality bands). */
+export const CONTRACT = JSON.parse(readFileSync(join(ROOT, 'contract', 'contract.json'), 'utf8'));
+
 export class UsageError extends Error {}
 
 export function fail(message) {

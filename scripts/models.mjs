@@ -27,7 +27,7 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { LOCAL_STATE, ROOT, UsageError, detectorsPrefix, fail, listVersionDirs, modelsBucket, modelsPrefix, prefixFor, r2GetText, r2Put, readVersionDir, sha256File } from './lib.mjs';
+import { CONTRACT, LOCAL_STATE, ROOT, UsageError, detectorsPrefix, fail, listVersionDirs, modelsBucket, modelsPrefix, prefixFor, r2GetText, r2Put, readVersionDir, sha256File } from './lib.mjs';
 
 const USAGE = `usage:
   npm run models:publish -- <models/<name>/<version>> [--tier fast|accurate] [--remote] [--no-activate] [--persist-to DIR]
@@ -61,8 +61,8 @@ function parseArgs(argv) {
   return opts;
 }
 
-/** The tiers of src/registry/manifest.ts (MODEL_TIERS). */
-export const TIERS = ['fast', 'accurate'];
+/** The tiers a request can choose (contract/contract.json). */
+export const TIERS = CONTRACT.tiers;
 
 const pointer = (p) => (p ? `${p.name}/${p.version}` : '(none)');
 const sameVersion = (a, b) => !!a && !!b && a.name === b.name && a.version === b.version;
@@ -246,8 +246,8 @@ function wrap(opts) {
   const manifest = {
     schema: 1, name: opts.name, version: opts.version, arch: 'unknown',
     input: { name: 'image', size: Number(opts.size), dtype: 'uint8', layout: 'NHWC', color: 'RGB' },
-    outputs: ['age', 'probs', 'global_age', 'local_age', 'box'],
-    face_margin: Number(opts.margin ?? 0.4), ages: { min: 0, max: 100 },
+    outputs: CONTRACT.outputs,
+    face_margin: Number(opts.margin ?? 0.4), ages: CONTRACT.class_ages,
     model: files[0].path, files,
     metrics: { note: `wrapped from ${onnx} by scripts/models.mjs wrap` },
     created: new Date().toISOString(),

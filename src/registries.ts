@@ -41,7 +41,7 @@ export function isolateRegistries(env: Env, config: Config = readConfig(env)): R
   }
   // The binding object is not promised to be the same across requests; always read through the current one.
   shared.registries.age.useStore(env.MODELS);
-  for (const t of MODEL_TIERS) shared.registries.tiers[t].useStore(env.MODELS);
+  for (const t of MODEL_TIERS) shared.registries.tiers[t]!.useStore(env.MODELS);
   shared.registries.detector.useStore(env.MODELS);
   return shared.registries;
 }

@@ -21,10 +21,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import metrics
+from .contract import QUALITY_BANDS, write_manifest_json
 from .data import UTKFACE_ROOT
 
-# Quality bands, best first: [lower bound, upper bound) of capture quality's score.
-QUALITY_BANDS = ((0.9, 1.0001), (0.5, 0.9), (0.15, 0.5), (0.0, 0.15))
 WIDENING_GRID = tuple(float(v) for v in np.round(np.arange(0.8, 10.001, 0.05), 2))   # sd x 0.9 .. x 3.2
 DECISION_AGES = tuple(range(12, 31))          # the T a rule is fitted for
 DECISION_TARGET = 0.01                         # share of people under T who may pass
@@ -355,7 +354,7 @@ def calibrate_release(model_dir: str, data_root: str = UTKFACE_ROOT, per_face: i
               "command": f"python -m training calibrate --model-dir {model_dir}"}
     manifest["calibration"] = {**calib, "fitted": fitted}
     manifest.pop("range_levels", None)
-    (d / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_manifest_json(d / "manifest.json", manifest)
     report_path = d / "report.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     report_on = lambda faces, target=None: calibration_report(

@@ -14,6 +14,7 @@ import torch
 
 from . import metrics
 from .calibration import range_levels_for
+from .contract import OUTPUT_NAMES
 from .data import Packed, load_split, resize, ten_crop
 from .model import ALNet, average_views, dex, load_checkpoint
 
@@ -68,7 +69,7 @@ def predict_onnx(path: str, data: Packed, batch_size: int = 256) -> dict:
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = ["age", "probs", "global_age", "local_age", "box"]
+    names = list(OUTPUT_NAMES)
     cols = {k: [] for k in names}
     for start in range(0, len(data), batch_size):
         batch = data.images[start:start + batch_size].numpy()

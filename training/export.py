@@ -3,7 +3,6 @@ PyTorch, quantize it to int8 with onnxruntime's static quantization, and write t
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import onnx
 import torch
 
+from .contract import write_manifest_json
 from .data import load_packed
 from .model import ALNet, ExportWrapper, create_model, load_checkpoint
 
@@ -175,7 +175,7 @@ def write_manifest(directory: str | Path, model: ALNet, model_file: str, *, name
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         **(extra or {}),
     }
-    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_manifest_json(directory / "manifest.json", manifest)
     return manifest
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .contract import OUTPUT_NAMES, write_manifest_json
 from .export import export_onnx, write_manifest
 from .model import create_model
 
@@ -61,12 +62,12 @@ def make_fixture(out: str = "test/fixtures/model") -> dict:
         metrics={"note": "random weights: a contract fixture for tests, not an age model"},
         training_data={"dataset": "none", "license": "none"})
     manifest["created"] = "fixture"
-    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_manifest_json(directory / "manifest.json", manifest)
     (root / "active.json").write_text(json.dumps({"name": "al-fixture", "version": "1"}) + "\n")
 
     size = model.cfg.input_size
     sess = ort.InferenceSession(str(directory / "model.onnx"), providers=["CPUExecutionProvider"])
-    names = ["age", "probs", "global_age", "local_age", "box"]
+    names = list(OUTPUT_NAMES)
     cases = []
     for recipe, formula in REFERENCE_RECIPES.items():
         outs = sess.run(names, {"image": reference_image(recipe, size)[None]})

@@ -14,6 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from .contract import OUTPUT_NAMES
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # dlib's face-recognition ResNet reads RGB as (x - mean) / 256 on 0..255 pixels; in our [0, 1]
@@ -527,7 +529,7 @@ class ALNet(nn.Module):
 class ExportWrapper(nn.Module):
     """The serving graph: uint8 NHWC pixels in, the contract's five outputs out."""
 
-    output_names = ("age", "probs", "global_age", "local_age", "box")
+    output_names = OUTPUT_NAMES
 
     def __init__(self, model: ALNet):
         super().__init__()

@@ -7,6 +7,7 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .contract import write_manifest_json
 from .export import file_entry, portable_weights
 from .served import measure_served
 
@@ -27,7 +28,7 @@ def reencode(model_dir: str, out: str, version: str, data_root: str | None = Non
     manifest["files"] = [file_entry(out / f["path"], f["role"]) for f in manifest["files"]]
     manifest["reencoded_from"] = f"{src.parent.name}/{src.name}"
     manifest["created"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_manifest_json(out / "manifest.json", manifest)
     report = json.loads((out / "report.json").read_text())
     report["reencoded_from"] = manifest["reencoded_from"]
     (out / "report.json").write_text(json.dumps(report) + "\n")

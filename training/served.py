@@ -10,6 +10,7 @@ import numpy as np
 
 from .attention import box_statistics
 from .calibration import fit_range_levels
+from .contract import write_manifest_json
 from .data import fixed_subset, load_split
 from .evaluate import detailed_report, predict_onnx, predict_wasm, summarize_predictions, wasm_runtime
 
@@ -80,7 +81,7 @@ def measure_served(model_dir: str, figure: str | None = None, data_root: str | N
     (d / "report.json").write_text(json.dumps(report) + "\n")
     manifest["metrics"] = {**{k: v for k, v in manifest["metrics"].items() if not k.endswith("_int8")},
                            **served["metrics"]}
-    (d / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_manifest_json(d / "manifest.json", manifest)
     if figure:
         draw_attention(test.images.numpy(), served["test_boxes"], figure)
     return {"metrics": manifest["metrics"], "int8_wasm_vs_python": served["val"]["int8_wasm_vs_python"],

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { framingOf, parseActive, parseManifest } from './manifest';
+import committedSchema from '../../contract/manifest.schema.json';
+import { framingOf, manifestJsonSchema, parseActive, parseManifest } from './manifest';
 
 const valid = {
   schema: 1, name: 'al-resnet18-utkface', version: '2026.11.27-1', arch: 'al_resnet18',
@@ -107,5 +108,12 @@ describe('parseManifest: the calibration training/calibration.py writes', () => 
     ['range levels of 1', { range_levels: [{ from: 0, to: null, level: 1 }] }, /range_levels/],
   ])('rejects %s', (_, patch, why) => {
     expect(() => parseManifest(JSON.stringify({ ...valid, calibration: { ...calibration, ...patch } }))).toThrow(why);
+  });
+});
+
+describe('contract/manifest.schema.json', () => {
+  it('is the JSON Schema of the manifest as it is now (node scripts/contract.mjs writes it)', () => {
+    expect(manifestJsonSchema()).toEqual(committedSchema);
+    expect(committedSchema.required).toEqual(expect.arrayContaining(['schema', 'name', 'version', 'input', 'outputs', 'model', 'files']));
   });
 });

@@ -94,7 +94,7 @@ export function ageRoutes(registriesFor: RegistriesFor) {
     }
 
     const tier = query.model || undefined;
-    const lease = await (tier ? registries.tiers[tier] : registries.age).acquire(c.var.requestId);
+    const lease = await (tier ? registries.tiers[tier]! : registries.age).acquire(c.var.requestId);
     try {
       const framing = framingOf(lease.model.manifest);
       // The rule belongs to the model this request got: a target it has no rule for is refused.

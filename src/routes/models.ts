@@ -54,11 +54,11 @@ export function modelRoutes(registriesFor: RegistriesFor) {
     const tiers: Record<string, ReturnType<typeof describe>> = {};
     for (const t of MODEL_TIERS) {
       try {
-        (await registries.tiers[t].acquire(c.var.requestId)).release();
+        (await registries.tiers[t]!.acquire(c.var.requestId)).release();
       } catch (err) {
         if (!(err instanceof ModelUnavailableError)) throw err;
       }
-      tiers[t] = describe(registries.tiers[t]);
+      tiers[t] = describe(registries.tiers[t]!);
     }
     c.header('Cache-Control', 'no-store');
     return c.json({
