@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeImage } from '../src/image/decode';
-import { decide, decisionRule, fittedTargets, widen, wideningFor } from '../src/model/calibration';
-import { probabilityAtLeast } from '../src/model/distribution';
+import { decide, decisionRule, fittedTargets, rangeLevel, widen, wideningFor } from '../src/model/calibration';
+import { probabilityAtLeast, quantile } from '../src/model/distribution';
 import { blockiness, measureQuality } from '../src/model/quality';
 import type { Calibration } from '../src/registry/manifest';
 import { fixtureFile } from './helpers/worker';
@@ -20,6 +20,8 @@ type Fixture = {
   calibration: Calibration;
   probs: number[];
   calibration_cases: { score: number; tau?: number; widened?: number[]; p18: number; target?: number | null; decision: string }[];
+  range_cases: { estimate: number; level: number; uncalibrated: number }[];
+  quantile_cases: { widened_of?: number; one_hot?: number; level: number; low: number; high: number }[];
 };
 
 const fromBase64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
@@ -97,5 +99,26 @@ describe('calibration: the server widens and decides as training fitted', () => 
         passed ||= d === 'pass';
       }
     }
+  });
+});
+
+describe('range: the server reads the range where training fitted it', () => {
+  it.each(fixture.range_cases)('an estimate of $estimate reads at $level ($uncalibrated without range levels)', (c) => {
+    expect(rangeLevel(fixture.calibration.range_levels, c.estimate)).toBe(c.level);
+    expect(rangeLevel(undefined, c.estimate)).toBe(c.uncalibrated);
+  });
+
+  it('the cases cross the bands\' edges and the ends of the ages', () => {
+    expect(new Set(fixture.range_cases.map((c) => c.level)).size).toBeGreaterThan(1);
+    expect(fixture.quantile_cases.some((c) => c.low === 0) && fixture.quantile_cases.some((c) => c.high === 100)).toBe(true);
+  });
+
+  /** The case's distribution: a widened one of calibration_cases, or all its mass on one age. */
+  const distribution = (c: Fixture['quantile_cases'][number]) =>
+    c.widened_of !== undefined ? fixture.calibration_cases[c.widened_of]!.widened! : fixture.probs.map((_, age) => (age === c.one_hot ? 1 : 0));
+
+  it.each(fixture.quantile_cases)('central $level of widened $widened_of / one-hot $one_hot: the quantiles Python reads', (c) => {
+    expect(quantile(distribution(c), (1 - c.level) / 2, 0)).toBeCloseTo(c.low, 5);
+    expect(quantile(distribution(c), (1 + c.level) / 2, 0)).toBeCloseTo(c.high, 5);
   });
 });

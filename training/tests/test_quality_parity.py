@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from training import calibration, capture
+from training import calibration, capture, metrics
 from training.tests.test_serving_parity import generated_image
 
 FIXTURE = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "parity" / "quality.json"
@@ -75,9 +75,22 @@ def build() -> dict:
         rule = calibration.decision_for(CALIBRATION, target)
         calib_cases.append({"score": score, "p18": p, "target": target,
                             "decision": str(calibration.decide([p], [score], 18, rule)[0])})
+    # The served range: the level an estimate's band reads it at (rangeLevel), and the quantiles
+    # it reads (quantile), of the widened distributions above and of two clamped at the ends.
+    range_cases = [{"estimate": e, "level": float(calibration.range_levels_for([e], CALIBRATION["range_levels"])[0]),
+                    "uncalibrated": float(calibration.range_levels_for([e], None)[0])}
+                   for e in (0.0, 5.7, 16.99, 17.0, 17.5, 18.0, 45.2, 100.0)]
+    # Each distribution: the widened one of calibration_cases[i], or all mass on one age.
+    dists = [({"widened_of": i}, c["widened"]) for i, c in enumerate(calib_cases) if "widened" in c]
+    dists += [({"one_hot": age}, np.eye(101)[age].tolist()) for age in (0, 100)]
+    quantile_cases = []
+    for source, dist in dists:
+        for level in (0.6, 0.8, 0.95):
+            low, high = metrics.quantile_interval(np.array([dist]), level)
+            quantile_cases.append({**source, "level": level, "low": round(float(low[0]), 6), "high": round(float(high[0]), 6)})
     return {"size": SIZE, "command": "training/.venv/bin/python -m training.tests.test_quality_parity",
             "cases": cases, "calibration": CALIBRATION, "probs": np.round(probs, 8).tolist(),
-            "calibration_cases": calib_cases}
+            "calibration_cases": calib_cases, "range_cases": range_cases, "quantile_cases": quantile_cases}
 
 
 def test_committed_fixture_is_what_training_makes_now():
