@@ -203,7 +203,7 @@ def write_card(model_dir: str, compare: str | None = None, bench: str | None = N
             "",
             f"Every int8 number in this card was measured in the runtime that serves: {rep['runtime_int8']}, "
             "the Worker's wasm file and session options, driven from Node over the packed faces "
-            "(`bench/wasm-predict.mjs`); wasm has one set of kernels, so they do not depend on the host's CPU. "
+            "(`training/js/wasm-predict.mjs`); wasm has one set of kernels, so they do not depend on the host's CPU. "
             f"Python onnxruntime on the same graph, as a parity check: `val` MAE {v['onnx_int8_python']['fused']['mae']:.3f}, "
             f"per face max |Δage| {p['max_abs_age']:.3f} (mean {p['mean_abs_age']:.4f}) against wasm.",
         ]

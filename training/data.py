@@ -164,7 +164,7 @@ def load_framed(dataset: str, root: str, split: str, size: int, detector: str, f
 def load_photo_crops(prefix: str, dataset: str, root: str, split: str, size: int,
                      limit: int | None = None, seed: int = 0, **options) -> tuple[torch.Tensor, torch.Tensor]:
     """The faces of `split` as the served photo path cut them out of composed photos
-    (bench/photo-crops.mjs wrote prefix.u8 and prefix.json) -> (uint8 [N, S, S, 3], bool [N]:
+    (training/js/photo-crops.mjs wrote prefix.u8 and prefix.json) -> (uint8 [N, S, S, 3], bool [N]:
     which faces a detection matched; the others are zeros, for the caller to fill). Rows follow
     load_packed's (the same `limit` subset). Faces cut larger than `size` are shrunk by area
     averaging, as the server shrinks: one cutting (minutes of workerd) then serves a smaller
@@ -173,10 +173,10 @@ def load_photo_crops(prefix: str, dataset: str, root: str, split: str, size: int
     samples = load_dataset(dataset, root, split, **options)
     files = [os.path.basename(s.path) for s in samples]
     if meta["split"] != split or meta["files"] != files:
-        raise ValueError(f"{prefix}.json holds {meta['split']} faces of another index than {root}'s {split} split: rerun bench/photo-crops.mjs")
+        raise ValueError(f"{prefix}.json holds {meta['split']} faces of another index than {root}'s {split} split: rerun training/js/photo-crops.mjs")
     if meta["size"] < size:
         raise ValueError(f"{prefix}.u8 holds {meta['size']} px faces, smaller than the model's {size}: "
-                         "rerun bench/photo-crops.mjs with that model active")
+                         "rerun training/js/photo-crops.mjs with that model active")
     cut = meta["size"]
     images = torch.from_numpy(np.fromfile(f"{prefix}.u8", dtype=np.uint8).reshape(len(files), cut, cut, 3))
     if cut != size:

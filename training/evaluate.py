@@ -82,7 +82,7 @@ def predict_onnx(path: str, data: Packed, batch_size: int = 256) -> dict:
 
 
 REPO = Path(__file__).resolve().parents[1]
-WASM_PREDICT = REPO / "bench" / "wasm-predict.mjs"
+WASM_PREDICT = REPO / "training" / "js" / "wasm-predict.mjs"
 
 
 def wasm_runtime() -> str:

@@ -33,7 +33,7 @@ class DataConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     framed_share: float = 0.0                # share of the training faces given as the served photo path
                                              # crops them (detector on the chip's canvas + `framing`), the rest as chips
-    photo_crops: str | None = None           # bench/photo-crops.mjs's train faces (path without .u8/.json):
+    photo_crops: str | None = None           # training/js/photo-crops.mjs's train faces (path without .u8/.json):
                                              # the framed_share faces are then these, cut by the served photo
                                              # path from composed photos, instead of the chips' canvases
     detector: str = "models/detectors/blazeface-short-range/1"

@@ -1,6 +1,6 @@
 // Photos composed from UTKFace chips (../shared/data/utkface; nothing composed is kept): the one
 // definition of the scenes `npm run bench:photos` measures the photo path on (the test faces) and
-// of those bench/photo-crops.mjs cuts training faces from (the train and val faces).
+// of those training/js/photo-crops.mjs cuts training faces from (the train and val faces).
 //
 // Each face is a chip resized to 60-400 px (four size bands, equally many faces each), some
 // turned in the plane by up to ±30°, some JPEG-recompressed before pasting, pasted at a random

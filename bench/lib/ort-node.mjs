@@ -1,6 +1,6 @@
 // onnxruntime-web's wasm build in Node, set up as the Worker sets it up (src/ort/load.ts): the
 // same package, the same wasm file (the one wrangler precompiles into the Worker), the same
-// session options and thread count. Shared by bench/wasm-predict.mjs (the model cards'
+// session options and thread count. Shared by training/js/wasm-predict.mjs (the model cards'
 // numbers) and bench/peers.mjs.
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';

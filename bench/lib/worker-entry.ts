@@ -6,7 +6,7 @@
  *                       what the client subtracts: it times /_bench/decode too),
  *   POST /_bench/decode the JPEG decode alone,
  *   POST /_bench/crops  every face the photo path finds in the posted JPEG, with the exact input
- *                       the age model would read for it (bench/photo-crops.mjs: training faces),
+ *                       the age model would read for it (training/js/photo-crops.mjs: training faces),
  *   GET /_bench/quality?repeat=N  capture quality measured N times on that fixed crop (what
  *                       `quality` adds per face: the client divides by N),
  * so the client can time each part. Timing happens on the client: in production Workers

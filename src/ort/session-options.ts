@@ -1,6 +1,6 @@
 /**
  * The onnxruntime-web session settings of the served model, in a module with no imports so the
- * Node evaluator (bench/wasm-predict.mjs, which measures the model cards' numbers) runs the
+ * Node evaluator (training/js/wasm-predict.mjs, which measures the model cards' numbers) runs the
  * model exactly as the Worker does.
  */
 export const SESSION_OPTIONS = {

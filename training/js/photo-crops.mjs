@@ -4,7 +4,7 @@
 // found by the served detector in workerd and cut exactly as POST /v1/age cuts it for the active
 // model (POST /_bench/crops: framing, roll, resize). training/data.py (load_photo_crops) reads them.
 //
-//   node bench/photo-crops.mjs --split train --out .cache/photo-crops/train-s2 [--seed 2] [--models DIR] [--faces N]
+//   node training/js/photo-crops.mjs --split train --out .cache/photo-crops/train-s2 [--seed 2] [--models DIR] [--faces N]
 //
 // Writes OUT.u8, uint8 [N, S, S, 3] RGB for the split's N faces in labels.csv order (zeros where
 // no detection matched the face: IoU < 0.5), and OUT.json: the files, which faces matched, the
@@ -12,10 +12,10 @@
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { ROOT, UsageError, fail, readVersionDir } from '../scripts/lib.mjs';
-import { seed } from '../scripts/models.mjs';
-import { composeFaces, framingOf, matchFaces, splitRows } from './lib/compose-photos.mjs';
-import { startBenchWorker } from './lib/worker.mjs';
+import { ROOT, UsageError, fail, readVersionDir } from '../../scripts/lib.mjs';
+import { seed } from '../../scripts/models.mjs';
+import { composeFaces, framingOf, matchFaces, splitRows } from '../../bench/lib/compose-photos.mjs';
+import { startBenchWorker } from '../../bench/lib/worker.mjs';
 
 function parseArgs(argv) {
   const opts = { split: 'train', seed: 2, models: join(ROOT, 'models'), out: undefined, faces: undefined };
@@ -77,7 +77,7 @@ async function main() {
   renameSync(tmp, `${opts.out}.u8`);
   const count = meta.filter(Boolean).length;
   writeFileSync(`${opts.out}.json`, JSON.stringify({
-    command: `node bench/photo-crops.mjs ${process.argv.slice(2).join(' ')}`,
+    command: `node training/js/photo-crops.mjs ${process.argv.slice(2).join(' ')}`,
     split: opts.split, seed: opts.seed, size, model: `${active.name}/${active.version}`, framing,
     faces: files.length, composed, matched: count, seconds: Math.round((Date.now() - t0) / 1000), files, crops: meta,
   }) + '\n');

@@ -3,7 +3,7 @@
 // so that the numbers a release reports are the ones users get. Driven by the training side
 // (training/evaluate.py, predict_wasm), which packs the faces and computes the metrics:
 //
-//   node bench/wasm-predict.mjs --model M.onnx --images faces.u8 --size S --out preds.f32 [--batch 16]
+//   node training/js/wasm-predict.mjs --model M.onnx --images faces.u8 --size S --out preds.f32 [--batch 16]
 //
 // faces.u8: N×S×S×3 uint8 RGB (NHWC). An M.onnx.data beside the model is passed as its external
 // data. preds.f32: per face, float32 [age, global_age, local_age, box x0 y0 x1 y1, probs…].
@@ -11,8 +11,8 @@
 // The session is set up as in the Worker (bench/lib/ort-node.mjs). Wasm SIMD has no CPU-specific
 // kernels (this build uses no relaxed-SIMD instructions), so the answers are the same on every host.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { UsageError, fail } from '../scripts/lib.mjs';
-import { createNodeSession, ort } from './lib/ort-node.mjs';
+import { UsageError, fail } from '../../scripts/lib.mjs';
+import { createNodeSession, ort } from '../../bench/lib/ort-node.mjs';
 
 const OUTPUTS = ['age', 'global_age', 'local_age', 'box', 'probs'];
 

@@ -10,7 +10,7 @@ control (training/notes/al-resnet18-edge-utkface-5.md):
 photo path crops it (the chip set into a canvas, found by BlazeFace, framed by --framing-from's
 `framing`; train.py's framed_share faces, made the same way for this split) instead of the chip:
 a proxy for `npm run bench:photos` that needs no release. --photo-crops PREFIX scores the faces the
-photo path cut out of composed photos (bench/photo-crops.mjs for --split), those it found."""
+photo path cut out of composed photos (training/js/photo-crops.mjs for --split), those it found."""
 import argparse
 import dataclasses
 import json
@@ -36,7 +36,7 @@ def main() -> int:
     p.add_argument("--split", default="test")
     p.add_argument("--tta", default="flip", choices=["single", "flip", "ten"])
     p.add_argument("--framed", action="store_true", help="the faces as the photo path crops them, not the chips")
-    p.add_argument("--photo-crops", default=None, help="bench/photo-crops.mjs's output for --split (path without .u8/.json)")
+    p.add_argument("--photo-crops", default=None, help="training/js/photo-crops.mjs's output for --split (path without .u8/.json)")
     p.add_argument("--detector", default=DataConfig.detector)
     p.add_argument("--framing-from", default=DataConfig.framing_from)
     args = p.parse_args()

@@ -7,7 +7,7 @@ training/notes/al-resnet18-edge-utkface-3.md can be rerun (each prints fused MAE
   python training/scripts/val_probes.py test-size A.pt         # larger inputs / centre crops at test time
   python training/scripts/val_probes.py point A.pt             # median and sharper temperatures vs DEX
   python training/scripts/val_probes.py photos CROPS A.pt ...  # chips and the photo path's cuts of the same faces
-                                                               # (CROPS: bench/photo-crops.mjs --split val --out CROPS)
+                                                               # (CROPS: training/js/photo-crops.mjs --split val --out CROPS)
   python training/scripts/val_probes.py serving A.pt [N]       # what the mirror view and the local branch each buy:
                                                                # fused / global, face + mirror / one view, on all val
                                                                # chips and on N val faces (300) under every capture condition

@@ -77,7 +77,7 @@ def test_portable_weights_keep_every_answer(tmp_path, monkeypatch):
 
 
 def test_wasm_evaluator_reproduces_the_fixture_reference():
-    """bench/wasm-predict.mjs (the release's served numbers) runs a graph as workerd does:
+    """training/js/wasm-predict.mjs (the release's served numbers) runs a graph as workerd does:
     held to the same reference.json that test/reference.test.ts holds workerd to."""
     reference = json.loads((FIXTURE / "reference.json").read_text())
     size = reference["size"]

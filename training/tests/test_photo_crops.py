@@ -1,4 +1,4 @@
-"""Faces cut by the photo path (bench/photo-crops.mjs) as training reads them: rows in the split's
+"""Faces cut by the photo path (training/js/photo-crops.mjs) as training reads them: rows in the split's
 order, the unmatched ones marked, another index refused; and train() drawing its framed share
 from them and reporting val MAE on them."""
 import json
