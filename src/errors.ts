@@ -33,7 +33,6 @@ export const tooLarge = (message: string) => new ApiError(413, 'payload_too_larg
 export const unsupportedType = (message: string) => new ApiError(415, 'unsupported_media_type', message);
 export const undecodable = (message: string) => new ApiError(422, 'undecodable_image', message);
 export const noFace = (message: string) => new ApiError(422, 'no_face', message);
-export const modelUnavailable = (message: string, cause?: unknown) => new ApiError(503, 'model_unavailable', message, cause);
 
 /** A client-supplied value quoted in an error message, cut short: messages stay small and
  *  never echo back whatever a client chose to send. */

@@ -33,18 +33,20 @@ export function errorResponses<S extends ErrorStatus>(...statuses: S[]) {
 
 // ---- POST /v1/age: request -------------------------------------------------------------------
 
-/** A text parameter that `parse` checks: the route parses it again with the same function, and
- *  its message is the 400's, wherever the value arrives. */
-const parsedText = (parse: (raw: string) => unknown, error?: string) =>
-  z.string(error ? { error } : undefined).superRefine((raw, ctx) => {
-    try {
-      parse(raw);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-    }
-  });
+/** `raw` read by `parse`, once, where the request is validated: its error's message is the 400's. */
+function parsed<T>(parse: (raw: string) => T, raw: string, ctx: z.RefinementCtx): T {
+  try {
+    return parse(raw);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+}
 
-/** `x,y,w,h`, checked by parseBox: the same rule and messages wherever a box arrives. */
+/** A text parameter read by `parse` into the value the route uses. */
+const parsedText = <T>(parse: (raw: string) => T, error?: string) => z.string(error ? { error } : undefined).transform((raw, ctx) => parsed(parse, raw, ctx));
+
+/** `x,y,w,h`, read by parseBox: the same rule and messages wherever a box arrives (undefined: none). */
 const BoxText = parsedText(parseBox, 'box must be four numbers "x,y,w,h" in image pixels.')
   .openapi({ description: 'A face box "x,y,w,h" in displayed-image pixels: no detection, that box gets an age.', example: '120,80,200,240' });
 
@@ -54,7 +56,7 @@ const Crop = z
 
 /** The age thresholds of `over=T[,T...]`: whole years 1..99, at most MAX_OVER of them. */
 export const MAX_OVER = 5;
-export function parseOver(raw: string | undefined): number[] {
+function parseOver(raw: string | undefined): number[] {
   if (raw === undefined || raw === '') return [];
   const parts = raw.split(',').map((s) => s.trim());
   if (parts.length > MAX_OVER) throw new Error(`over takes at most ${MAX_OVER} ages.`);
@@ -71,7 +73,7 @@ const OverText = parsedText(parseOver)
   });
 
 /** `false_accept=`: the share of people under T a decision may let pass, as a decimal (0.02). */
-export function parseFalseAccept(raw: string | undefined): number | undefined {
+function parseFalseAccept(raw: string | undefined): number | undefined {
   if (raw === undefined || raw === '') return undefined;
   if (!/^0?\.\d{1,4}$/.test(raw) || Number(raw) === 0) throw new Error(`false_accept must be a share between 0 and 1 written as a decimal (e.g. 0.02); got "${raw.slice(0, 12)}".`);
   return Number(raw);
@@ -109,7 +111,9 @@ export const AgeJsonBodySchema = z
         description: 'The JPEG or PNG file as base64, or as a data: URL ("data:image/png;base64,...").',
       }),
       box: z
-        .union([BoxText, z.tuple([z.number(), z.number(), z.number(), z.number()])], { error: '"box" must be "x,y,w,h" or [x, y, w, h] in image pixels.' })
+        .union([BoxText, z.tuple([z.number(), z.number(), z.number(), z.number()]).transform((box, ctx) => parsed(parseBox, box.join(','), ctx))], {
+          error: '"box" must be "x,y,w,h" or [x, y, w, h] in image pixels.',
+        })
         .nullish(),
       crop: Crop.nullish(),
     },

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeJpeg, makeRgb, pattern } from '../../test/helpers/images';
-import { ApiError } from '../errors';
+import { asApiError } from '../middleware/errors';
 import { decodeImage } from './decode';
 import { readJpegHeader } from './jpeg-header';
 
@@ -10,7 +10,8 @@ function statusOf(fn: () => unknown): number | undefined {
   try {
     fn();
   } catch (err) {
-    if (err instanceof ApiError) return err.status;
+    const refusal = asApiError(err);
+    if (refusal) return refusal.status;
     throw err;
   }
   return undefined;

@@ -1,5 +1,5 @@
 import jpegJs from 'jpeg-js/lib/decoder.js';
-import { tooLarge, undecodable, unsupportedType } from '../errors';
+import { ImageError } from './errors';
 import { readJpegHeader, sniffOtherFormat } from './jpeg-header';
 import { checkPixels, type DecodeLimits } from './limits';
 import { decodePng, isPng } from './png';
@@ -22,13 +22,13 @@ export const ACCEPTED_IMAGE_TYPES = ['image/jpeg', 'image/png'] as const;
 export function decodeImage(bytes: Uint8Array, limits: DecodeLimits): DecodedImage {
   if (isPng(bytes)) return decodePng(bytes, limits);
   const other = sniffOtherFormat(bytes);
-  if (other) throw unsupportedType(`The body looks like ${other}; accepted: ${ACCEPTED_IMAGE_TYPES.join(', ')}.`);
+  if (other) throw new ImageError('unsupported', `The body looks like ${other}; accepted: ${ACCEPTED_IMAGE_TYPES.join(', ')}.`);
   return decodeJpeg(bytes, limits);
 }
 
 function decodeJpeg(bytes: Uint8Array, limits: DecodeLimits): DecodedImage {
   const header = readJpegHeader(bytes);
-  if (!header) throw undecodable('The body is not a readable JPEG image.');
+  if (!header) throw new ImageError('undecodable', 'The body is not a readable JPEG image.');
   checkPixels(header.width, header.height, limits);
   let decoded: { width: number; height: number; data: Uint8Array };
   try {
@@ -43,12 +43,12 @@ function decodeJpeg(bytes: Uint8Array, limits: DecodeLimits): DecodedImage {
     // jpeg-js throws Errors and plain strings alike.
     const message = err instanceof Error ? err.message : String(err);
     if (/maxMemoryUsageInMB|maxResolutionInMP|allocate enough memory/.test(message)) {
-      throw tooLarge('Decoding this image needs more memory than allowed; send a smaller image.');
+      throw new ImageError('too_large', 'Decoding this image needs more memory than allowed; send a smaller image.');
     }
-    throw undecodable(`The JPEG could not be decoded: ${message.slice(0, 200)}`);
+    throw new ImageError('undecodable', `The JPEG could not be decoded: ${message.slice(0, 200)}`);
   }
   if (decoded.width !== header.width || decoded.height !== header.height || decoded.data.length !== decoded.width * decoded.height * 3) {
-    throw undecodable('The JPEG decoded to an unexpected size.');
+    throw new ImageError('undecodable', 'The JPEG decoded to an unexpected size.');
   }
   return { width: decoded.width, height: decoded.height, data: decoded.data, orientation: header.orientation };
 }

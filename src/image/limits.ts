@@ -1,4 +1,4 @@
-import { tooLarge } from '../errors';
+import { ImageError } from './errors';
 
 export type DecodeLimits = {
   /** Largest width * height accepted. */
@@ -11,7 +11,8 @@ export type DecodeLimits = {
 export function checkPixels(width: number, height: number, limits: DecodeLimits): number {
   const pixels = width * height;
   if (pixels > limits.maxPixels) {
-    throw tooLarge(
+    throw new ImageError(
+      'too_large',
       `The image is ${width}x${height} (${pixels} pixels); at most ${limits.maxPixels} pixels are accepted. Downscale it before sending.`,
     );
   }

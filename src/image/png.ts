@@ -1,6 +1,6 @@
 import { Unzlib } from 'fflate';
 import { convertIndexedToRgb, decode as decodeFastPng, type DecodedPng, type PngDataArray } from 'fast-png';
-import { ApiError, tooLarge, undecodable } from '../errors';
+import { ImageError } from './errors';
 import type { DecodedImage } from './types';
 import { checkPixels, type DecodeLimits } from './limits';
 
@@ -51,7 +51,7 @@ function checkInflatedSize(bytes: Uint8Array, expected: number): void {
   let produced = 0;
   const inflate = new Unzlib((chunk) => {
     produced += chunk.length;
-    if (produced > expected) throw undecodable('The PNG holds more pixel data than its header declares.');
+    if (produced > expected) throw new ImageError('undecodable', 'The PNG holds more pixel data than its header declares.');
   });
   const step = 16 * 1024;
   let at = 8;
@@ -60,7 +60,7 @@ function checkInflatedSize(bytes: Uint8Array, expected: number): void {
     const length = u32(bytes, at);
     const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
     const end = at + 12 + length;
-    if (end > bytes.length) throw undecodable('The PNG is truncated.');
+    if (end > bytes.length) throw new ImageError('undecodable', 'The PNG is truncated.');
     if (type === 'IDAT') {
       seenData = true;
       for (let from = at + 8; from < at + 8 + length; from += step) {
@@ -70,7 +70,7 @@ function checkInflatedSize(bytes: Uint8Array, expected: number): void {
     if (type === 'IEND') break;
     at = end;
   }
-  if (!seenData) throw undecodable('The PNG has no image data.');
+  if (!seenData) throw new ImageError('undecodable', 'The PNG has no image data.');
   inflate.push(new Uint8Array(0), true);
 }
 
@@ -134,23 +134,23 @@ export const pngDecoder = { checkInflated: checkInflatedSize, decode: decodeFast
  */
 export function decodePng(bytes: Uint8Array, limits: DecodeLimits): DecodedImage {
   const header = readPngHeader(bytes);
-  if (!header) throw undecodable('The body is not a readable PNG image.');
+  if (!header) throw new ImageError('undecodable', 'The body is not a readable PNG image.');
   const pixels = checkPixels(header.width, header.height, limits);
   const expected = inflatedSize(header);
   // Inflated scanlines, the unfiltered samples, and the RGB result are alive at once.
   const bytesPerSample = header.depth === 16 ? 2 : 1;
   const peak = 2 * expected + pixels * CHANNELS[header.colorType]! * bytesPerSample + pixels * 4;
   if (peak > limits.maxMemoryMB * 1024 * 1024) {
-    throw tooLarge('Decoding this image needs more memory than allowed; send a smaller image.');
+    throw new ImageError('too_large', 'Decoding this image needs more memory than allowed; send a smaller image.');
   }
   let png: DecodedPng;
   try {
     pngDecoder.checkInflated(bytes, expected);
     png = pngDecoder.decode(bytes);
   } catch (err) {
-    if (err instanceof ApiError) throw err;
-    throw undecodable(`The PNG could not be decoded: ${(err instanceof Error ? err.message : String(err)).slice(0, 200)}`);
+    if (err instanceof ImageError) throw err;
+    throw new ImageError('undecodable', `The PNG could not be decoded: ${(err instanceof Error ? err.message : String(err)).slice(0, 200)}`);
   }
-  if (png.width !== header.width || png.height !== header.height) throw undecodable('The PNG decoded to an unexpected size.');
+  if (png.width !== header.width || png.height !== header.height) throw new ImageError('undecodable', 'The PNG decoded to an unexpected size.');
   return { width: png.width, height: png.height, data: toRgb(png), orientation: 1 };
 }

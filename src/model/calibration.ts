@@ -1,7 +1,7 @@
 /**
  * The model's calibration, as its manifest carries it: the rules training/calibration.py fitted
- * on `val` at release, applied here the same way (test/calibration.test.ts holds the two
- * together). The graph's temperature is inside the graph; the rest is here:
+ * on `val` at release, applied here the same way (test/quality.test.ts holds the two together
+ * through test/fixtures/parity/quality.json). The graph's temperature is inside the graph; the rest is here:
  *   - range levels: the nominal level the 80% range is read at, per band of the estimate;
  *   - widening: per band of capture quality, a temperature on the distribution (p^(1/tau));
  *   - decision: per threshold age and quality band, the P(age >= T) from which a face passes,
@@ -55,6 +55,11 @@ export function decisionRule(calibration: Calibration | undefined, target?: numb
   if (!calibration) return undefined;
   const rules = [calibration.decision, ...(calibration.other_decisions ?? [])];
   return target === undefined ? rules[0] : rules.find((r) => r.target === target);
+}
+
+/** A false-accept target the model has no decision rule for: the request cannot be answered as asked (a 400). */
+export class NoDecisionRuleError extends Error {
+  override name = 'NoDecisionRuleError';
 }
 
 /** The false-accept targets a model has rules for, the default first. */

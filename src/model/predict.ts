@@ -4,9 +4,9 @@ import { rectToStored } from '../image/orientation';
 import { resizeCrop, resizeTurnedCrop } from '../image/resize';
 import type { Rect } from '../image/types';
 import type { AgeEstimate } from '../schemas';
-import { rangeLevelsOf, type DecisionRule } from '../registry/manifest';
+import { rangeLevelsOf, type DecisionRule, type Manifest } from '../registry/manifest';
 import type { AgeModel } from './age-model';
-import { decide, RANGE_LEVEL, rangeLevel, widen, wideningFor } from './calibration';
+import { decide, decisionRule, fittedTargets, NoDecisionRuleError, RANGE_LEVEL, rangeLevel, widen, wideningFor } from './calibration';
 import { centralInterval, groupProbabilities, mostLikelyGroup, probabilityAtLeast, round1, topK } from './distribution';
 import { blockiness, measureQuality } from './quality';
 
@@ -14,8 +14,24 @@ import { blockiness, measureQuality } from './quality';
 export type { AgeEstimate };
 
 /** The age check a request asks for: the ages of over=T[,T...], and the model's decision rule
- *  the route chose for its false_accept= (the default rule without one). */
+ *  for its false_accept= (the default rule without one): ageCheckFor. */
 export type AgeCheck = { ages: readonly number[]; rule?: DecisionRule };
+
+/**
+ * The check `ages` (over=) asks of the model that serves the request: decided by the model's rule
+ * for `falseAccept`, its default rule without one. A target the model has no rule for throws
+ * NoDecisionRuleError (the rule belongs to the model the request got, so only it can say).
+ */
+export function ageCheckFor(manifest: Manifest, ages: readonly number[], falseAccept: number | undefined): AgeCheck {
+  const rule = decisionRule(manifest.calibration, falseAccept);
+  if (falseAccept !== undefined && !rule) {
+    const fitted = fittedTargets(manifest.calibration);
+    throw new NoDecisionRuleError(
+      `${manifest.name}/${manifest.version} has no decision rule for false_accept=${falseAccept}; ${fitted.length ? `it has rules for ${fitted.join(', ')} (GET /v1/models)` : 'it has no decision rules'}.`,
+    );
+  }
+  return { ages, rule };
+}
 
 export const roundRect = (r: Rect): Rect => ({ x: round1(r.x), y: round1(r.y), w: round1(r.w), h: round1(r.h) });
 

@@ -1,18 +1,17 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../context';
 import { badRequest, noFace } from '../errors';
-import { checkBoxInside, eyeRoll, framedCrop, parseBox } from '../image/crop';
+import { checkBoxInside, eyeRoll, framedCrop } from '../image/crop';
 import { decodeImage, type DecodedImage } from '../image/decode';
 import { orientedSize } from '../image/orientation';
 import type { Rect } from '../image/types';
 import { limitBody } from '../middleware/body-limit';
 import { methodNotAllowed, rejectInvalid } from '../middleware/errors';
 import { imageBody, type ImageBodyVariables } from '../middleware/image-body';
-import { decisionRule, fittedTargets } from '../model/calibration';
-import { estimateAge, roundRect, type AgeCheck } from '../model/predict';
+import { ageCheckFor, estimateAge, roundRect } from '../model/predict';
 import { framingOf } from '../registry/manifest';
 import type { Registries, RegistriesFor } from '../registries';
-import { AgeFormSchema, AgeJsonBodySchema, AgeQuerySchema, AgeResultSchema, errorResponses, parseFalseAccept, parseOver, type AgeResult, type FaceResult } from '../schemas';
+import { AgeFormSchema, AgeJsonBodySchema, AgeQuerySchema, AgeResultSchema, errorResponses, type AgeResult, type FaceResult } from '../schemas';
 
 export type { AgeResult, FaceResult };
 
@@ -65,16 +64,17 @@ export function ageRoutes(registriesFor: RegistriesFor) {
 
   return app.openapi(estimateAgeRoute, async (c) => {
     const config = c.var.config;
+    // Parsed by their schemas: a body's box and crop fields, else the query's.
     const query = c.req.valid('query');
     const upload = c.get('upload');
-    // Validate every parameter before the (slow) decode and model load.
-    const box = parseBox(upload.box);
-    const cropMode = upload.crop === 'image';
+    const box = upload.box ?? query.box;
+    const cropMode = (upload.crop ?? query.crop) === 'image';
+    // Check every parameter before the (slow) decode and model load.
     if (box && cropMode) throw badRequest('Send either box or crop=image, not both.');
     const k = withinBounds('top_k', query.top_k, config.topK, 0, config.maxTopK);
     const maxFaces = withinBounds('max_faces', query.max_faces, config.maxFaces, 1, config.maxFacesLimit);
-    const over = parseOver(query.over);
-    const falseAccept = parseFalseAccept(query.false_accept);
+    const over = query.over ?? [];
+    const falseAccept = query.false_accept;
     if (falseAccept !== undefined && over.length === 0) throw badRequest('false_accept picks the rule of an age check: send it with over=T.');
     const image = decodeImage(upload.bytes, { maxPixels: config.maxPixels, maxMemoryMB: config.jpegMaxMemoryMB });
     const shown = orientedSize(image.width, image.height, image.orientation);
@@ -97,13 +97,7 @@ export function ageRoutes(registriesFor: RegistriesFor) {
     const lease = await (tier ? registries.tiers[tier]! : registries.age).acquire(c.var.requestId);
     try {
       const framing = framingOf(lease.model.manifest);
-      // The rule belongs to the model this request got: a target it has no rule for is refused.
-      const check: AgeCheck = { ages: over, rule: decisionRule(lease.model.manifest.calibration, falseAccept) };
-      if (falseAccept !== undefined && !check.rule) {
-        const m = lease.model.manifest;
-        const fitted = fittedTargets(m.calibration);
-        throw badRequest(`${m.name}/${m.version} has no decision rule for false_accept=${falseAccept}; ${fitted.length ? `it has rules for ${fitted.join(', ')} (GET /v1/models)` : 'it has no decision rules'}.`);
-      }
+      const check = ageCheckFor(lease.model.manifest, over, falseAccept);
       const results: FaceResult[] = [];
       // One face at a time: an isolate runs one inference at a time anyway.
       for (const f of faces) {

@@ -1,11 +1,13 @@
-import { ApiError } from '../../src/errors';
+import { asApiError } from '../../src/middleware/errors';
 
-/** The status and message of the ApiError `fn` throws; undefined when it returns. Any other error is rethrown. */
+/** The status and message the API answers for what `fn` throws (an ApiError, or the image or
+ *  model layer's refusal it maps); undefined when it returns. Any other error is rethrown. */
 export function refusal(fn: () => unknown): { status: number; message: string } | undefined {
   try {
     fn();
   } catch (err) {
-    if (err instanceof ApiError) return { status: err.status, message: err.message };
+    const refusal = asApiError(err);
+    if (refusal) return { status: refusal.status, message: refusal.message };
     throw err;
   }
   return undefined;

@@ -2,7 +2,9 @@ import type { Hook } from '@hono/zod-openapi';
 import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { ApiError, badRequest, clip, ERROR_STATUSES, type ErrorCode, type ErrorStatus } from '../../errors';
+import { ApiError, badRequest, clip, ERROR_STATUSES, tooLarge, undecodable, unsupportedType, type ErrorCode, type ErrorStatus } from '../../errors';
+import { ImageError, type ImageErrorKind } from '../../image/errors';
+import { NoDecisionRuleError } from '../../model/calibration';
 import { ModelUnavailableError } from '../../registry/registry';
 import type { ErrorBody } from '../../schemas';
 
@@ -20,8 +22,20 @@ export function errorResponse(c: Context, status: ContentfulStatusCode, code: Er
   return c.json({ error: { code, message, request_id: c.get('requestId') } } satisfies ErrorBody, status);
 }
 
+/** The image layer's refusals, as the API answers them. */
+const IMAGE_ERRORS: Record<ImageErrorKind, (message: string) => ApiError> = { too_large: tooLarge, undecodable, unsupported: unsupportedType };
+
+/** The API's answer to a refusal of any layer (HTTP's own, the image's, the model's); undefined for a bug. */
+export function asApiError(err: unknown): ApiError | undefined {
+  if (err instanceof ApiError) return err;
+  if (err instanceof ImageError) return IMAGE_ERRORS[err.kind](err.message);
+  if (err instanceof NoDecisionRuleError) return badRequest(err.message);
+  return undefined;
+}
+
 export const onError: ErrorHandler = (err, c) => {
-  if (err instanceof ApiError) return errorResponse(c, err.status, err.code, err.message);
+  const refusal = asApiError(err);
+  if (refusal) return errorResponse(c, refusal.status, refusal.code, refusal.message);
   if (err instanceof ModelUnavailableError) return errorResponse(c, 503, 'model_unavailable', err.message);
   if (err instanceof HTTPException) return errorResponse(c, err.status, codeFor(err.status), err.message || 'Request failed.');
   // Only the error itself is logged: never request bodies (they are photos of people).

@@ -1,10 +1,12 @@
 import { createMiddleware } from 'hono/factory';
 import { badRequest, clip, unsupportedType } from '../../errors';
 import { ACCEPTED_IMAGE_TYPES } from '../../image/decode';
+import type { Rect } from '../../image/types';
 import { AgeFormFieldsSchema, AgeJsonBodySchema } from '../../schemas';
 
-/** What the age route needs from the request: the image bytes and the raw `box` and `crop` parameters. */
-export type ImageUpload = { bytes: Uint8Array; box: string | undefined; crop: string | undefined };
+/** What the age route needs from the body: the image bytes, and `box` and `crop` when the body
+ *  carries them as fields (read by their schemas; the route takes the query's otherwise). */
+export type ImageUpload = { bytes: Uint8Array; box: Rect | undefined; crop: string | undefined };
 
 export type ImageBodyVariables = { upload: ImageUpload };
 
@@ -65,12 +67,12 @@ function jsonUpload(raw: Uint8Array): ImageUpload {
     throw badRequest('The JSON body could not be parsed.');
   }
   const { image, box, crop } = fields(AgeJsonBodySchema.safeParse(body));
-  return { bytes: decodeBase64Image(image), box: Array.isArray(box) ? box.join(',') : box ?? undefined, crop: crop ?? undefined };
+  return { bytes: decodeBase64Image(image), box: box ?? undefined, crop: crop ?? undefined };
 }
 
 /**
  * Accepts the image as the raw body (JPEG or PNG), as the multipart field `image`, or as base64
- * in a JSON body; box and crop come from the body's fields or the query. Runs after limitBody.
+ * in a JSON body, with the body's box and crop fields. Runs after limitBody.
  */
 export const imageBody = createMiddleware<{ Bindings: Env; Variables: ImageBodyVariables }>(async (c, next) => {
   const contentType = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
@@ -97,16 +99,14 @@ export const imageBody = createMiddleware<{ Bindings: Env; Variables: ImageBodyV
     if (!IMAGE_TYPES.has(type) && !UNLABELLED.has(type)) throw unsupportedType(`The "image" file is ${clip(type)}; accepted: ${ACCEPTED_IMAGE_TYPES.join(', ')}.`);
     const text = (name: string) => {
       const v = form.get(name);
-      return typeof v === 'string' ? v : c.req.query(name);
+      return typeof v === 'string' ? v : undefined;
     };
     const { box, crop } = fields(AgeFormFieldsSchema.safeParse({ box: text('box'), crop: text('crop') }));
     upload = { bytes: new Uint8Array(await field.arrayBuffer()), box, crop };
   } else if (isJson) {
     upload = jsonUpload(raw);
-    upload.box ??= c.req.query('box');
-    upload.crop ??= c.req.query('crop');
   } else {
-    upload = { bytes: raw, box: c.req.query('box'), crop: c.req.query('crop') };
+    upload = { bytes: raw, box: undefined, crop: undefined };
   }
   if (upload.bytes.byteLength === 0) {
     throw badRequest(`The request has no image: send one as the body (${ACCEPTED}) or as the multipart field "image".`);
