@@ -7,12 +7,12 @@
  */
 export type ImageErrorKind = 'too_large' | 'undecodable' | 'unsupported';
 
+// No parameter properties: the benchmarks run this file in Node, which only strips types.
 export class ImageError extends Error {
   override name = 'ImageError';
-  constructor(
-    readonly kind: ImageErrorKind,
-    message: string,
-  ) {
+  readonly kind: ImageErrorKind;
+  constructor(kind: ImageErrorKind, message: string) {
     super(message);
+    this.kind = kind;
   }
 }
