@@ -19,7 +19,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
-import { CONTRACT, ROOT, UsageError, fail } from '../scripts/lib.mjs';
+import { CONTRACT, ROOT, UsageError, fail, parseOptions } from '../scripts/lib.mjs';
 import { seed } from '../scripts/models.mjs';
 import { assuranceMeasures, checkReport, cheapestRuleUnder, decisionOf, maeByGroup, reliability, ruleLabel } from './lib/age-check-metrics.ts';
 import { utkfaceTestRows } from './lib/utkface.mjs';
@@ -39,15 +39,14 @@ const SEARCH = [
 const TIERS = CONTRACT.tiers;
 
 function parseArgs(argv) {
-  const opts = { data: join(ROOT, '..', 'shared', 'data', 'utkface'), limit: undefined, json: undefined, md: undefined, svg: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--data') opts.data = resolve(argv[++i] ?? '');
-    else if (argv[i] === '--limit') opts.limit = Number(argv[++i]);
-    else if (argv[i] === '--json') opts.json = argv[++i];
-    else if (argv[i] === '--md') opts.md = argv[++i];
-    else if (argv[i] === '--svg') opts.svg = argv[++i];
-    else throw new UsageError(`unknown option ${argv[i]}`);
-  }
+  const { values } = parseOptions(argv, { data: { type: 'string' }, limit: { type: 'string' }, json: { type: 'string' }, md: { type: 'string' }, svg: { type: 'string' } });
+  const opts = {
+    data: values.data === undefined ? join(ROOT, '..', 'shared', 'data', 'utkface') : resolve(values.data),
+    limit: values.limit === undefined ? undefined : Number(values.limit),
+    json: values.json,
+    md: values.md,
+    svg: values.svg,
+  };
   if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit > 0)) throw new UsageError('--limit must be a positive integer');
   return opts;
 }

@@ -24,7 +24,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
-import { CONTRACT, ROOT, UsageError, fail } from '../scripts/lib.mjs';
+import { CONTRACT, ROOT, UsageError, fail, parseOptions } from '../scripts/lib.mjs';
 import { seed } from '../scripts/models.mjs';
 import { captureReport } from './lib/capture-metrics.ts';
 import { ensurePeers, peers } from './lib/peers.mjs';
@@ -36,21 +36,23 @@ const TIERS = [...CONTRACT.tiers].reverse();
 const OLD_RULE_P = 0.95;
 
 function parseArgs(argv) {
-  const opts = { falseAccept: undefined, faces: 600, data: join(ROOT, '..', 'shared', 'data', 'utkface'), models: join(ROOT, 'models'), label: undefined, md: undefined, svg: undefined, json: undefined, faceApi: true, with: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--faces') opts.faces = Number(argv[++i]);
-    else if (a === '--data') opts.data = resolve(argv[++i] ?? '');
-    else if (a === '--models') opts.models = resolve(argv[++i] ?? '');
-    else if (a === '--label') opts.label = argv[++i];
-    else if (a === '--md') opts.md = argv[++i];
-    else if (a === '--svg') opts.svg = argv[++i];
-    else if (a === '--json') opts.json = argv[++i];
-    else if (a === '--no-face-api') opts.faceApi = false;
-    else if (a === '--false-accept') opts.falseAccept = argv[++i];
-    else if (a === '--with') opts.with.push(resolve(argv[++i] ?? ''));
-    else throw new UsageError(`unknown option ${a}`);
-  }
+  const { values } = parseOptions(argv, {
+    faces: { type: 'string' }, data: { type: 'string' }, models: { type: 'string' }, label: { type: 'string' }, md: { type: 'string' },
+    svg: { type: 'string' }, json: { type: 'string' }, 'no-face-api': { type: 'boolean' }, 'false-accept': { type: 'string' },
+    with: { type: 'string', multiple: true },
+  });
+  const opts = {
+    falseAccept: values['false-accept'],
+    faces: Number(values.faces ?? 600),
+    data: values.data === undefined ? join(ROOT, '..', 'shared', 'data', 'utkface') : resolve(values.data),
+    models: values.models === undefined ? join(ROOT, 'models') : resolve(values.models),
+    label: values.label,
+    md: values.md,
+    svg: values.svg,
+    json: values.json,
+    faceApi: !values['no-face-api'],
+    with: (values.with ?? []).map((w) => resolve(w)),
+  };
   if (!(Number.isInteger(opts.faces) && opts.faces > 0)) throw new UsageError('--faces must be a positive integer');
   return opts;
 }

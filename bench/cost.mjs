@@ -21,21 +21,15 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
-import { ROOT, UsageError, fail } from '../scripts/lib.mjs';
+import { ROOT, UsageError, fail, parseOptions } from '../scripts/lib.mjs';
 import { startBenchServer } from './lib/worker.mjs';
 
 const require = createRequire(import.meta.url);
 const jpeg = require('jpeg-js');
 
 function parseArgs(argv) {
-  const opts = { n: 100, only: undefined, models: [], json: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--n') opts.n = Number(argv[++i]);
-    else if (argv[i] === '--only') opts.only = argv[++i];
-    else if (argv[i] === '--models') opts.models.push(argv[++i]);
-    else if (argv[i] === '--json') opts.json = argv[++i];
-    else throw new UsageError(`unknown option ${argv[i]}`);
-  }
+  const { values } = parseOptions(argv, { n: { type: 'string' }, only: { type: 'string' }, models: { type: 'string', multiple: true }, json: { type: 'string' } });
+  const opts = { n: Number(values.n ?? 100), only: values.only, models: values.models ?? [], json: values.json };
   if (!(opts.n >= 10)) throw new UsageError('--n must be at least 10');
   if (opts.only && !['fixture', 'default'].includes(opts.only)) throw new UsageError('--only takes fixture or default');
   return opts;

@@ -10,20 +10,24 @@
 // The JSON holds per-face estimates and labels (derived from UTKFace): keep it out of git; the
 // table and the picture hold only aggregates.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { parseOptions } from '../scripts/lib.mjs';
 import { pairedBootstrap } from './lib/stats.mjs';
 
 const PEER = 'face-api ageGenderNet';
 
 function parseArgs(argv) {
-  const opts = { json: undefined, svg: undefined, labels: {}, resamples: 10000, pairs: [] };
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--svg') opts.svg = argv[++i];
-    else if (argv[i] === '--labels') for (const kv of (argv[++i] ?? '').split(',')) { const [k, v] = kv.split('='); if (k && v) opts.labels[k] = v; }
-    else if (argv[i] === '--resamples') opts.resamples = Number(argv[++i]);
-    else if (argv[i] === '--pair') opts.pairs.push((argv[++i] ?? '').split(','));
-    else if (!opts.json) opts.json = argv[i];
-    else throw new Error(`unknown argument ${argv[i]}`);
+  const { values, positionals } = parseOptions(
+    argv,
+    { svg: { type: 'string' }, labels: { type: 'string' }, resamples: { type: 'string' }, pair: { type: 'string', multiple: true } },
+    { positionals: true, unknown: (arg) => `unknown argument ${arg}` },
+  );
+  if (positionals.length > 1) throw new Error(`unknown argument ${positionals[1]}`);
+  const labels = {};
+  for (const kv of (values.labels ?? '').split(',')) {
+    const [k, v] = kv.split('=');
+    if (k && v) labels[k] = v;
   }
+  const opts = { json: positionals[0], svg: values.svg, labels, resamples: Number(values.resamples ?? 10000), pairs: (values.pair ?? []).map((p) => p.split(',')) };
   if (!opts.json) throw new Error('usage: node bench/frontier.mjs results.json [--svg FILE] [--labels path=label,...]');
   return opts;
 }

@@ -11,24 +11,24 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
-import { ROOT, startLocalWorker, treeRssMiB, UsageError, fail } from '../scripts/lib.mjs';
+import { ROOT, startLocalWorker, treeRssMiB, UsageError, fail, parseOptions } from '../scripts/lib.mjs';
 import { seed as seedR2 } from '../scripts/models.mjs';
 import { checkAnswer, generateOne, leaksImage, makeSeeds } from '../test/fuzz/cases.ts';
 
 function parseArgs(argv) {
-  const o = { n: 10_000, seed: 1, models: join(ROOT, 'test/fixtures/model'), boundMs: 5000, maxBody: 1 << 20, json: undefined, only: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--n') o.n = Number(argv[++i]);
-    else if (a === '--seed') o.seed = Number(argv[++i]);
-    else if (a === '--models') o.models = resolve(argv[++i]);
-    else if (a === '--bound-ms') o.boundMs = Number(argv[++i]);
-    else if (a === '--max-body') o.maxBody = Number(argv[++i]);
-    else if (a === '--json') o.json = resolve(argv[++i]);
-    else if (a === '--only') o.only = argv[++i]; // an id, or a range A-B
-    else throw new UsageError(`unknown option ${a}`);
-  }
-  return o;
+  const { values } = parseOptions(argv, {
+    n: { type: 'string' }, seed: { type: 'string' }, models: { type: 'string' }, 'bound-ms': { type: 'string' },
+    'max-body': { type: 'string' }, json: { type: 'string' }, only: { type: 'string' }, // --only: an id, or a range A-B
+  });
+  return {
+    n: Number(values.n ?? 10_000),
+    seed: Number(values.seed ?? 1),
+    models: values.models === undefined ? join(ROOT, 'test/fixtures/model') : resolve(values.models),
+    boundMs: Number(values['bound-ms'] ?? 5000),
+    maxBody: Number(values['max-body'] ?? 1 << 20),
+    json: values.json === undefined ? undefined : resolve(values.json),
+    only: values.only,
+  };
 }
 
 /**

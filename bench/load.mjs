@@ -13,24 +13,24 @@
 //   npm run load -- --models models --seconds 300 --json load.json
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ROOT, startLocalWorker, treeRssMiB, UsageError, fail } from '../scripts/lib.mjs';
+import { ROOT, startLocalWorker, treeRssMiB, UsageError, fail, parseOptions } from '../scripts/lib.mjs';
 import { seed as seedR2 } from '../scripts/models.mjs';
 import { leaksImage, makeSeeds } from '../test/fuzz/cases.ts';
 
 function parseArgs(argv) {
-  const o = { clients: 200, requests: 2000, seconds: 60, sample: 10, models: join(ROOT, 'test/fixtures/model'), json: undefined, photos: 8 };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const v = () => argv[++i];
-    if (a === '--clients') o.clients = Number(v());
-    else if (a === '--requests') o.requests = Number(v());
-    else if (a === '--seconds') o.seconds = Number(v());
-    else if (a === '--sample') o.sample = Number(v());
-    else if (a === '--photos') o.photos = Number(v());
-    else if (a === '--models') o.models = resolve(v());
-    else if (a === '--json') o.json = resolve(v());
-    else throw new UsageError(`unknown option ${a}`);
-  }
+  const { values } = parseOptions(argv, {
+    clients: { type: 'string' }, requests: { type: 'string' }, seconds: { type: 'string' }, sample: { type: 'string' },
+    photos: { type: 'string' }, models: { type: 'string' }, json: { type: 'string' },
+  });
+  const o = {
+    clients: Number(values.clients ?? 200),
+    requests: Number(values.requests ?? 2000),
+    seconds: Number(values.seconds ?? 60),
+    sample: Number(values.sample ?? 10),
+    models: values.models === undefined ? join(ROOT, 'test/fixtures/model') : resolve(values.models),
+    json: values.json === undefined ? undefined : resolve(values.json),
+    photos: Number(values.photos ?? 8),
+  };
   // Bounded whatever the options say: a load test is not a denial of service on the machine.
   if (!(o.clients >= 1 && o.clients <= 1000 && o.requests <= 100_000 && o.seconds <= 1800)) throw new UsageError('at most 1000 clients, 100,000 requests, 1800 s');
   return o;

@@ -31,7 +31,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import { ROOT, UsageError, fail } from '../scripts/lib.mjs';
+import { ROOT, UsageError, fail, parseOptions } from '../scripts/lib.mjs';
 import { createNodeSession, ort } from './lib/ort-node.mjs';
 import { ensurePeers, model, peers, version } from './lib/peers.mjs';
 import { ageReport, median } from './lib/peer-metrics.ts';
@@ -45,16 +45,18 @@ const TIMED = 300;
 
 
 function parseArgs(argv) {
-  const opts = { data: join(ROOT, '..', 'shared', 'data', 'utkface'), limit: undefined, workerd: true, json: undefined, models: [], peers: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--data') opts.data = resolve(argv[++i] ?? '');
-    else if (argv[i] === '--limit') opts.limit = Number(argv[++i]);
-    else if (argv[i] === '--json') opts.json = argv[++i];
-    else if (argv[i] === '--no-workerd') opts.workerd = false;
-    else if (argv[i] === '--model') opts.models.push(resolve(argv[++i] ?? ''));
-    else if (argv[i] === '--peers') opts.peers = (argv[++i] ?? '').split(',').filter(Boolean);
-    else throw new UsageError(`unknown option ${argv[i]}`);
-  }
+  const { values } = parseOptions(argv, {
+    data: { type: 'string' }, limit: { type: 'string' }, json: { type: 'string' }, 'no-workerd': { type: 'boolean' },
+    model: { type: 'string', multiple: true }, peers: { type: 'string' },
+  });
+  const opts = {
+    data: values.data === undefined ? join(ROOT, '..', 'shared', 'data', 'utkface') : resolve(values.data),
+    limit: values.limit === undefined ? undefined : Number(values.limit),
+    workerd: !values['no-workerd'],
+    json: values.json,
+    models: (values.model ?? []).map((m) => resolve(m)),
+    peers: values.peers?.split(',').filter(Boolean),
+  };
   const known = ['face-api', 'cydral', 'faceres', 'gear', 'ssrnet'];
   for (const p of opts.peers ?? []) if (!known.includes(p)) throw new UsageError(`unknown peer ${p} (${known.join(', ')})`);
   if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit > WARMUP)) throw new UsageError(`--limit must be an integer over ${WARMUP}`);

@@ -9,14 +9,13 @@
 // test/e2e/golden.mjs says what is asked.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
-import { parseArgs } from 'node:util';
 import { PARTS, FIXTURES, askChips, askPhotos, chipInputs, composedPhotos, fixturePath, missingData, startWorker } from '../test/e2e/golden.mjs';
-import { ROOT, UsageError, fail } from './lib.mjs';
+import { ROOT, UsageError, fail, parseOptions } from './lib.mjs';
 
 const PHOTOS = { faces: 12, seed: 50 };
 
 async function main() {
-  const { values } = parseArgs({ options: { part: { type: 'string' } } });
+  const { values } = parseOptions(process.argv.slice(2), { part: { type: 'string' } });
   const parts = values.part === undefined ? PARTS : [values.part];
   if (!PARTS.includes(parts[0])) throw new UsageError(`--part must be one of ${PARTS.join(', ')}`);
   const missing = missingData();
@@ -37,4 +36,4 @@ async function main() {
   }
 }
 
-main().catch((err) => (err instanceof UsageError || err?.code?.startsWith?.('ERR_PARSE_ARGS') ? fail(err.message) : fail(err.stack)));
+main().catch((err) => fail(err instanceof UsageError ? err.message : err.stack));

@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const WRANGLER = join(ROOT, 'node_modules', '.bin', 'wrangler');
@@ -22,6 +23,24 @@ process.env.PATH = `${join(ROOT, 'node_modules', '.bin')}:${process.env.PATH ?? 
 export const CONTRACT = JSON.parse(readFileSync(join(ROOT, 'contract', 'contract.json'), 'utf8'));
 
 export class UsageError extends Error {}
+
+/**
+ * The command's options, read by node:util's parseArgs (strict): `options` as parseArgs takes
+ * them, `positionals` whether arguments other than options are taken. An option it does not know
+ * (or an argument where none is taken) is the UsageError `unknown(arg)`: "unknown option --x".
+ */
+export function parseOptions(argv, options, { positionals = false, unknown = (arg) => `unknown option ${arg}` } = {}) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: positionals, strict: true, tokens: true });
+  } catch (err) {
+    if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || err.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      // parseArgs quotes the argument: "Unknown option '--x'. To specify ...".
+      throw new UsageError(unknown(err.message.match(/'([^']*)'/)?.[1] ?? err.message));
+    }
+    if (err.code?.startsWith('ERR_PARSE_ARGS')) throw new UsageError(err.message);
+    throw err;
+  }
+}
 
 export function fail(message) {
   console.error(`\n✖ ${message}\n`);

@@ -27,7 +27,7 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { CONTRACT, LOCAL_STATE, ROOT, UsageError, detectorsPrefix, fail, listVersionDirs, modelsBucket, modelsPrefix, prefixFor, r2GetText, r2Put, readVersionDir, sha256File } from './lib.mjs';
+import { CONTRACT, LOCAL_STATE, ROOT, UsageError, parseOptions, detectorsPrefix, fail, listVersionDirs, modelsBucket, modelsPrefix, prefixFor, r2GetText, r2Put, readVersionDir, sha256File } from './lib.mjs';
 
 const USAGE = `usage:
   npm run models:publish -- <models/<name>/<version>> [--tier fast|accurate] [--remote] [--no-activate] [--persist-to DIR]
@@ -39,26 +39,28 @@ const USAGE = `usage:
   node scripts/models.mjs wrap <model.onnx> --out <models-dir> --name N --version V --size S [--margin 0.4]`;
 
 function parseArgs(argv) {
-  const opts = { remote: false, activate: true, positional: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--remote') opts.remote = true;
-    else if (a === '--publish') opts.publish = true;
-    else if (a === '--local') opts.remote = false;
-    else if (a === '--no-activate') opts.activate = false;
-    else if (a === '--detector') opts.detector = true;
-    else if (a === '--persist-to') opts.persistTo = resolve(argv[++i] ?? '');
-    else if (a === '--to') opts.to = argv[++i];
-    else if (a === '--tier') {
-      opts.tier = argv[++i];
-      if (!TIERS.includes(opts.tier)) throw new UsageError(`--tier must be one of ${TIERS.join(', ')}`);
-    }
-    else if (['--out', '--name', '--version', '--size', '--margin'].includes(a)) opts[a.slice(2)] = argv[++i];
-    else if (a === '-h' || a === '--help') opts.help = true;
-    else if (a.startsWith('--')) throw new UsageError(`unknown option ${a}`);
-    else opts.positional.push(a);
-  }
-  return opts;
+  const flag = { type: 'boolean' }, text = { type: 'string' };
+  const { values, positionals, tokens } = parseOptions(
+    argv,
+    {
+      remote: flag, local: flag, publish: flag, 'no-activate': flag, detector: flag, help: { type: 'boolean', short: 'h' },
+      'persist-to': text, to: text, tier: text, out: text, name: text, version: text, size: text, margin: text,
+    },
+    { positionals: true },
+  );
+  if (values.tier !== undefined && !TIERS.includes(values.tier)) throw new UsageError(`--tier must be one of ${TIERS.join(', ')}`);
+  // --remote and --local: the last one given wins.
+  const target = tokens.filter((t) => t.kind === 'option' && (t.name === 'remote' || t.name === 'local')).pop();
+  return {
+    remote: target?.name === 'remote',
+    activate: !values['no-activate'],
+    positional: positionals,
+    ...(values.publish && { publish: true }),
+    ...(values.detector && { detector: true }),
+    ...(values.help && { help: true }),
+    ...(values['persist-to'] !== undefined && { persistTo: resolve(values['persist-to']) }),
+    ...Object.fromEntries(['to', 'tier', 'out', 'name', 'version', 'size', 'margin'].filter((k) => values[k] !== undefined).map((k) => [k, values[k]])),
+  };
 }
 
 /** The tiers a request can choose (contract/contract.json). */

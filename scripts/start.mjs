@@ -7,24 +7,28 @@
 //   npm start -- --port 9000
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { LOCAL_STATE, ROOT, UsageError, WRANGLER, fail } from './lib.mjs';
 import { seed } from './models.mjs';
 
-function parseArgs(argv) {
-  const opts = { models: join(ROOT, 'models'), port: '8787', ip: '127.0.0.1', persistTo: LOCAL_STATE, rest: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--models') opts.models = resolve(argv[++i] ?? '');
-    else if (a === '--port') opts.port = argv[++i];
-    else if (a === '--ip') opts.ip = argv[++i];
-    else if (a === '--persist-to') opts.persistTo = resolve(argv[++i] ?? '');
-    else opts.rest.push(a);
-  }
-  return opts;
+/** Our options; every other argument, in its order, goes on to wrangler dev. */
+function readOptions(argv) {
+  const known = { models: { type: 'string' }, port: { type: 'string' }, ip: { type: 'string' }, 'persist-to': { type: 'string' } };
+  const { values, tokens } = parseArgs({ args: argv, options: known, strict: false, allowPositionals: true, tokens: true });
+  const rest = tokens
+    .filter((t) => t.kind !== 'option' || !(t.name in known))
+    .map((t) => (t.kind === 'option' ? `${t.rawName}${t.inlineValue ? `=${t.value}` : ''}` : t.kind === 'option-terminator' ? '--' : t.value));
+  return {
+    models: values.models === undefined ? join(ROOT, 'models') : resolve(values.models),
+    port: values.port ?? '8787',
+    ip: values.ip ?? '127.0.0.1',
+    persistTo: values['persist-to'] === undefined ? LOCAL_STATE : resolve(values['persist-to']),
+    rest,
+  };
 }
 
 async function main() {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = readOptions(process.argv.slice(2));
   console.log(`Seeding local R2 from ${opts.models}`);
   const active = await seed(opts.models, opts.persistTo);
   // wrangler takes a few seconds to listen: point at its own "Ready on" line so a

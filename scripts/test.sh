@@ -14,7 +14,7 @@ trap 'rm -rf "$tmp"' EXIT
 ts=0
 # The publish/rollback test mostly waits on wrangler processes: it runs beside vitest (with the
 # import-cycle check, which reads src/).
-node --test --test-reporter=tap scripts/models.test.mjs scripts/imports.test.mjs bench/lib/compose-photos.test.mjs >"$tmp/scripts.tap" 2>&1 &
+node --test --test-reporter=tap scripts/models.test.mjs scripts/imports.test.mjs scripts/lib.test.mjs bench/lib/compose-photos.test.mjs >"$tmp/scripts.tap" 2>&1 &
 scripts_pid=$!
 echo "== TypeScript: types"
 tsc --noEmit || ts=1
@@ -23,7 +23,7 @@ wrangler types --check --strict-vars=false >/dev/null || { echo "worker-configur
 echo "== TypeScript: vitest in workerd"
 vitest run --reporter=default --reporter=json --outputFile.json="$tmp/vitest.json" || ts=1
 
-echo "== scripts: models publish/rollback against a local R2, import cycles, composed photos (node --test scripts/models.test.mjs scripts/imports.test.mjs bench/lib/compose-photos.test.mjs)"
+echo "== scripts: models publish/rollback against a local R2, import cycles, option reading, composed photos (node --test scripts/models.test.mjs scripts/imports.test.mjs scripts/lib.test.mjs bench/lib/compose-photos.test.mjs)"
 sc=0
 wait $scripts_pid || sc=1
 grep -E '^(not )?ok |^# (pass|fail) ' "$tmp/scripts.tap"

@@ -12,22 +12,20 @@
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { ROOT, UsageError, fail, readVersionDir } from '../../scripts/lib.mjs';
+import { ROOT, UsageError, fail, parseOptions, readVersionDir } from '../../scripts/lib.mjs';
 import { seed } from '../../scripts/models.mjs';
 import { composeFaces, framingOf, matchFaces, splitRows } from '../../bench/lib/compose-photos.mjs';
 import { startBenchWorker } from '../../bench/lib/worker.mjs';
 
 function parseArgs(argv) {
-  const opts = { split: 'train', seed: 2, models: join(ROOT, 'models'), out: undefined, faces: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--split') opts.split = argv[++i];
-    else if (a === '--seed') opts.seed = Number(argv[++i]);
-    else if (a === '--models') opts.models = resolve(argv[++i]);
-    else if (a === '--out') opts.out = resolve(argv[++i]);
-    else if (a === '--faces') opts.faces = Number(argv[++i]);
-    else throw new UsageError(`unknown option ${a}`);
-  }
+  const { values } = parseOptions(argv, { split: { type: 'string' }, seed: { type: 'string' }, models: { type: 'string' }, out: { type: 'string' }, faces: { type: 'string' } });
+  const opts = {
+    split: values.split ?? 'train',
+    seed: Number(values.seed ?? 2),
+    models: values.models === undefined ? join(ROOT, 'models') : resolve(values.models),
+    out: values.out === undefined ? undefined : resolve(values.out),
+    faces: values.faces === undefined ? undefined : Number(values.faces),
+  };
   if (!opts.out) throw new UsageError('usage: photo-crops.mjs --split train|val|test --out PATH [--seed N] [--models DIR] [--faces N]');
   if (opts.split === 'test' && opts.seed === 1) throw new UsageError('seed 1 on test is the photo benchmark itself: train on other photos');
   return opts;

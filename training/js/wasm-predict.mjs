@@ -11,23 +11,14 @@
 // The session is set up as in the Worker (bench/lib/ort-node.mjs). Wasm SIMD has no CPU-specific
 // kernels (this build uses no relaxed-SIMD instructions), so the answers are the same on every host.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { UsageError, fail } from '../../scripts/lib.mjs';
+import { UsageError, fail, parseOptions } from '../../scripts/lib.mjs';
 import { createNodeSession, ort } from '../../bench/lib/ort-node.mjs';
 
 const OUTPUTS = ['age', 'global_age', 'local_age', 'box', 'probs'];
 
 function parseArgs(argv) {
-  const opts = { batch: 16 };
-  for (let i = 0; i < argv.length; i += 2) {
-    const [key, value] = [argv[i], argv[i + 1]];
-    if (value === undefined) throw new UsageError(`${key} needs a value`);
-    if (key === '--model') opts.model = value;
-    else if (key === '--images') opts.images = value;
-    else if (key === '--out') opts.out = value;
-    else if (key === '--size') opts.size = Number(value);
-    else if (key === '--batch') opts.batch = Number(value);
-    else throw new UsageError(`unknown option ${key}`);
-  }
+  const { values } = parseOptions(argv, { model: { type: 'string' }, images: { type: 'string' }, out: { type: 'string' }, size: { type: 'string' }, batch: { type: 'string' } });
+  const opts = { model: values.model, images: values.images, out: values.out, size: Number(values.size), batch: Number(values.batch ?? 16) };
   if (!opts.model || !opts.images || !opts.out || !(opts.size > 0) || !(opts.batch > 0)) {
     throw new UsageError('usage: wasm-predict.mjs --model M.onnx --images faces.u8 --size S --out preds.f32 [--batch B]');
   }
