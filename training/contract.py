@@ -8,8 +8,6 @@ import json
 from functools import cache
 from pathlib import Path
 
-import jsonschema
-
 CONTRACT_DIR = Path(__file__).resolve().parent.parent / "contract"
 _CONTRACT = json.loads((CONTRACT_DIR / "contract.json").read_text())
 
@@ -23,13 +21,16 @@ QUALITY_BANDS: tuple[tuple[float, float], ...] = tuple((float(lo), float(hi)) fo
 
 
 @cache
-def _manifest_validator() -> jsonschema.Draft202012Validator:
-    schema = json.loads((CONTRACT_DIR / "manifest.schema.json").read_text())
-    return jsonschema.Draft202012Validator(schema)
+def _manifest_validator():
+    import jsonschema  # only the release writes manifests: training runs without it
+
+    return jsonschema.Draft202012Validator(json.loads((CONTRACT_DIR / "manifest.schema.json").read_text()))
 
 
 def validate_manifest(manifest: dict) -> None:
     """Raises ValueError naming the first place `manifest` breaks the contract's JSON Schema."""
+    import jsonschema
+
     error = jsonschema.exceptions.best_match(_manifest_validator().iter_errors(manifest))
     if error is not None:
         where = ".".join(str(p) for p in error.absolute_path) or "manifest"

@@ -24,8 +24,10 @@ from typing import Callable
 
 import numpy as np
 
+from .contract import CLASS_AGES
+
 SPLITS = ("train", "val", "test")
-MAX_AGE = 100  # 101-class data: labels 0..100
+MAX_AGE = CLASS_AGES[1]  # 101-class data: labels 0..100 (contract/contract.json)
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,8 @@
 // The session is set up as in the Worker (bench/lib/ort-node.mjs). Wasm SIMD has no CPU-specific
 // kernels (this build uses no relaxed-SIMD instructions), so the answers are the same on every host.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { UsageError, fail, parseOptions } from '../../scripts/lib.mjs';
+import { CONTRACT, UsageError, fail, parseOptions } from '../../scripts/lib.mjs';
 import { createNodeSession, ort } from '../../bench/lib/ort-node.mjs';
-
-const OUTPUTS = ['age', 'global_age', 'local_age', 'box', 'probs'];
 
 function parseArgs(argv) {
   const { values } = parseOptions(argv, { model: { type: 'string' }, images: { type: 'string' }, out: { type: 'string' }, size: { type: 'string' }, batch: { type: 'string' } });
@@ -37,7 +35,7 @@ async function main() {
   for (let start = 0; start < n; start += opts.batch) {
     const count = Math.min(opts.batch, n - start);
     const batch = new Uint8Array(pixels.buffer, pixels.byteOffset + start * faceBytes, count * faceBytes);
-    const out = await session.run({ image: new ort.Tensor('uint8', batch, [count, opts.size, opts.size, 3]) }, OUTPUTS);
+    const out = await session.run({ image: new ort.Tensor('uint8', batch, [count, opts.size, opts.size, 3]) }, CONTRACT.outputs);
     const ages = out.probs.dims[1];
     for (let i = 0; i < count; i++) {
       rows.push(Float32Array.of(out.age.data[i], out.global_age.data[i], out.local_age.data[i],
