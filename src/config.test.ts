@@ -10,10 +10,12 @@ describe('readConfig', () => {
 
   it('reads the face limits and the detector settings, the default capped by the limit', () => {
     expect(readConfig({ MAX_FACES: '3', MAX_FACES_LIMIT: '8', DETECTORS_PREFIX: 'd/', DETECTOR_TILES: 'false' })).toMatchObject({
-      maxFaces: 3, maxFacesLimit: 8, detectorsPrefix: 'd/', detectorTiles: false,
+      maxFaces: 3, maxFacesLimit: 8, detectorsPrefix: 'd/', detectorTileLevels: 0,
     });
-    expect(readConfig({ MAX_FACES: '50', MAX_FACES_LIMIT: '10', DETECTOR_TILES: 'yes' })).toMatchObject({ maxFaces: 10, detectorTiles: true });
-    expect(readConfig({})).toMatchObject({ maxFaces: 5, maxFacesLimit: 10, detectorsPrefix: 'models/detectors/', detectorTiles: true });
+    expect(readConfig({ MAX_FACES: '50', MAX_FACES_LIMIT: '10', DETECTOR_TILES: 'yes' })).toMatchObject({ maxFaces: 10, detectorTileLevels: 2 });
+    expect(readConfig({ DETECTOR_TILES: '1' })).toMatchObject({ detectorTileLevels: 1 });
+    expect(readConfig({ DETECTOR_TILES: '7' })).toMatchObject({ detectorTileLevels: 2 });
+    expect(readConfig({})).toMatchObject({ maxFaces: 5, maxFacesLimit: 10, detectorsPrefix: 'models/detectors/', detectorTileLevels: 2 });
   });
 
   it('falls back to safe defaults instead of lifting a limit on a typo', () => {

@@ -1,3 +1,5 @@
+import { TILE_LEVELS } from './detector/tiles';
+
 /** Limits and settings from `[vars]` (strings, so they can be edited in the dashboard), parsed once per request. */
 export type Config = {
   maxBodyBytes: number;
@@ -9,7 +11,8 @@ export type Config = {
   maxFacesLimit: number;
   modelsPrefix: string;
   detectorsPrefix: string;
-  detectorTiles: boolean;
+  /** How many of the detector's tile levels to read (TILE_LEVELS: half, then quarter tiles); 0: the whole photo only. */
+  detectorTileLevels: number;
   activeRefreshMs: number;
   corsOrigin: string;
 };
@@ -35,9 +38,15 @@ export function readConfig(env: Partial<Vars>): Config {
     maxFacesLimit,
     modelsPrefix: env.MODELS_PREFIX ?? 'models/',
     detectorsPrefix: env.DETECTORS_PREFIX ?? 'models/detectors/',
-    // Anything but "false" keeps the tiles: the safe default is the one that finds more faces.
-    detectorTiles: env.DETECTOR_TILES !== 'false',
+    // "false" is no tiles, a digit that many levels, anything else all of them: the safe
+    // default is the one that finds more faces.
+    detectorTileLevels: tileLevels(env.DETECTOR_TILES),
     activeRefreshMs: int(env.ACTIVE_REFRESH_SECONDS, 30, 0) * 1000,
     corsOrigin: env.CORS_ORIGIN || '*',
   };
+}
+
+function tileLevels(raw: string | undefined): number {
+  if (raw === 'false') return 0;
+  return raw !== undefined && /^\d$/.test(raw) ? Math.min(Number(raw), TILE_LEVELS.length) : TILE_LEVELS.length;
 }

@@ -1,3 +1,4 @@
+import type { Rect } from '../image/types';
 import type { AnchorSpec } from './manifest';
 
 /**
@@ -9,6 +10,9 @@ import type { AnchorSpec } from './manifest';
 
 /** A detection in [0, 1] of the detector's input: box corners, score, keypoints (x, y). */
 export type RawDetection = { box: [number, number, number, number]; score: number; keypoints: [number, number][] };
+
+/** A face found in a photo, in pixels of the image as displayed (after EXIF orientation). */
+export type Detection = { box: Rect; score: number; keypoints: [number, number][] };
 
 export const NUM_KEYPOINTS = 6;
 const SCORE_CLIP = 100;

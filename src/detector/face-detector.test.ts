@@ -3,7 +3,8 @@ import { encodeJpeg, facePhoto, makeRgb, orientReference, pattern } from '../../
 import { fixtureFile, shippedDetector } from '../../test/helpers/worker';
 import { decodeImage } from '../image/decode';
 import type { Rect } from '../image/types';
-import { loadFaceDetector, mergeTiles, tileRects, type Detection, type FaceDetector } from './face-detector';
+import { loadFaceDetector, type Detection, type FaceDetector } from './face-detector';
+import { mergeTiles, tileHasRoom, tileRects } from './tiles';
 import { parseDetectorManifest } from './manifest';
 
 const limits = { maxPixels: 4_000_000, maxMemoryMB: 64 };
@@ -58,7 +59,7 @@ describe('the shipped face detector in workerd', () => {
 
   it('finds no face in a pattern and one face where it was drawn', async () => {
     const d = await detector();
-    expect(await d.detect(decodeImage(encodeJpeg(makeRgb(640, 480, pattern)), limits), { tiles: true })).toEqual([]);
+    expect(await d.detect(decodeImage(encodeJpeg(makeRgb(640, 480, pattern)), limits), { tileLevels: 2 })).toEqual([]);
     const found = await d.detect(decodeImage(encodeJpeg(facePhoto(640, 480, [{ cx: 400, cy: 200, size: 260 }]), { quality: 95 }), limits));
     expect(found).toHaveLength(1);
     expect(found[0]!.score).toBeGreaterThan(0.7);
@@ -83,14 +84,44 @@ describe('the shipped face detector in workerd', () => {
     // Three faces of ~60 px boxes: under 1/6 of the long side, too small for one pass at 128 px.
     const faces = [{ cx: 120, cy: 120, size: 110 }, { cx: 330, cy: 300, size: 110 }, { cx: 520, cy: 160, size: 110 }];
     const image = decodeImage(encodeJpeg(facePhoto(640, 480, faces), { quality: 95 }), limits);
-    expect((await d.detect(image, { tiles: false })).length).toBeLessThan(3);
-    const found = await d.detect(image, { tiles: true });
+    expect((await d.detect(image, { tileLevels: 0 })).length).toBeLessThan(3);
+    const found = await d.detect(image, { tileLevels: 1 });
     expect(found).toHaveLength(3);
     for (const f of faces) expect(Math.max(...found.map((x) => iou(x.box, drawnBox(f.cx, f.cy, f.size))))).toBeGreaterThan(0.5);
   });
 });
 
+describe('a group photo', () => {
+  it('finds all twelve small faces of a row-by-row group (quarter tiles), each once', async () => {
+    const d = await detector();
+    // Boxes of ~77 px, 4.8 % of the 1600 px long side: ~6 px in the whole-photo pass, ~12 px in a half tile.
+    const faces = Array.from({ length: 12 }, (_, i) => ({ cx: 160 + (i % 6) * 256, cy: 380 + Math.floor(i / 6) * 420, size: 140 }));
+    const image = decodeImage(encodeJpeg(facePhoto(1600, 1200, faces), { quality: 92 }), limits);
+    expect((await d.detect(image, { tileLevels: 1 })).length).toBeLessThan(12);
+    const found = await d.detect(image, { tileLevels: 2 });
+    expect(found).toHaveLength(12);
+    for (const f of faces) expect(found.filter((x) => iou(x.box, drawnBox(f.cx, f.cy, f.size)) > 0.5), `face at ${f.cx},${f.cy}`).toHaveLength(1);
+  });
+});
+
 describe('tiles', () => {
+  it('of a quarter of the long side cover a 4:3 photo with 24 tiles, overlapping by a third or more', () => {
+    const tiles = tileRects(1600, 1200, 1 / 4);
+    expect(tiles).toHaveLength(24);
+    expect(tiles.every((t) => t.w === 400 && t.h === 400)).toBe(true);
+    expect(tiles.at(-1)).toEqual({ x: 1200, y: 800, w: 400, h: 400 });
+    expect(tileRects(600, 400, 1 / 4)).toEqual([]); // a 150 px tile: its faces would be too small to age
+  });
+
+  it('are read only where the faces found leave room', () => {
+    const tile = { x: 0, y: 0, w: 400, h: 400 };
+    const face = (x: number, y: number, w: number) => ({ box: { x, y, w, h: w }, score: 0.9, keypoints: [] });
+    expect(tileHasRoom(tile, [])).toBe(true);
+    expect(tileHasRoom(tile, [face(1000, 1000, 300)])).toBe(true); // a face elsewhere
+    expect(tileHasRoom(tile, [face(100, 100, 100)])).toBe(true); // a small face: twice its box covers a quarter
+    expect(tileHasRoom(tile, [face(50, 50, 300)])).toBe(false); // a selfie's face fills it
+  });
+
   it('cover the image with squares of half the long side, overlapping by a third or more', () => {
     const tiles = tileRects(640, 480);
     expect(tiles.map((t) => [t.x, t.y, t.w])).toEqual([[0, 0, 320], [160, 0, 320], [320, 0, 320], [0, 160, 320], [160, 160, 320], [320, 160, 320]]);

@@ -4,15 +4,15 @@ import { resizeCrop } from '../image/resize';
 import type { Rect } from '../image/types';
 import { ModelLoadError } from '../model/age-model';
 import { createSession, ort } from '../ort/load';
-import { anchors, decode, weightedNms, type RawDetection } from './decode';
+import { anchors, decode, weightedNms, type Detection, type RawDetection } from './decode';
 import type { DetectorManifest } from './manifest';
+import { mergeTiles, TILE_LEVELS, tileHasRoom, tileRects } from './tiles';
 
-/** A face found in a photo, in pixels of the image as displayed (after EXIF orientation). */
-export type Detection = { box: Rect; score: number; keypoints: [number, number][] };
+export type { Detection } from './decode';
 
 export type DetectOptions = {
-  /** Also look at overlapping tiles of half the photo's long side, for faces too small for one pass. */
-  tiles: boolean;
+  /** How many levels of overlapping tiles (TILE_LEVELS) to read after the whole photo, for faces too small for one pass. */
+  tileLevels: number;
 };
 
 export interface FaceDetector {
@@ -43,52 +43,6 @@ export function detectorPixels(image: DecodedImage, square: Rect, size: number, 
   return resizeCrop(image, rectToStored(square, image.width, image.height, image.orientation), size, image.orientation, out);
 }
 
-/** Tiles are not worth it below this side: the faces they would add are too small to age. */
-const MIN_TILE = 160;
-
-/**
- * The second pass's tiles: squares of half the long side, overlapping by at least a third,
- * covering the image. BlazeFace (short range) finds faces down to about 1/6 of its input's
- * side, so one pass over a 640×480 photo misses faces under ~100 px; in a 320 px tile they are
- * twice as large. Faces over half a tile are the whole-image pass's job.
- */
-export function tileRects(width: number, height: number): Rect[] {
-  const t = Math.ceil(Math.max(width, height) / 2);
-  if (t < MIN_TILE) return [];
-  const starts = (len: number) => {
-    if (len <= t) return [(len - t) / 2];
-    const n = Math.ceil((len - t) / ((2 * t) / 3)) + 1;
-    return Array.from({ length: n }, (_, i) => ((len - t) * i) / (n - 1));
-  };
-  const out: Rect[] = [];
-  for (const y of starts(height)) for (const x of starts(width)) out.push({ x, y, w: t, h: t });
-  return out;
-}
-
-const intersection = (a: Rect, b: Rect) =>
-  Math.max(0, Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x)) * Math.max(0, Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y));
-
-/**
- * Adds the tiles' faces to the whole image's. A tile's face counts only if it lies inside the
- * tile (a face cut by the tile's edge gives a partial box) and is under half the tile, and
- * only if it is not already there: more than half of the smaller box covered by a kept one.
- */
-export function mergeTiles(whole: Detection[], tiles: { tile: Rect; found: Detection[] }[]): Detection[] {
-  const kept = [...whole];
-  const candidates = tiles.flatMap(({ tile, found }) => {
-    const m = 0.02 * tile.w;
-    return found.filter(
-      (d) => d.box.x >= tile.x + m && d.box.y >= tile.y + m && d.box.x + d.box.w <= tile.x + tile.w - m && d.box.y + d.box.h <= tile.y + tile.h - m && d.box.w <= tile.w / 2,
-    );
-  });
-  candidates.sort((a, b) => b.score - a.score);
-  for (const d of candidates) {
-    const dup = kept.some((k) => intersection(k.box, d.box) > 0.5 * Math.min(k.box.w * k.box.h, d.box.w * d.box.h));
-    if (!dup) kept.push(d);
-  }
-  return kept;
-}
-
 class OrtFaceDetector implements FaceDetector {
   private readonly anchorXY: Float64Array;
   private readonly pixels: Uint8Array;
@@ -114,13 +68,19 @@ class OrtFaceDetector implements FaceDetector {
     return result;
   }
 
-  async detect(image: DecodedImage, options: DetectOptions = { tiles: false }): Promise<Detection[]> {
+  async detect(image: DecodedImage, options: DetectOptions = { tileLevels: 0 }): Promise<Detection[]> {
     const shown = orientedSize(image.width, image.height, image.orientation);
     const whole = await this.detectIn(image, letterboxRect(shown.width, shown.height));
-    if (!options.tiles) return whole;
-    const tiles = [];
-    for (const tile of tileRects(shown.width, shown.height)) tiles.push({ tile, found: await this.detectIn(image, tile) });
-    return mergeTiles(whole, tiles);
+    let found = whole;
+    for (const fraction of TILE_LEVELS.slice(0, options.tileLevels)) {
+      const tiles = [];
+      for (const tile of tileRects(shown.width, shown.height, fraction)) {
+        if (fraction !== TILE_LEVELS[0] && !tileHasRoom(tile, found)) continue;
+        tiles.push({ tile, found: await this.detectIn(image, tile) });
+      }
+      found = mergeTiles(found, tiles);
+    }
+    return found;
   }
 
   /** One pass over a square of the displayed image (it may reach past the image: black). */

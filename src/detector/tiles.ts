@@ -1,0 +1,74 @@
+// Tiles for faces too small for one detector pass: where they lie, which to read, and how their
+// faces join the whole photo's. No onnxruntime here (src/config.ts reads TILE_LEVELS).
+import type { Rect } from '../image/types';
+import type { Detection } from './decode';
+
+/** Tiles are not worth it below this side: the faces they would add are too small to age. */
+const MIN_TILE = 160;
+
+/**
+ * BlazeFace (short range) finds faces down to about 1/6 of its input's side, so one pass over a
+ * photo misses faces under 1/6 of the long side. Each further level reads overlapping tiles of
+ * this fraction of the long side, where those faces are 2× and 4× as large: a face of 4 % of the
+ * long side (a row of sixteen people) is ~20 px in a quarter tile's 128 px input. Measured on
+ * composed group photos of val faces by training/scripts/detector_strategies.py.
+ */
+export const TILE_LEVELS = [1 / 2, 1 / 4] as const;
+
+/**
+ * One level's tiles: squares of `fraction` of the long side, overlapping by at least a third,
+ * covering the image. A face is found whole in some tile when it is under a third of the tile.
+ */
+export function tileRects(width: number, height: number, fraction: number = TILE_LEVELS[0]): Rect[] {
+  const t = Math.ceil(Math.max(width, height) * fraction);
+  if (t < MIN_TILE) return [];
+  const starts = (len: number) => {
+    if (len <= t) return [(len - t) / 2];
+    const n = Math.ceil((len - t) / ((2 * t) / 3)) + 1;
+    return Array.from({ length: n }, (_, i) => ((len - t) * i) / (n - 1));
+  };
+  const out: Rect[] = [];
+  for (const y of starts(height)) for (const x of starts(width)) out.push({ x, y, w: t, h: t });
+  return out;
+}
+
+/**
+ * Whether a tile is worth reading: not when more than half of it lies within faces already
+ * found, each taken twice its box's size (the head, hair and shoulders around a face hold no
+ * other face). So a selfie that fills the frame reads few of the finest tiles, and a group
+ * photo reads them all.
+ */
+export function tileHasRoom(tile: Rect, found: readonly Detection[]): boolean {
+  const step = tile.w / 16;
+  let covered = 0;
+  for (let i = 0; i < 16; i++)
+    for (let j = 0; j < 16; j++) {
+      const x = tile.x + (i + 0.5) * step, y = tile.y + (j + 0.5) * step;
+      if (found.some(({ box: b }) => Math.abs(x - (b.x + b.w / 2)) <= b.w && Math.abs(y - (b.y + b.h / 2)) <= b.h)) covered++;
+    }
+  return covered <= 128;
+}
+
+const intersection = (a: Rect, b: Rect) =>
+  Math.max(0, Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x)) * Math.max(0, Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y));
+
+/**
+ * Adds the tiles' faces to the whole image's. A tile's face counts only if it lies inside the
+ * tile (a face cut by the tile's edge gives a partial box) and is under half the tile, and
+ * only if it is not already there: more than half of the smaller box covered by a kept one.
+ */
+export function mergeTiles(whole: Detection[], tiles: { tile: Rect; found: Detection[] }[]): Detection[] {
+  const kept = [...whole];
+  const candidates = tiles.flatMap(({ tile, found }) => {
+    const m = 0.02 * tile.w;
+    return found.filter(
+      (d) => d.box.x >= tile.x + m && d.box.y >= tile.y + m && d.box.x + d.box.w <= tile.x + tile.w - m && d.box.y + d.box.h <= tile.y + tile.h - m && d.box.w <= tile.w / 2,
+    );
+  });
+  candidates.sort((a, b) => b.score - a.score);
+  for (const d of candidates) {
+    const dup = kept.some((k) => intersection(k.box, d.box) > 0.5 * Math.min(k.box.w * k.box.h, d.box.w * d.box.h));
+    if (!dup) kept.push(d);
+  }
+  return kept;
+}
