@@ -56,6 +56,47 @@ def crop_rect(box, framing: dict, roll: float = 0.0, keypoints=None) -> tuple[fl
     return (cx - side / 2, cy - side / 2, side, side)
 
 
+# The detector's keypoints the similarity framing is fitted to: the eyes, the nose tip and the
+# mouth. The ears (4, 5) are left out: on a turned head the far one is hidden and its point is
+# a guess.
+TEMPLATE_POINTS = (0, 1, 2, 3)
+
+
+def similarity(template, points, indices=TEMPLATE_POINTS) -> tuple[float, float, float, float]:
+    """The least-squares similarity (scale s, angle a, shift tx, ty) that maps the template's
+    points onto `points` (x' = s R(a) x + t, y down, a clockwise): Umeyama's closed form in 2D,
+    no reflection. src/image/crop.ts `similarity` is the serving copy."""
+    q = np.array([template[i] for i in indices], dtype=np.float64)
+    p = np.array([points[i] for i in indices], dtype=np.float64)
+    qc, pc = q - q.mean(0), p - p.mean(0)
+    n = float((qc ** 2).sum())
+    a = float((qc[:, 0] * pc[:, 0] + qc[:, 1] * pc[:, 1]).sum()) / n
+    b = float((qc[:, 0] * pc[:, 1] - qc[:, 1] * pc[:, 0]).sum()) / n
+    s, angle = math.hypot(a, b), math.atan2(b, a)
+    tx = p[:, 0].mean() - (a * q[:, 0].mean() - b * q[:, 1].mean())
+    ty = p[:, 1].mean() - (b * q[:, 0].mean() + a * q[:, 1].mean())
+    return s, angle, float(tx), float(ty)
+
+
+def frame_face(box, keypoints, framing: dict) -> tuple[tuple[float, float, float, float], float]:
+    """A detected face -> (crop rect, roll in radians): the one definition of how the photo path
+    frames a face (src/image/crop.ts `frameFace`). With a framing that has a keypoint `template`
+    (the chips' own keypoints, measured by measure_framing), the crop is the chip's square carried
+    by the similarity that best maps the template onto the face's keypoints: its centre, side and
+    turn all follow the face. Without one, the box and the eye line frame it (crop_rect, eye_roll).
+    A turn under MIN_ROLL_DEGREES is not made: the chips' own eye lines spread that much."""
+    kp_framing = framing.get("keypoints") or {}
+    template, points = kp_framing.get("template"), kp_framing.get("template_points", TEMPLATE_POINTS)
+    if template is None or keypoints is None or len(keypoints) <= max(points):
+        roll = eye_roll(keypoints) if keypoints is not None and len(keypoints) >= 2 else 0.0
+        return crop_rect(box, framing, roll, keypoints), roll
+    s, angle, tx, ty = similarity(template, keypoints, points)
+    c, k = math.cos(angle), math.sin(angle)
+    cx, cy = s * (c * 0.5 - k * 0.5) + tx, s * (k * 0.5 + c * 0.5) + ty
+    roll = 0.0 if abs(math.degrees(angle)) < MIN_ROLL_DEGREES else angle
+    return (cx - s / 2, cy - s / 2, s, s), roll
+
+
 def chip_canvas(path, index: int):
     """A training chip set into a plain canvas the way a face appears in a photo (PLACEMENTS,
     taken in turn by the chip's index in its split) -> (PIL canvas, chip's offset, chip's side)."""
@@ -138,10 +179,13 @@ def detector_framed_chip(path: str, index: int, detection: dict | None, framing:
     crop (crop_rect with the detector's keypoints) at `size`. None where the detector missed or
     the server would turn the crop (an eye line tilted past MIN_ROLL_DEGREES: rare on the upright
     chips), so the caller keeps the chip."""
-    if detection is None or eye_roll(detection["keypoints"]) != 0.0:
+    if detection is None:
+        return None
+    rect, roll = frame_face(detection["box"], detection["keypoints"], framing)
+    if roll != 0.0:
         return None
     canvas, _, _ = chip_canvas(path, index)
-    return crop_pixels(canvas, crop_rect(detection["box"], framing, 0.0, detection["keypoints"]), size)
+    return crop_pixels(canvas, rect, size)
 
 
 def measure_framing(detector_dir: str, data_root: str | None = None, split: str = "train",
@@ -160,6 +204,7 @@ def measure_framing(detector_dir: str, data_root: str | None = None, split: str 
         rows = [r for r in csv.DictReader(f) if r["split"] == split]
     rows = rows[:limit] if limit else rows
     scale, dx, dy, kdx, kdy, roll = [], [], [], [], [], []
+    found = []  # (box, keypoints, chip offset, chip side) of every chip the detector found
     missed = 0
     for i, r in enumerate(rows):
         canvas, off, side = chip_canvas(root / "images" / r["file"], i)
@@ -168,6 +213,7 @@ def measure_framing(detector_dir: str, data_root: str | None = None, split: str 
             missed += 1
             continue
         best = max(dets, key=lambda d: d["box"][2] * d["box"][3])
+        found.append((best["box"], best["keypoints"], off, side))
         x, y, w, h = best["box"]
         (rx, ry), (lx, ly) = best["keypoints"][:2]
         roll.append(math.degrees(math.atan2(ly - ry, lx - rx)))
@@ -181,11 +227,18 @@ def measure_framing(detector_dir: str, data_root: str | None = None, split: str 
     if not scale:
         raise SystemExit("the detector found no face on any chip")
     q = lambda a: [round(float(v), 4) for v in np.percentile(a, [10, 90])]
+    # The keypoint template: where each of the detector's points lies on the chip, in units of
+    # the chip's side (the median over the chips).
+    chip_points = np.array([[((kx - off) / side, (ky - off) / side) for kx, ky in kps] for _, kps, off, side in found])
+    template = [[round(float(v), 4) for v in np.median(chip_points[:, i], axis=0)] for i in range(chip_points.shape[1])]
+    box_framing = {"scale": float(np.median(scale)), "offset_x": float(np.median(dx)), "offset_y": float(np.median(dy)),
+                   "keypoints": {"offset_x": float(np.median(kdx)), "offset_y": float(np.median(kdy))}}
     result = {
         "scale": round(float(np.median(scale)), 4),
         "offset_x": round(float(np.median(dx)), 4),
         "offset_y": round(float(np.median(dy)), 4),
-        "keypoints": {"offset_x": round(float(np.median(kdx)), 4), "offset_y": round(float(np.median(kdy)), 4)},
+        "keypoints": {"offset_x": round(float(np.median(kdx)), 4), "offset_y": round(float(np.median(kdy)), 4),
+                      "template": template, "template_points": list(TEMPLATE_POINTS)},
         "measured": {
             "command": f"python -m training detector framing --detector {detector_dir} --split {split}"
                        + (f" --limit {limit}" if limit else ""),
@@ -198,6 +251,16 @@ def measure_framing(detector_dir: str, data_root: str | None = None, split: str 
             "eye_roll_degrees_median": round(float(np.median(roll)), 2), "eye_roll_degrees_p10_p90": q(roll),
         },
     }
+    # How far each framing's crop lies from the chip itself (centre in chip sides, |log side
+    # ratio|): the box with the eyes-and-mouth centre, against the keypoint similarity.
+    errors = {"box": ([], []), "template": ([], [])}
+    for box, kps, off, side in found:
+        for name, rect in (("box", crop_rect(box, box_framing, 0.0, kps)), ("template", frame_face(box, kps, result)[0])):
+            errors[name][0].append(math.hypot(rect[0] + rect[2] / 2 - off - side / 2, rect[1] + rect[3] / 2 - off - side / 2) / side)
+            errors[name][1].append(abs(math.log(rect[2] / side)))
+    result["measured"]["crop_error_p50_p90"] = {
+        name: {"centre": [round(float(v), 4) for v in np.percentile(c, [50, 90])],
+               "side_log": [round(float(v), 4) for v in np.percentile(z, [50, 90])]} for name, (c, z) in errors.items()}
     if out:
         Path(out).write_text(json.dumps(result, indent=2) + "\n")
     return result

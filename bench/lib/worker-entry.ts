@@ -14,7 +14,7 @@
  */
 import { createApp } from '../../src/app';
 import { readConfig } from '../../src/config';
-import { eyeRoll, framedCrop } from '../../src/image/crop';
+import { frameFace } from '../../src/image/crop';
 import { decodeImage } from '../../src/image/decode';
 import { modelInput } from '../../src/model/predict';
 import { measureQuality } from '../../src/model/quality';
@@ -83,7 +83,7 @@ async function crops(bytes: Uint8Array, env: Env): Promise<Response> {
   const detector = await registries.detector.acquire();
   let found;
   try {
-    found = await detector.model.detect(image, { tiles: readConfig(env).detectorTiles });
+    found = await detector.model.detect(image, { tileLevels: readConfig(env).detectorTileLevels });
   } finally {
     detector.release();
   }
@@ -92,8 +92,7 @@ async function crops(bytes: Uint8Array, env: Env): Promise<Response> {
     const framing = framingOf(age.model.manifest);
     const size = age.model.manifest.input.size;
     const faces = found.map((d) => {
-      const roll = eyeRoll(d.keypoints);
-      const crop = framedCrop(d.box, framing, roll, d.keypoints);
+      const { crop, roll } = frameFace(d.box, d.keypoints, framing);
       return { box: d.box, roll, pixels: Buffer.from(modelInput(image, crop, roll, size)).toString('base64') };
     });
     return Response.json({ size, faces });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../errors';
-import { attentionToImage, checkBoxInside, eyeRoll, framedCrop, parseBox } from './crop';
+import { attentionToImage, checkBoxInside, eyeRoll, frameFace, framedCrop, parseBox, similarity } from './crop';
+import type { Framing } from './types';
 
 describe('parseBox', () => {
   it('reads four numbers', () => {
@@ -55,6 +56,65 @@ describe('eyeRoll', () => {
     // "up" for a face turned a quarter clockwise is +x in the image
     expect(c.x + c.w / 2).toBeCloseTo(75, 9);
     expect(c.y + c.h / 2).toBeCloseTo(50, 9);
+  });
+});
+
+// Where BlazeFace's six keypoints lie on a chip (units of the chip's side): eyes, nose, mouth, ears.
+const TEMPLATE: [number, number][] = [[0.37, 0.44], [0.63, 0.44], [0.5, 0.57], [0.5, 0.7], [0.22, 0.49], [0.78, 0.49]];
+const templateFraming: Framing = { scale: 1.09, offset_x: 0, offset_y: -0.03, keypoints: { offset_x: 0, offset_y: -0.01, template: TEMPLATE, template_points: [0, 1, 2, 3] } };
+/** The template carried by x' = s·R(a)·x + t. */
+const carry = (s: number, a: number, tx: number, ty: number, pts = TEMPLATE): [number, number][] =>
+  pts.map(([x, y]) => [s * (Math.cos(a) * x - Math.sin(a) * y) + tx, s * (Math.sin(a) * x + Math.cos(a) * y) + ty]);
+
+describe('similarity and frameFace', () => {
+  it('recover a known similarity transform from keypoints', () => {
+    for (const [s, deg, tx, ty] of [[180, 0, 40, 60], [95.5, 23, -12, 300], [400, -35, 1000, 20], [60, 170, 5, 5]] as const) {
+      const got = similarity(TEMPLATE, carry(s, (deg * Math.PI) / 180, tx, ty), [0, 1, 2, 3]);
+      expect(got.scale).toBeCloseTo(s, 9);
+      expect((got.angle * 180) / Math.PI).toBeCloseTo(deg, 9);
+      expect(got.tx).toBeCloseTo(tx, 9);
+      expect(got.ty).toBeCloseTo(ty, 9);
+    }
+  });
+
+  it('fits the least-squares answer when the points disagree: noise on one point moves it a little', () => {
+    const pts = carry(200, 0, 100, 100);
+    pts[3] = [pts[3]![0] + 4, pts[3]![1]];
+    const got = similarity(TEMPLATE, pts, [0, 1, 2, 3]);
+    expect(Math.abs(got.scale - 200)).toBeLessThan(4);
+    expect(Math.abs((got.angle * 180) / Math.PI)).toBeLessThan(3);
+  });
+
+  it('frames the chip square: a face carried by a known transform gives that square and turn', () => {
+    const s = 240, a = (30 * Math.PI) / 180;
+    const kp = carry(s, a, 500, 100);
+    const { crop, roll } = frameFace({ x: 0, y: 0, w: 1, h: 1 }, kp, templateFraming);
+    expect((roll * 180) / Math.PI).toBeCloseTo(30, 6);
+    expect(crop.w).toBeCloseTo(s, 6);
+    expect(crop.h).toBeCloseTo(s, 6);
+    // The chip's centre (0.5, 0.5) carried by the same transform.
+    const [[cx, cy]] = carry(s, a, 500, 100, [[0.5, 0.5]]) as [[number, number]];
+    expect(crop.x + crop.w / 2).toBeCloseTo(cx, 6);
+    expect(crop.y + crop.h / 2).toBeCloseTo(cy, 6);
+  });
+
+  it('turns a synthetic face tilted 30° upright to within 2°, with noisy keypoints', () => {
+    let seed = 7;
+    const noise = () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 2; // ±1 px on a 150 px face
+    for (const deg of [30, -30]) {
+      const kp = carry(150, (deg * Math.PI) / 180, 300, 200).map(([x, y]) => [x + noise(), y + noise()] as [number, number]);
+      const { roll } = frameFace({ x: 0, y: 0, w: 1, h: 1 }, kp, templateFraming);
+      expect(Math.abs((roll * 180) / Math.PI - deg)).toBeLessThan(2);
+    }
+  });
+
+  it('leaves a nearly level face upright, and frames by the box without a template', () => {
+    expect(frameFace({ x: 0, y: 0, w: 1, h: 1 }, carry(150, (5 * Math.PI) / 180, 0, 0), templateFraming).roll).toBe(0);
+    const box = { x: 100, y: 100, w: 100, h: 100 };
+    const plain: Framing = { scale: 1.2, offset_x: 0, offset_y: 0 };
+    expect(frameFace(box, undefined, plain)).toEqual({ crop: framedCrop(box, plain), roll: 0 });
+    const tilted = carry(100, (20 * Math.PI) / 180, 100, 100);
+    expect(frameFace(box, tilted, plain).roll).toBeCloseTo(eyeRoll(tilted), 12);
   });
 });
 

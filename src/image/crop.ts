@@ -55,6 +55,58 @@ export function eyeRoll(keypoints: [number, number][]): number {
   return Math.abs(roll) * (180 / Math.PI) < MIN_ROLL_DEGREES ? 0 : roll;
 }
 
+/** A similarity transform: x' = scale·R(angle)·x + (tx, ty), angle clockwise in image coordinates. */
+export type Similarity = { scale: number; angle: number; tx: number; ty: number };
+
+/**
+ * The least-squares similarity that carries `template`'s points onto `points` (the same indices
+ * of each): Umeyama's closed form in 2D, no reflection. training/framing.py `similarity` is the
+ * same arithmetic.
+ */
+export function similarity(template: readonly (readonly [number, number])[], points: readonly (readonly [number, number])[], indices: readonly number[]): Similarity {
+  let qx = 0, qy = 0, px = 0, py = 0;
+  for (const i of indices) {
+    qx += template[i]![0];
+    qy += template[i]![1];
+    px += points[i]![0];
+    py += points[i]![1];
+  }
+  const n = indices.length;
+  qx /= n; qy /= n; px /= n; py /= n;
+  let a = 0, b = 0, norm = 0;
+  for (const i of indices) {
+    const ux = template[i]![0] - qx, uy = template[i]![1] - qy, vx = points[i]![0] - px, vy = points[i]![1] - py;
+    a += ux * vx + uy * vy;
+    b += ux * vy - uy * vx;
+    norm += ux * ux + uy * uy;
+  }
+  a /= norm;
+  b /= norm;
+  return { scale: Math.hypot(a, b), angle: Math.atan2(b, a), tx: px - (a * qx - b * qy), ty: py - (b * qx + a * qy) };
+}
+
+/**
+ * How the photo path frames a detected face: the crop and the turn that brings it upright. With a
+ * framing that has a keypoint template, the crop is the training chip's own square carried onto
+ * the face by the similarity fitted to its keypoints, so its centre, size and turn all follow the
+ * face (a tilted-back head no longer gets a box over a shoulder); otherwise the box and the eye
+ * line frame it. A turn under MIN_ROLL_DEGREES is not made: the chips' own eye lines spread that
+ * much. training/framing.py `frame_face` is the same rule.
+ */
+export function frameFace(box: Rect, keypoints: [number, number][] | undefined, framing: Framing): { crop: Rect; roll: number } {
+  const template = framing.keypoints?.template;
+  const points = framing.keypoints?.template_points ?? [];
+  if (!template || !keypoints || points.length < 2 || points.some((i) => !keypoints[i] || !template[i])) {
+    const roll = keypoints ? eyeRoll(keypoints) : 0;
+    return { crop: framedCrop(box, framing, roll, keypoints), roll };
+  }
+  const { scale, angle, tx, ty } = similarity(template, keypoints, points);
+  const cx = scale * (Math.cos(angle) * 0.5 - Math.sin(angle) * 0.5) + tx;
+  const cy = scale * (Math.sin(angle) * 0.5 + Math.cos(angle) * 0.5) + ty;
+  const roll = Math.abs(angle) * (180 / Math.PI) < MIN_ROLL_DEGREES ? 0 : angle;
+  return { crop: { x: cx - scale / 2, y: cy - scale / 2, w: scale, h: scale }, roll };
+}
+
 /** Refuses (400) a caller's box that does not overlap the image. */
 export function checkBoxInside(box: Rect, width: number, height: number): void {
   if (box.x >= width || box.y >= height || box.x + box.w <= 0 || box.y + box.h <= 0) {

@@ -12,7 +12,15 @@ export type Rect = { x: number; y: number; w: number; h: number };
  * chips that point varies half as much as the box centre). training/framing.py measured these
  * on the training chips (crop_rect there is the same rule).
  */
-export type Framing = { scale: number; offset_x: number; offset_y: number; keypoints?: { offset_x: number; offset_y: number } };
+export type Framing = { scale: number; offset_x: number; offset_y: number; keypoints?: FramingKeypoints };
+
+/**
+ * Where the detector's keypoints lie on a training chip. With a `template` (each keypoint's median
+ * place on the chips, in units of the chip's side) a detected face is framed by the similarity
+ * (scale, turn, shift) that best carries the template's `template_points` onto the face's
+ * keypoints (`frameFace`); without one, from the eyes and mouth by the offsets.
+ */
+export type FramingKeypoints = { offset_x: number; offset_y: number; template?: [number, number][]; template_points?: number[] };
 
 /** EXIF orientation tag value, 1 (as stored) to 8. */
 export type Orientation = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8;

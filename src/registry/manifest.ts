@@ -113,6 +113,8 @@ const CalibrationSchema = z
   });
 export type Calibration = z.infer<typeof CalibrationSchema>;
 
+const TEMPLATE = 'framing.keypoints.template must be [[x, y], …] in chip sides, with template_points: at least 2 distinct indices into it';
+
 const FramingSchema = z.looseObject(
   {
     scale: within(0.5, 5, 'framing must be {scale 0.5..5, offset_x -1..1, offset_y -1..1}'),
@@ -120,8 +122,19 @@ const FramingSchema = z.looseObject(
     offset_y: within(-1, 1, 'framing must be {scale 0.5..5, offset_x -1..1, offset_y -1..1}'),
     keypoints: z
       .looseObject(
-        { offset_x: within(-1, 1, 'framing.keypoints must be {offset_x -1..1, offset_y -1..1}'), offset_y: within(-1, 1, 'framing.keypoints must be {offset_x -1..1, offset_y -1..1}') },
+        {
+          offset_x: within(-1, 1, 'framing.keypoints must be {offset_x -1..1, offset_y -1..1}'),
+          offset_y: within(-1, 1, 'framing.keypoints must be {offset_x -1..1, offset_y -1..1}'),
+          /** Each keypoint's place on a training chip, in chip sides (frameFace's similarity framing). */
+          template: z.array(z.tuple([within(-1, 2, TEMPLATE), within(-1, 2, TEMPLATE)], { error: TEMPLATE }), { error: TEMPLATE }).optional(),
+          template_points: z.array(z.number().int({ error: TEMPLATE }).min(0, { error: TEMPLATE }), { error: TEMPLATE }).optional(),
+        },
         { error: 'framing.keypoints must be {offset_x -1..1, offset_y -1..1}' },
+      )
+      .refine(
+        (k) => (k.template === undefined) === (k.template_points === undefined) &&
+          (!k.template_points || (k.template_points.length >= 2 && new Set(k.template_points).size === k.template_points.length && k.template_points.every((i) => i < k.template!.length))),
+        { error: TEMPLATE },
       )
       .optional(),
     /** How training/framing.py measured it (command, split, spreads). */
@@ -210,7 +223,9 @@ function checked<T>(schema: z.ZodType<T>, value: unknown, fail: (why: string) =>
 export function framingOf(m: Pick<Manifest, 'framing' | 'face_margin'>): Framing {
   if (m.framing) {
     const { scale, offset_x, offset_y, keypoints } = m.framing;
-    return { scale, offset_x, offset_y, ...(keypoints ? { keypoints: { offset_x: keypoints.offset_x, offset_y: keypoints.offset_y } } : {}) };
+    if (!keypoints) return { scale, offset_x, offset_y };
+    const { template, template_points } = keypoints;
+    return { scale, offset_x, offset_y, keypoints: { offset_x: keypoints.offset_x, offset_y: keypoints.offset_y, ...(template && template_points ? { template, template_points } : {}) } };
   }
   return { scale: 1 + 2 * m.face_margin, offset_x: 0, offset_y: 0 };
 }

@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../context';
 import { badRequest, noFace } from '../errors';
-import { checkBoxInside, eyeRoll, framedCrop } from '../image/crop';
+import { checkBoxInside, frameFace } from '../image/crop';
 import { decodeImage, type DecodedImage } from '../image/decode';
 import { orientedSize } from '../image/orientation';
 import type { Rect } from '../image/types';
@@ -55,7 +55,8 @@ function withinBounds(name: string, raw: string | undefined, fallback: number, m
   return Number(raw);
 }
 
-type Face = { box: Rect; score: number | null; roll: number; keypoints?: [number, number][]; crop?: Rect };
+/** A face to age: a detected one is framed from its box and keypoints; a caller's box or crop=image is taken as it is. */
+type Face = { box: Rect; score: number | null; keypoints?: [number, number][]; crop?: Rect };
 
 export function ageRoutes(registriesFor: RegistriesFor) {
   const app = new OpenAPIHono<AppEnv & { Variables: ImageBodyVariables }>({ defaultHook: rejectInvalid });
@@ -85,12 +86,12 @@ export function ageRoutes(registriesFor: RegistriesFor) {
     let detector: AgeResult['detector'] = null;
     if (cropMode) {
       const whole = { x: 0, y: 0, w: shown.width, h: shown.height };
-      faces = [{ box: whole, score: null, roll: 0, crop: whole }];
+      faces = [{ box: whole, score: null, crop: whole }];
     } else if (box) {
       checkBoxInside(box, shown.width, shown.height);
-      faces = [{ box, score: null, roll: 0 }];
+      faces = [{ box, score: null }];
     } else {
-      ({ faces, detected, detector } = await detectFaces(registries, image, shown, maxFaces, config.detectorTiles, c.var.requestId));
+      ({ faces, detected, detector } = await detectFaces(registries, image, shown, maxFaces, config.detectorTileLevels, c.var.requestId));
     }
 
     const tier = query.model || undefined;
@@ -101,7 +102,8 @@ export function ageRoutes(registriesFor: RegistriesFor) {
       const results: FaceResult[] = [];
       // One face at a time: an isolate runs one inference at a time anyway.
       for (const f of faces) {
-        const estimate = await estimateAge(lease.model, image, f.crop ?? framedCrop(f.box, framing, f.roll, f.keypoints), k, f.roll, check, f.score);
+        const { crop, roll } = f.crop ? { crop: f.crop, roll: 0 } : frameFace(f.box, f.keypoints, framing);
+        const estimate = await estimateAge(lease.model, image, crop, k, roll, check, f.score);
         results.push({ box: roundRect(f.box), score: f.score === null ? null : Math.round(f.score * 1000) / 1000, ...estimate });
       }
       const m = lease.model.manifest;
@@ -121,10 +123,10 @@ export function ageRoutes(registriesFor: RegistriesFor) {
 }
 
 /** Every face in the photo, largest first, at most `maxFaces`; 422 when there is none. */
-async function detectFaces(registries: Registries, image: DecodedImage, shown: { width: number; height: number }, maxFaces: number, tiles: boolean, requestId: string) {
+async function detectFaces(registries: Registries, image: DecodedImage, shown: { width: number; height: number }, maxFaces: number, tileLevels: number, requestId: string) {
   const lease = await registries.detector.acquire(requestId);
   try {
-    const found = (await lease.model.detect(image, { tiles })).sort((a, b) => b.box.w * b.box.h - a.box.w * a.box.h);
+    const found = (await lease.model.detect(image, { tileLevels })).sort((a, b) => b.box.w * b.box.h - a.box.w * a.box.h);
     if (found.length === 0) {
       throw noFace(
         `No face was found in the ${shown.width}x${shown.height} image. Send a photo with a face in it, ` +
@@ -133,7 +135,7 @@ async function detectFaces(registries: Registries, image: DecodedImage, shown: {
     }
     const m = lease.model.manifest;
     return {
-      faces: found.slice(0, maxFaces).map((d) => ({ box: d.box, score: d.score, roll: eyeRoll(d.keypoints), keypoints: d.keypoints })),
+      faces: found.slice(0, maxFaces).map((d) => ({ box: d.box, score: d.score, keypoints: d.keypoints })),
       detected: found.length,
       detector: { name: m.name, version: m.version, fallback: lease.fallback },
     };
