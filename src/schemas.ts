@@ -212,6 +212,9 @@ export const AgeResultSchema = z
   .strictObject({
     faces: z.array(FaceResultSchema).openapi({ description: 'Largest first, at most max_faces.' }),
     faces_detected: z.number().int().nullable().openapi({ description: 'Faces the detector found, before max_faces (null when it did not run).' }),
+    other_faces: z
+      .array(z.strictObject({ box: RectSchema, score: z.number() }))
+      .openapi({ description: 'The faces found beyond max_faces, largest first, not aged: ask again with a larger max_faces, or with box= for one of them. Empty when every face found was aged.' }),
     image: z.strictObject({ width: z.number().int(), height: z.number().int(), orientation: z.number().int().min(1).max(8) }),
     model: ServedModelSchema.extend({
       tier: z.enum(MODEL_TIERS).nullable().openapi({ description: 'The tier asked for with model=, null for the default.' }),

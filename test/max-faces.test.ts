@@ -58,7 +58,7 @@ async function ask(query: string, vars: Partial<Env> = {}) {
     new Request(`http://localhost/v1/age${query}`, { method: 'POST', body: photo, headers: { 'content-type': 'image/jpeg' } }),
     { ...env, ...vars } as Env,
   );
-  const body = (await res.json()) as { faces?: { box: { w: number } }[]; faces_detected?: number };
+  const body = (await res.json()) as { faces?: { box: { w: number } }[]; faces_detected?: number; other_faces?: { box: { w: number }; score: number }[] };
   return { status: res.status, body, counts };
 }
 
@@ -69,6 +69,9 @@ describe('max_faces caps the age-model runs, not just the answer', () => {
     expect(r.counts).toEqual({ detect: 1, run: 3 });
     expect(r.body.faces_detected).toBe(8);
     expect(r.body.faces!.map((f) => f.box.w)).toEqual([41, 38, 35]);
+    // The faces beyond max_faces are listed, largest first, with their boxes but no age.
+    expect(r.body.other_faces!.map((f) => f.box.w)).toEqual([32, 29, 26, 23, 20]);
+    expect(r.body.other_faces!.every((f) => !('age' in f) && f.score > 0)).toBe(true);
   });
 
   it('MAX_FACES is the default, and the cap is MAX_FACES_LIMIT', async () => {

@@ -133,6 +133,14 @@ def main(argv=None):
     rc.add_argument("--version", required=True)
     rc.add_argument("--data-root", default=None)
 
+    rf = sub.add_parser("reframe", help="a released version with a newer framing (detector framing's output) "
+                        "as a new version: the same graph and calibration; only the photo path's crops change")
+    rf.add_argument("--model-dir", required=True, help="models/<name>/<version> to start from")
+    rf.add_argument("--framing", required=True, help="a JSON file with a `framing` (training/framings/*.json)")
+    rf.add_argument("--out", required=True, help="models/<name>/<new version>")
+    rf.add_argument("--version", required=True)
+    rf.add_argument("--note", default="", help="a sentence for the card: what the new framing measured")
+
     rp = sub.add_parser("recipe", help="run a model's recipe (training/recipes/*.toml): its stages in "
                         "order, each resumable, then its release")
     rp.add_argument("path")
@@ -277,6 +285,9 @@ def main(argv=None):
     elif args.command == "reencode":
         from .reencode import reencode
         print(json.dumps(reencode(args.model_dir, args.out, args.version, args.data_root), indent=2))
+    elif args.command == "reframe":
+        from .reframe import reframe
+        print(json.dumps(reframe(args.model_dir, args.framing, args.out, args.version, args.note), indent=2))
     elif args.command == "recipe":
         from .recipe import run_recipe
         print(json.dumps(run_recipe(args.path, args.dry_run, args.release, args.budget_minutes,

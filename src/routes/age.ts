@@ -83,6 +83,7 @@ export function ageRoutes(registriesFor: RegistriesFor) {
 
     let faces: Face[];
     let detected: number | null = null;
+    let others: AgeResult['other_faces'] = [];
     let detector: AgeResult['detector'] = null;
     if (cropMode) {
       const whole = { x: 0, y: 0, w: shown.width, h: shown.height };
@@ -91,7 +92,7 @@ export function ageRoutes(registriesFor: RegistriesFor) {
       checkBoxInside(box, shown.width, shown.height);
       faces = [{ box, score: null }];
     } else {
-      ({ faces, detected, detector } = await detectFaces(registries, image, shown, maxFaces, config.detectorTileLevels, c.var.requestId));
+      ({ faces, others, detected, detector } = await detectFaces(registries, image, shown, maxFaces, config.detectorTileLevels, c.var.requestId));
     }
 
     const tier = query.model || undefined;
@@ -110,6 +111,7 @@ export function ageRoutes(registriesFor: RegistriesFor) {
       const body: AgeResult = {
         faces: results,
         faces_detected: detected,
+        other_faces: others,
         image: { width: shown.width, height: shown.height, orientation: image.orientation },
         model: { name: m.name, version: m.version, tier: tier ?? null, fallback: lease.fallback },
         detector,
@@ -136,6 +138,7 @@ async function detectFaces(registries: Registries, image: DecodedImage, shown: {
     const m = lease.model.manifest;
     return {
       faces: found.slice(0, maxFaces).map((d) => ({ box: d.box, score: d.score, keypoints: d.keypoints })),
+      others: found.slice(maxFaces).map((d) => ({ box: roundRect(d.box), score: Math.round(d.score * 1000) / 1000 })),
       detected: found.length,
       detector: { name: m.name, version: m.version, fallback: lease.fallback },
     };

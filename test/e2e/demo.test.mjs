@@ -176,6 +176,43 @@ test('real faces in a photo are found and each gets a card', { skip: (!CHROMIUM 
   rmSync(dir, { recursive: true, force: true }); // a photo of real faces is never kept
 });
 
+test('a group photo: every face found is drawn and numbered, the five largest aged and the rest grey', { skip: (!CHROMIUM || !existsSync(join(SHARED, 'labels.csv'))) && '!!! Chromium or ../shared/data/utkface missing: a group photo was NOT tested in a browser !!!' }, async () => {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 1100 } });
+  const [header, ...rows] = readFileSync(join(SHARED, 'labels.csv'), 'utf8').trim().split(/\r?\n/).map((l) => l.split(','));
+  const split = header.indexOf('split');
+  // Eight test faces in two rows of four, 160-210 px (the page sends the photo as it is: under 1600 px).
+  const faces = rows.filter((c) => c[split] === 'test').slice(10, 18).map((c) => jpeg.decode(readFileSync(join(SHARED, 'images', c[0])), { useTArray: true }));
+  const W = 1200, H = 700, data = Buffer.alloc(W * H * 4, 210);
+  faces.forEach((f, i) => {
+    const side = 160 + 7 * i, x0 = 60 + (i % 4) * 290, y0 = 60 + Math.floor(i / 4) * 320;
+    for (let y = 0; y < side; y++)
+      for (let x = 0; x < side; x++) {
+        const o = ((y + y0) * W + x + x0) * 4, s = (Math.floor((y * f.height) / side) * f.width + Math.floor((x * f.width) / side)) * 4;
+        data[o] = f.data[s]; data[o + 1] = f.data[s + 1]; data[o + 2] = f.data[s + 2];
+      }
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'age-edge-photo-'));
+  const file = join(dir, 'group.jpg');
+  writeFileSync(file, jpeg.encode({ width: W, height: H, data }, 92).data);
+  const { result } = await upload(page, file, { crop: false });
+  rmSync(dir, { recursive: true, force: true }); // a photo of real faces is never kept
+  assert.ok(result, `the page shows an error: ${await page.textContent('#status')}`);
+  assert.equal(result.faces_detected, 8);
+  assert.equal(result.faces.length, 5);
+  assert.equal(result.other_faces.length, 3);
+  assert.equal(await page.locator('.face').count(), 5);
+  assert.match(await page.textContent('#status'), /^8 faces found; the 5 largest aged \(grey, numbered 6–8/);
+  // Each face not aged is outlined in grey, dashed, on the canvas: some pixel down its left edge is the grey.
+  for (const f of result.other_faces) {
+    const edge = await page.evaluate(({ x, y, h }) => Array.from(document.getElementById('photo').getContext('2d').getImageData(x, y, 1, h).data), {
+      x: Math.round(f.box.x + 1), y: Math.round(f.box.y + f.box.h / 4), h: Math.round(f.box.h / 2),
+    });
+    const grey = [];
+    for (let i = 0; i < edge.length; i += 4) if (Math.abs(edge[i] - 138) < 12 && Math.abs(edge[i + 1] - 143) < 12 && Math.abs(edge[i + 2] - 152) < 12) grey.push(i);
+    assert.ok(grey.length > 0, `no grey box edge at ${JSON.stringify(f.box)}`);
+  }
+});
+
 test('the docs page renders the OpenAPI document: every operation and the schemas', { skip: !CHROMIUM && '!!! Chromium not found: /docs was NOT tested in a browser !!!' }, async () => {
   const page = await browser.newPage();
   const errors = [];
