@@ -1,47 +1,71 @@
 #!/usr/bin/env node
 // `npm run bench:photos`: the photo path measured in workerd (wrangler dev, local), on photos
-// composed from UTKFace `test` faces (../shared/data/utkface; nothing composed is kept).
+// composed from UTKFace `test` faces (../shared/data/utkface; nothing composed is kept) and on
+// real photos with no ages.
 //
-//   npm run bench:photos                         # default model in models/, 200 faces
+//   npm run bench:photos                         # default model in models/, 200 faces, 15 group photos, the real photos
 //   npm run bench:photos -- --faces 100 --models DIR --json out.json
-//   npm run bench:photos -- --no-tiles           # the detector's whole-image pass only
+//   npm run bench:photos -- --tiles 1            # the detector's tile levels (0: the whole photo only; default: the server's)
 //   npm run bench:photos -- --faces 1000 --no-cost  # accuracy only (the timings need an idle machine)
+//   npm run bench:photos -- --groups 0 --no-real # the small composed photos only
 //
-// The photos are bench/lib/compose-photos.mjs's (test chips at 60-400 px, some turned or recompressed,
-// 1-4 to a 640x480 JPEG). Then:
-//   detection  every photo is posted without a box; a detection matches a face when their IoU
-//              is >= 0.5. Ground truth box: where the detector's box is on the chip, from the
-//              age model's framing (side = chip / scale, centre moved by the offsets), carried
-//              through the paste (resize, turn, place). Recall and mean IoU per size band,
-//              false faces per photo (plus photos with no face at all);
-//   age        MAE of the matched faces through the photo path, against the same faces sent as
-//              chips (crop=image: the training framing exactly), against the same faces as they
-//              went into the photo (resized, recompressed; upright, lossless PNG, crop=image),
-//              and with their true box given; the differences with 95% paired-bootstrap intervals;
+// Sections:
+//   composed   bench/lib/compose-photos.mjs's photos (test chips at 60-400 px, some turned or
+//              recompressed, 1-4 to a 640x480 JPEG). Every photo is posted without a box; a
+//              detection matches a face when their IoU is >= 0.5. Ground truth box: where the
+//              detector's box is on the chip, from the age model's framing (side = chip / scale,
+//              centre moved by the offsets), carried through the paste (resize, turn, place).
+//              Recall and mean IoU per size band, false faces per photo (plus photos with no
+//              face at all); MAE of the matched faces through the photo path against the same
+//              faces sent as chips (crop=image: the training framing exactly), as they went into
+//              the photo (resized, recompressed; upright, lossless PNG, crop=image) and with
+//              their true box given, the differences with 95% paired-bootstrap intervals; how far
+//              the crop lies from the pasted chip (centre, side, roll).
+//   groups     composeGroups' group photos (8-20 test faces of 4-10 % of the long side, at 4-12
+//              megapixels, a third of them tilted 5-35°, even, uneven, warm, cool or magenta
+//              light, JPEG 85-92): recall by face size, photo size and light, false faces,
+//              photo − chip and roll error, upright and tilted. The bench's worker accepts up to
+//              12.6 megapixels and 20 faces a request (the served defaults: 4 and 10).
+//   real       real photos (bench/lib/real-photos.mjs: face-api's six demo group photos, MIT;
+//              scikit-image's astronaut, public domain): faces found against face-api's own SSD
+//              detector, and each face's spread (largest answer minus smallest) over the photo
+//              and 8 variants that should not change its age (cut 4 % from each side, scaled to
+//              85 % and 115 %, JPEG 80, mirrored).
 //   cost       detector ms per photo (POST /_bench/detect minus /_bench/decode, each the best of
-//              3), request ms for 640x480 and 1920x1080 photos with 1 and 4 faces, wasm heap.
+//              3), by photo size (1, 4, 12 megapixels; a one-face selfie and a group of 12), and
+//              request ms for 640x480 and 1920x1080 photos with 1 and 4 faces, wasm heap.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseArgs as parseArgv } from 'node:util';
 import { ROOT, UsageError, fail, readVersionDir } from '../scripts/lib.mjs';
 import { seed } from '../scripts/models.mjs';
-import { BANDS, background, composeFaces, decode, emptyPhotos, encode, framingOf, matchFaces, paste, resizeSquare } from './lib/compose-photos.mjs';
+import { BANDS, GROUP_LIGHTS, background, composeFaces, composeGroups, decode, emptyPhotos, encode, framingOf, iou, matchFaces, paste, resizeSquare } from './lib/compose-photos.mjs';
+import { faceApiDetector } from './lib/peers.mjs';
+import { realPhotos, variants } from './lib/real-photos.mjs';
 import { pairedBootstrap, rng } from './lib/stats.mjs';
 import { startBenchWorker } from './lib/worker.mjs';
 
 function parseArgs(argv) {
-  const opts = { faces: 200, models: join(ROOT, 'models'), json: undefined, tiles: true, seed: 1, n: 20, cost: true };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--faces') opts.faces = Number(argv[++i]);
-    else if (a === '--models') opts.models = resolve(argv[++i]);
-    else if (a === '--json') opts.json = argv[++i];
-    else if (a === '--no-tiles') opts.tiles = false;
-    else if (a === '--no-cost') opts.cost = false;
-    else if (a === '--seed') opts.seed = Number(argv[++i]);
-    else if (a === '--n') opts.n = Number(argv[++i]);
-    else throw new UsageError(`unknown option ${a}`);
+  let values;
+  try {
+    ({ values } = parseArgv({
+      args: argv,
+      options: {
+        faces: { type: 'string', default: '200' }, groups: { type: 'string', default: '15' }, models: { type: 'string' }, json: { type: 'string' },
+        tiles: { type: 'string' }, 'no-tiles': { type: 'boolean' }, 'no-cost': { type: 'boolean' }, 'no-real': { type: 'boolean' },
+        seed: { type: 'string', default: '1' }, n: { type: 'string', default: '20' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError(err.message);
   }
+  const opts = {
+    faces: Number(values.faces), groups: Number(values.groups), models: values.models ? resolve(values.models) : join(ROOT, 'models'), json: values.json,
+    tiles: values['no-tiles'] ? '0' : values.tiles, cost: !values['no-cost'], real: !values['no-real'], seed: Number(values.seed), n: Number(values.n),
+  };
   if (!(opts.faces >= 8)) throw new UsageError('--faces must be at least 8');
+  if (!(Number.isInteger(opts.groups) && opts.groups >= 0)) throw new UsageError('--groups must be a whole number');
+  if (opts.tiles !== undefined && !/^\d$/.test(opts.tiles)) throw new UsageError('--tiles takes the number of tile levels, 0-9');
   return opts;
 }
 
@@ -50,6 +74,21 @@ function costPhoto(faces, width, height, n) {
   const canvas = background('gradient', width, height, rng(7));
   const side = Math.round(Math.min(width / 4, height / 2) * 0.8);
   for (let i = 0; i < n; i++) paste(canvas, resizeSquare(decode(faces[i].bytes), side), (width / 4) * (i + 0.5), height / 2, 0);
+  return encode(canvas, 90);
+}
+
+/** One face of half the short side, off centre: a selfie at arm's length. */
+function selfiePhoto(faces, width, height) {
+  const canvas = background('gradient', width, height, rng(8));
+  paste(canvas, resizeSquare(decode(faces[0].bytes), Math.round(Math.min(width, height) / 2)), width * 0.45, height * 0.5, 0);
+  return encode(canvas, 90);
+}
+
+/** `n` faces of 6 % of the long side in two rows: a group. */
+function groupPhoto(faces, width, height, n) {
+  const canvas = background('gradient', width, height, rng(9));
+  const side = Math.round(Math.max(width, height) * 0.06 * 1.086);
+  for (let i = 0; i < n; i++) paste(canvas, resizeSquare(decode(faces[i % faces.length].bytes), side), (width / (n / 2)) * ((i % (n / 2)) + 0.5), height * (0.35 + 0.3 * Math.floor(i / (n / 2))), 0);
   return encode(canvas, 90);
 }
 
@@ -66,6 +105,10 @@ async function postJpeg(base, path, bytes, type = 'image/jpeg') {
   return { t: performance.now() - t0, status: res.status, body };
 }
 
+/** The bench worker's settings: larger photos and more faces a request than served, so a group
+ *  of 20 at 12 megapixels is answered whole; the tile levels when --tiles names them. */
+const workerVars = (opts) => ({ MAX_PIXELS: '12600000', JPEG_MAX_MEMORY_MB: '512', MAX_BODY_BYTES: String(32 << 20), MAX_FACES_LIMIT: '20', ...(opts.tiles !== undefined ? { DETECTOR_TILES: opts.tiles } : {}) });
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const active = JSON.parse(readFileSync(join(opts.models, 'active.json'), 'utf8'));
@@ -77,7 +120,12 @@ async function main() {
   const empty = emptyPhotos(r);
   const placed = photos.flatMap((p) => p.faces);
   console.log(`${photos.length} photos with ${placed.length} faces, ${empty.length} without; starting workerd with ${active.name}/${active.version}`);
-  const { base, stop } = await startBenchWorker((persist) => seed(opts.models, persist, () => {}), { DETECTOR_TILES: String(opts.tiles) });
+  const { base, stop } = await startBenchWorker((persist) => seed(opts.models, persist, () => {}), workerVars(opts));
+  const chipAges = new Map();
+  const chipAge = async (face) => {
+    if (!chipAges.has(face.file)) chipAges.set(face.file, (await postJpeg(base, '/v1/age?crop=image', face.bytes)).body.faces[0].age);
+    return chipAges.get(face.file);
+  };
   try {
     // Warm up both sessions.
     await postJpeg(base, '/v1/age', photos[0].bytes);
@@ -100,19 +148,20 @@ async function main() {
       if (r.status === 200) falseEmpty += r.body.faces.length;
     }
     for (const p of placed) {
-      p.chipAge = (await postJpeg(base, '/v1/age?crop=image', p.face.bytes)).body.faces[0].age;
+      p.chipAge = await chipAge(p.face);
       p.degradedAge = (await postJpeg(base, '/v1/age?crop=image', p.face.degraded, 'image/png')).body.faces[0].age;
     }
 
+    const groups = opts.groups ? await groupSection(base, opts, framing, chipAge) : null;
+    const real = opts.real ? await realSection(base) : null;
+
     const detectMs = [];
-    for (const photo of opts.cost ? photos : []) {
-      const best = async (path) => {
-        let t = Infinity;
-        for (let i = 0; i < 3; i++) t = Math.min(t, (await postJpeg(base, path, photo.bytes)).t);
-        return t;
-      };
-      detectMs.push((await best('/_bench/detect')) - (await best('/_bench/decode')));
-    }
+    const best = async (path, bytes) => {
+      let t = Infinity;
+      for (let i = 0; i < 3; i++) t = Math.min(t, (await postJpeg(base, path, bytes)).t);
+      return t;
+    };
+    for (const photo of opts.cost ? photos : []) detectMs.push((await best('/_bench/detect', photo.bytes)) - (await best('/_bench/decode', photo.bytes)));
     const cost = [];
     for (const [w, h] of opts.cost ? [[640, 480], [1920, 1080]] : [])
       for (const n of [1, 4]) {
@@ -122,11 +171,73 @@ async function main() {
         for (let i = 0; i < opts.n; i++) ts.push((await postJpeg(base, '/v1/age', bytes)).t);
         cost.push({ size: `${w}x${h}`, faces: n, found: first.body.faces?.length ?? 0, kib: bytes.length / 1024, p50: pct(ts, 50), p95: pct(ts, 95) });
       }
+    // What finding the faces costs by photo size: a selfie (one face of half the short side) and a group of 12 small faces.
+    const bySize = [];
+    for (const [w, h] of opts.cost ? [[1155, 866], [2309, 1732], [4000, 3000]] : [])
+      for (const kind of ['selfie', 'group of 12']) {
+        const bytes = kind === 'selfie' ? selfiePhoto(faces, w, h) : groupPhoto(faces, w, h, 12);
+        const decodeMs = await best('/_bench/decode', bytes);
+        const detect = await postJpeg(base, '/_bench/detect', bytes);
+        const ts = [];
+        for (let i = 0; i < Math.max(3, Math.round(opts.n / 4)); i++) ts.push((await postJpeg(base, '/v1/age', bytes)).t);
+        bySize.push({ size: `${w}x${h}`, megapixels: (w * h) / 1e6, kind, found: detect.body.faces.length, decode_ms: decodeMs, detect_ms: (await best('/_bench/detect', bytes)) - decodeMs, request_p50: pct(ts, 50) });
+      }
     const models = await (await fetch(`${base}/v1/models`)).json();
-    report(opts, { active, framing, photos, empty, placed, falseFaces, falseEmpty, detectMs, cost, heap: models.wasm_heap_bytes, detector: models.detector.active });
+    report(opts, { active, framing, photos, empty, placed, falseFaces, falseEmpty, detectMs, cost, bySize, groups, real, heap: models.wasm_heap_bytes, detector: models.detector.active });
   } finally {
     await stop();
   }
+}
+
+/** Group photos: every face found (POST /_bench/detect), and the answers of the photo path (max_faces=20). */
+async function groupSection(base, opts, framing, chipAge) {
+  console.log(`composing ${opts.groups} group photos of test faces (4-12 megapixels)…`);
+  const photos = [];
+  for (const photo of composeGroups({ split: 'test', photos: opts.groups, seed: opts.seed + 100 }, framing)) {
+    const detected = await postJpeg(base, '/_bench/detect', photo.bytes);
+    if (detected.status !== 200) throw new Error(`HTTP ${detected.status}: ${JSON.stringify(detected.body)}`);
+    const found = detected.body.faces;
+    const matches = matchFaces(photo.faces, found);
+    for (const [i, , v] of matches) photo.faces[i].found = v;
+    const answered = await postJpeg(base, '/v1/age?max_faces=20', photo.bytes);
+    const faces = answered.status === 200 ? answered.body.faces : [];
+    for (const [i, j] of matchFaces(photo.faces, faces)) photo.faces[i].match = { age: faces[j].age, roll: faces[j].roll, crop: faces[j].crop };
+    for (const p of photo.faces) if (p.match) p.chipAge = await chipAge(p.face);
+    photos.push({ kind: photo.kind, light: photo.light, faces: photo.faces.map(({ face, side, box_fraction, found: f, match, chipAge: c }) => ({ file: face.file, age: face.age, angle: (face.angle * 180) / Math.PI, side, box_fraction, found: f ?? null, match, chipAge: c })), false_faces: found.length - matches.length });
+    process.stdout.write('.');
+  }
+  console.log('');
+  return photos;
+}
+
+/** Real photos: faces found by ours and by face-api's SSD, and each face's answers over the variants. */
+async function realSection(base) {
+  const photos = realPhotos();
+  const ssd = await faceApiDetector();
+  const out = [];
+  for (const img of photos) {
+    const rgb = new Uint8Array(img.width * img.height * 3);
+    for (let i = 0; i < img.width * img.height; i++) for (let c = 0; c < 3; c++) rgb[3 * i + c] = img.data[4 * i + c];
+    const theirs = await ssd({ width: img.width, height: img.height, data: rgb });
+    const answers = [];
+    let original = [];
+    for (const v of variants(img)) {
+      const r = await postJpeg(base, '/v1/age?max_faces=20', v.bytes, v.type);
+      const faces = r.status === 200 ? r.body.faces.map((f) => ({ age: f.age, box: v.back(f.box) })) : [];
+      if (v.name === 'original') original = faces;
+      answers.push({ variant: v.name, faces });
+    }
+    // Each face of the original photo, and its answer in every variant where a face lies on it.
+    const perFace = original.map((f) => {
+      const ages = answers.map(({ faces }) => faces.find((g) => iou(g.box, f.box) >= 0.5)?.age).filter((a) => a !== undefined);
+      return { box: f.box, age: f.age, answers: ages.length, spread: Math.max(...ages) - Math.min(...ages) };
+    });
+    const agreed = original.filter((f) => theirs.some((b) => iou(b, f.box) >= 0.3)).length;
+    out.push({ name: img.name, source: img.source, size: `${img.width}x${img.height}`, ours: original.length, face_api_ssd: theirs.length, both: agreed, faces: perFace });
+    process.stdout.write('.');
+  }
+  console.log('');
+  return out;
 }
 
 function report(opts, r) {
@@ -163,21 +274,21 @@ function report(opts, r) {
     framing: framingOf(xs),
   }));
   const out = {
-    command: ['npm run bench:photos', ...(opts.faces !== 200 || !opts.tiles || !opts.cost ? ['--'] : []), ...(opts.faces !== 200 ? [`--faces ${opts.faces}`] : []),
-      ...(opts.tiles ? [] : ['--no-tiles']), ...(opts.cost ? [] : ['--no-cost'])].join(' '),
+    command: ['npm run bench:photos --', ...process.argv.slice(2)].join(' ').replace(/ --$/, ''),
     model: `${r.active.name}/${r.active.version}`, detector: `${r.detector?.name}/${r.detector?.version}`, tiles: opts.tiles, framing: r.framing,
     photos: r.photos.length, faces: r.placed.length, empty_photos: r.empty.length,
     detection: rows, recall: hit.length / r.placed.length, mean_iou: mean(hit.map((p) => p.match.iou)),
     false_faces_per_photo: r.falseFaces / r.photos.length, false_faces_per_empty_photo: r.falseEmpty / r.empty.length,
     age: ageRows,
     detector_ms: { p50: pct(r.detectMs, 50), p95: pct(r.detectMs, 95) },
-    requests: r.cost, wasm_heap_mib: r.heap / 2 ** 20,
+    requests: r.cost, by_photo_size: r.bySize, wasm_heap_mib: r.heap / 2 ** 20,
+    groups: r.groups && groupSummary(r.groups), group_photos: r.groups, real: r.real && realSummary(r.real), real_photos: r.real,
     // Per face, so two models' runs (the same photos for a seed) can be compared face by face.
     per_face: r.placed.map((p) => ({ file: p.face.file, age: p.face.age, side: p.side, turned: Boolean(p.face.angle), recompressed: Boolean(p.face.recompress),
       photo: p.match?.age ?? null, chip: p.chipAge, as_pasted: p.degradedAge, true_box: p.boxAge })),
   };
   const f = (v, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : '–');
-  console.log(`\n${out.photos} photos 640x480 with ${out.faces} UTKFace test faces (+${out.empty_photos} without a face); ${out.model}, detector ${out.detector}, tiles ${opts.tiles ? 'on' : 'off'}, framing scale ${r.framing.scale} offset (${r.framing.offset_x}, ${r.framing.offset_y})\n`);
+  console.log(`\n${out.photos} photos 640x480 with ${out.faces} UTKFace test faces (+${out.empty_photos} without a face); ${out.model}, detector ${out.detector}, tile levels ${opts.tiles ?? "the server's"}, framing scale ${r.framing.scale} offset (${r.framing.offset_x}, ${r.framing.offset_y})\n`);
   console.log('| face size (chip side) | faces | recall (IoU ≥ 0.5) | mean IoU |\n|---|---|---|---|');
   for (const x of rows) console.log(`| ${x.band} | ${x.faces} | ${f(x.recall, 3)} | ${f(x.iou, 3)} |`);
   console.log(`| all | ${out.faces} | ${f(out.recall, 3)} | ${f(out.mean_iou, 3)} |`);
@@ -194,11 +305,81 @@ function report(opts, r) {
     console.log('| photo | faces in it | faces found | JPEG | request p50 | request p95 |\n|---|---|---|---|---|---|');
     for (const c of r.cost) console.log(`| ${c.size} | ${c.faces} | ${c.found} | ${c.kib.toFixed(0)} KiB | ${f(c.p50, 1)} ms | ${f(c.p95, 1)} ms |`);
   }
+  if (out.by_photo_size?.length) {
+    console.log('\n| photo | megapixels | kind | faces found | decode | detector | request p50 |\n|---|---|---|---|---|---|---|');
+    for (const c of out.by_photo_size) console.log(`| ${c.size} | ${f(c.megapixels, 1)} | ${c.kind} | ${c.found} | ${f(c.decode_ms, 0)} ms | ${f(c.detect_ms, 0)} ms | ${f(c.request_p50, 0)} ms |`);
+  }
+  if (out.groups) printGroups(out.groups, f);
+  if (out.real) printReal(out.real, out.real_photos, f);
   console.log(`\nwasm heap after the run: ${f(out.wasm_heap_mib, 1)} MiB`);
   if (opts.json) {
     writeFileSync(opts.json, JSON.stringify(out, null, 2) + '\n');
     console.log(`wrote ${opts.json}`);
   }
+}
+
+const FRACTION_BANDS = [[0.04, 0.05], [0.05, 0.07], [0.07, 0.1]];
+
+/** Recall, false faces, photo − chip and roll error of the group photos, by face size, photo size, light and tilt. */
+function groupSummary(photos) {
+  const faces = photos.flatMap((p) => p.faces.map((x) => ({ ...x, kind: p.kind, light: p.light })));
+  const recall = (xs) => ({ faces: xs.length, recall: xs.filter((x) => x.found).length / xs.length });
+  const answered = (xs) => {
+    const m = xs.filter((x) => x.match);
+    if (!m.length) return { n: 0 };
+    const photo = mean(m.map((x) => Math.abs(x.match.age - x.age))), chip = mean(m.map((x) => Math.abs(x.chipAge - x.age)));
+    const tilted = m.filter((x) => Math.abs(x.angle) > 0);
+    return {
+      n: m.length, photo, chip, photo_minus_chip: photo - chip,
+      photo_minus_chip_ci95: pairedBootstrap(m.map((x) => x.match.age), m.map((x) => x.chipAge), m.map((x) => x.age), 2000, 11).ci95,
+      roll_error_degrees: tilted.length ? mean(tilted.map((x) => Math.abs(x.match.roll - x.angle))) : null,
+      roll_error_all_degrees: mean(m.map((x) => Math.abs(x.match.roll - x.angle))),
+    };
+  };
+  const by = (key, values) => values.map((v) => ({ [key]: v, ...recall(faces.filter((x) => x[key] === v)), ...answered(faces.filter((x) => x[key] === v)) }));
+  return {
+    photos: photos.length, faces: faces.length, false_faces_per_photo: mean(photos.map((p) => p.false_faces)),
+    all: { ...recall(faces), ...answered(faces) },
+    by_face_size: FRACTION_BANDS.map(([lo, hi]) => ({ band: `${Math.round(lo * 100)}–${Math.round(hi * 100)} %`, ...recall(faces.filter((x) => x.box_fraction >= lo && (x.box_fraction < hi || hi === 0.1))) })),
+    by_photo: by('kind', [...new Set(faces.map((x) => x.kind))]),
+    by_light: by('light', GROUP_LIGHTS.filter((l) => faces.some((x) => x.light === l))),
+    upright: { ...recall(faces.filter((x) => !x.angle)), ...answered(faces.filter((x) => !x.angle)) },
+    tilted: { ...recall(faces.filter((x) => x.angle)), ...answered(faces.filter((x) => x.angle)) },
+  };
+}
+
+function printGroups(g, f) {
+  const ci = (c) => (c ? `[${f(c[0])}, ${f(c[1])}]` : '');
+  console.log(`\n${g.photos} group photos, ${g.faces} test faces (8-20 a photo): recall ${f(g.all.recall, 3)}, false faces per photo ${f(g.false_faces_per_photo, 2)}\n`);
+  console.log('| face box (× long side) | faces | recall |\n|---|---|---|');
+  for (const b of g.by_face_size) console.log(`| ${b.band} | ${b.faces} | ${f(b.recall, 3)} |`);
+  console.log('\n| faces | n found | recall | n answered | MAE photo | MAE chip | photo − chip (95% CI) | roll off, tilted (°) |\n|---|---|---|---|---|---|---|---|');
+  const row = (label, x) => console.log(`| ${label} | ${x.faces} | ${f(x.recall, 3)} | ${x.n} | ${f(x.photo)} | ${f(x.chip)} | ${f(x.photo_minus_chip)} ${ci(x.photo_minus_chip_ci95)} | ${f(x.roll_error_degrees, 1)} |`);
+  row('all', g.all);
+  row('upright', g.upright);
+  row('tilted 5–35°', g.tilted);
+  for (const x of g.by_photo) row(x.kind, x);
+  for (const x of g.by_light) row(`${x.light} light`, x);
+}
+
+/** Faces found against face-api's SSD, and the spread of each face's answers over the variants. */
+function realSummary(photos) {
+  const faces = photos.flatMap((p) => p.faces.filter((x) => x.answers >= 2));
+  const spreads = faces.map((x) => x.spread);
+  return {
+    photos: photos.length, ours: photos.reduce((a, p) => a + p.ours, 0), face_api_ssd: photos.reduce((a, p) => a + p.face_api_ssd, 0),
+    most_apart: Math.max(...photos.map((p) => Math.abs(p.ours - p.face_api_ssd))),
+    spread: { faces: faces.length, median: pct(spreads, 50), p90: pct(spreads, 90), worst: Math.max(...spreads), over_10: spreads.filter((v) => v > 10).length,
+      in_every_variant: faces.filter((x) => x.answers === 9).length },
+  };
+}
+
+function printReal(s, photos, f) {
+  console.log(`\nreal photos (no ages): ${s.ours} faces found, face-api's SSD ${s.face_api_ssd}; at most ${s.most_apart} apart in one photo\n`);
+  console.log('| photo | source | size | faces found | face-api SSD | both |\n|---|---|---|---|---|---|');
+  for (const p of photos) console.log(`| ${p.name} | ${p.source} | ${p.size} | ${p.ours} | ${p.face_api_ssd} | ${p.both} |`);
+  const x = s.spread;
+  console.log(`\nspread of a face's answers over the photo and 8 variants (cut 4 % from each side, 85 %, 115 %, JPEG 80, mirrored): ${x.faces} faces, median ${f(x.median, 1)} y, 90th percentile ${f(x.p90, 1)} y, worst ${f(x.worst, 1)} y, ${x.over_10} over 10 y; found in all 9: ${x.in_every_variant}`);
 }
 
 main().catch((err) => fail(err instanceof UsageError ? err.message : err.stack ?? String(err)));

@@ -200,3 +200,70 @@ export function matchFaces(placed, found) {
   }
   return out;
 }
+
+// Group photos as people take them: 8-20 faces in rows, each 4-10 % of the photo's long side
+// (its detector box), at 4-12 megapixels; some heads tilted up to ±35°; light that is uneven
+// and coloured across the photo (a window on one side, a warm or cool lamp, stage light); a
+// phone-like JPEG (quality 85-92). The faces are `split`'s chips, so each has its age.
+export const GROUP_SIZES = [[2400, 1600], [1600, 2400], [3000, 2250], [4000, 3000], [3000, 4000]];
+export const GROUP_LIGHTS = ['even', 'uneven', 'warm', 'cool', 'magenta'];
+
+/** The light across a photo: RGB gains `a` on one side ramping to `b` on the other, at a random
+ *  angle. even: one neutral brightness; uneven: neutral, one side half as bright; warm, cool,
+ *  magenta: that colour of light, also falling off across the photo. */
+function lightRamp(kind, r) {
+  const base = 0.85 + r() * 0.2;
+  const dark = kind === 'even' ? base : 0.45 + r() * 0.25;
+  const tint = { warm: [1.15, 1.0, 0.72], cool: [0.78, 0.95, 1.2], magenta: [1.15, 0.75, 1.15] }[kind] ?? [1, 1, 1];
+  return { a: tint.map((t) => t * base), b: tint.map((t) => t * dark), angle: r() * 2 * Math.PI };
+}
+
+function applyLight(canvas, light) {
+  const { width, height, data } = canvas;
+  const cos = Math.cos(light.angle), sin = Math.sin(light.angle), L = Math.hypot(width, height);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const t = Math.min(1, Math.max(0, ((x - width / 2) * cos + (y - height / 2) * sin) / L + 0.5));
+      const o = (y * width + x) * 4;
+      for (let c = 0; c < 3; c++) data[o + c] = Math.min(255, Math.round(data[o + c] * (light.a[c] * (1 - t) + light.b[c] * t)));
+    }
+}
+
+/** `photos` group photos of `split`'s faces (seeded): [{kind, light, width, height, bytes, faces}],
+ *  each face {face: {file, age, angle}, cx, cy, side, truth}, as composeFaces' placed faces. */
+export function* composeGroups({ split, photos: count, seed }, framing) {
+  const r = rng(seed);
+  const rows = splitRows(split);
+  for (let i = rows.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [rows[i], rows[j]] = [rows[j], rows[i]];
+  }
+  let next = 0;
+  for (let p = 0; p < count; p++) {
+    // Every size meets every light within 25 photos (5 sizes, 5 lights, the light shifted each round).
+    const [width, height] = GROUP_SIZES[p % GROUP_SIZES.length];
+    const light = GROUP_LIGHTS[(p + Math.floor(p / GROUP_SIZES.length)) % GROUP_LIGHTS.length];
+    const n = 8 + Math.floor(r() * 13);
+    const long = Math.max(width, height);
+    // Rows of people across the middle of the frame, as a group stands.
+    const perRow = Math.ceil(n / Math.ceil(n / 8));
+    const rowsN = Math.ceil(n / perRow);
+    const cellW = width / perRow, cellH = (height * 0.7) / rowsN;
+    const canvas = background(BACKGROUNDS[p % BACKGROUNDS.length], width, height, r);
+    const placed = [];
+    for (let i = 0; i < n && next < rows.length; i++, next++) {
+      const row = rows[next];
+      const boxFrac = 0.04 + r() * 0.06;
+      let side = Math.round(boxFrac * long * framing.scale);
+      side = Math.min(side, Math.floor(Math.min(cellW, cellH) / 1.45));
+      const angle = r() < 0.4 ? (r() < 0.5 ? -1 : 1) * (5 + r() * 30) * (Math.PI / 180) : 0;
+      const cx = (i % perRow + 0.5 + (r() - 0.5) * 0.2) * cellW;
+      const cy = height * 0.15 + (Math.floor(i / perRow) + 0.5 + (r() - 0.5) * 0.2) * cellH;
+      const face = { ...row, angle, bytes: readFileSync(join(DATA, 'images', row.file)) };
+      paste(canvas, resizeSquare(decode(face.bytes), side), cx, cy, angle);
+      placed.push({ face, cx, cy, side, box_fraction: side / framing.scale / long, truth: truthBox(framing, cx, cy, side, angle) });
+    }
+    applyLight(canvas, lightRamp(light, r));
+    yield { kind: `group ${width}x${height}`, light, width, height, bytes: encode(canvas, 85 + Math.floor(r() * 8)), faces: placed };
+  }
+}

@@ -137,3 +137,27 @@ export async function peers(only) {
   return { rows, env, versions };
 }
 
+/**
+ * face-api's own face detector (SSD MobileNet v1, its default, min confidence 0.5) on tfjs's wasm
+ * backend: (RGB image {width, height, data}) -> boxes {x, y, w, h} in its pixels. The second
+ * detector the real photos are counted against.
+ */
+export async function faceApiDetector() {
+  ensurePeers();
+  const require = createRequire(join(PEERS, 'package.json'));
+  const tf = require('@tensorflow/tfjs');
+  const wasm = require('@tensorflow/tfjs-backend-wasm');
+  wasm.setWasmPaths(`${join(PEERS, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist')}/`);
+  wasm.setThreadsCount(1);
+  if (!(await tf.setBackend('wasm'))) throw new Error('tfjs could not start its wasm backend');
+  await tf.ready();
+  const faceapi = require('@vladmandic/face-api/dist/face-api.node-wasm.js');
+  await faceapi.nets.ssdMobilenetv1.loadFromDisk(join(PEERS, 'node_modules', '@vladmandic', 'face-api', 'model'));
+  const options = new faceapi.SsdMobilenetv1Options({ minConfidence: 0.5, maxResults: 100 });
+  return async (image) => {
+    const t = tf.tensor3d(image.data, [image.height, image.width, 3], 'int32');
+    const found = await faceapi.detectAllFaces(t, options);
+    t.dispose();
+    return found.map((d) => ({ x: d.box.x, y: d.box.y, w: d.box.width, h: d.box.height }));
+  };
+}

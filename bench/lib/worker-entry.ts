@@ -2,8 +2,8 @@
  * Benchmark entry (used only by bench/cost.mjs and bench/photos.mjs, never
  * deployed): the production app plus
  *   GET /_bench/infer   the active age model once on a fixed S×S crop,
- *   POST /_bench/detect the face detector alone on the posted JPEG (decode not included in
- *                       what the client subtracts: it times /_bench/decode too),
+ *   POST /_bench/detect the face detector alone on the posted JPEG, tiles per DETECTOR_TILES
+ *                       (the client subtracts /_bench/decode's time), and every face it found,
  *   POST /_bench/decode the JPEG decode alone,
  *   POST /_bench/crops  every face the photo path finds in the posted JPEG, with the exact input
  *                       the age model would read for it (training/js/photo-crops.mjs: training faces),
@@ -37,7 +37,11 @@ function fixedCrop(size: number): Uint8Array {
   return crop;
 }
 
-const LIMITS = { maxPixels: 4_000_000, maxMemoryMB: 64 };
+/** The decode limits the app applies (MAX_PIXELS, JPEG_MAX_MEMORY_MB), so a bench that raises them measures larger photos. */
+const limits = (env: Env) => {
+  const config = readConfig(env);
+  return { maxPixels: config.maxPixels, maxMemoryMB: config.jpegMaxMemoryMB };
+};
 
 export default {
   async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
@@ -62,11 +66,12 @@ export default {
     }
     if (url.pathname === '/_bench/crops') return crops(new Uint8Array(await request.arrayBuffer()), env);
     if (url.pathname === '/_bench/decode' || url.pathname === '/_bench/detect') {
-      const image = decodeImage(new Uint8Array(await request.arrayBuffer()), LIMITS);
+      const image = decodeImage(new Uint8Array(await request.arrayBuffer()), limits(env));
       if (url.pathname === '/_bench/decode') return Response.json({ width: image.width });
       const lease = await isolateRegistries(env).detector.acquire();
       try {
-        return Response.json({ faces: (await lease.model.detect(image)).length });
+        const found = await lease.model.detect(image, { tileLevels: readConfig(env).detectorTileLevels });
+        return Response.json({ faces: found.map((d) => ({ box: d.box, score: d.score })) });
       } finally {
         lease.release();
       }
@@ -78,7 +83,7 @@ export default {
 /** The faces POST /v1/age would find (the same detector, tiles per DETECTOR_TILES) and, for each,
  *  the bytes estimateAge would run the active model on, base64 (uint8 S×S×3 RGB). */
 async function crops(bytes: Uint8Array, env: Env): Promise<Response> {
-  const image = decodeImage(bytes, LIMITS);
+  const image = decodeImage(bytes, limits(env));
   const registries = isolateRegistries(env);
   const detector = await registries.detector.acquire();
   let found;
