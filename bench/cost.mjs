@@ -16,12 +16,15 @@
 //   infer   GET /_bench/infer (one model run on a fixed crop, no image work);
 //   quality GET /_bench/quality?repeat=20 (capture quality measured 20 times on that crop) minus
 //           a round trip, over 20: what `quality` adds per face, also as a share of inference;
-//   heap    ORT's wasm memory after all requests (GET /v1/models).
+//   heap    ORT's wasm memory after all requests (GET /v1/models);
+//   detector  with the default model: finding the faces of a selfie and of a group of 12 at 1, 4
+//           and 12 megapixels, half tiles only against half and quarter tiles (bench/lib/detector-cost.mjs).
 // Requests are sequential (one isolate, one request at a time, as in production).
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { ROOT, UsageError, fail, parseOptions } from '../scripts/lib.mjs';
+import { detectorCost, printDetectorCost } from './lib/detector-cost.mjs';
 import { startBenchServer } from './lib/worker.mjs';
 
 const require = createRequire(import.meta.url);
@@ -136,6 +139,7 @@ async function main() {
   if (opts.json && targets.length !== 1) throw new UsageError('--json needs exactly one model: add --only default (or one --models DIR)');
   const rows = [];
   for (const [label, dir] of targets) rows.push({ label, ...(await benchModel(label, dir, opts.n, photo)) });
+  const detecting = targets.some(([label]) => label === 'default') ? await detectorCost(join(ROOT, 'models')) : null;
   if (opts.json) writeJson(opts.json, rows[0], opts.n, source);
   console.log(`\nworkerd via wrangler dev (local), ${opts.n} sequential requests per series, client-timed; ` +
     `photo: 640x480 JPEG (${source}, ${(photo.length / 1024).toFixed(0)} KiB), whole image as the crop (crop=image).\n` +
@@ -146,6 +150,7 @@ async function main() {
   for (const r of rows) {
     console.log(`| ${r.label}: ${r.model} | ${r.input} | ${(r.bytes / 1e6).toFixed(2)} MB | ${ms(r.cold)} | ${ms(r.e2e50)} | ${ms(r.e2e95)} | ${ms(r.inf50)} | ${ms(r.inf95)} | ${ms(r.overhead50)} | ${ms(r.image50)} | ${r.quality50.toFixed(2)} ms (${(100 * r.qualityShare).toFixed(1)}%) | ${ms(r.rt50)} | ${ms(r.up50)} | ${r.heapMiB.toFixed(1)} MiB (${r.requests} req) |`);
   }
+  if (detecting) printDetectorCost(detecting);
 }
 
 function writeJson(path, r, n, source) {

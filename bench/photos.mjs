@@ -32,8 +32,8 @@
 //              and 8 variants that should not change its age (cut 4 % from each side, scaled to
 //              85 % and 115 %, JPEG 80, mirrored).
 //   cost       detector ms per photo (POST /_bench/detect minus /_bench/decode, each the best of
-//              3), by photo size (1, 4, 12 megapixels; a one-face selfie and a group of 12), and
-//              request ms for 640x480 and 1920x1080 photos with 1 and 4 faces, wasm heap.
+//              3), request ms for 640x480 and 1920x1080 photos with 1 and 4 faces, wasm heap
+//              (by photo size, 1-12 megapixels: `npm run bench`).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs as parseArgv } from 'node:util';
@@ -74,21 +74,6 @@ function costPhoto(faces, width, height, n) {
   const canvas = background('gradient', width, height, rng(7));
   const side = Math.round(Math.min(width / 4, height / 2) * 0.8);
   for (let i = 0; i < n; i++) paste(canvas, resizeSquare(decode(faces[i].bytes), side), (width / 4) * (i + 0.5), height / 2, 0);
-  return encode(canvas, 90);
-}
-
-/** One face of half the short side, off centre: a selfie at arm's length. */
-function selfiePhoto(faces, width, height) {
-  const canvas = background('gradient', width, height, rng(8));
-  paste(canvas, resizeSquare(decode(faces[0].bytes), Math.round(Math.min(width, height) / 2)), width * 0.45, height * 0.5, 0);
-  return encode(canvas, 90);
-}
-
-/** `n` faces of 6 % of the long side in two rows: a group. */
-function groupPhoto(faces, width, height, n) {
-  const canvas = background('gradient', width, height, rng(9));
-  const side = Math.round(Math.max(width, height) * 0.06 * 1.086);
-  for (let i = 0; i < n; i++) paste(canvas, resizeSquare(decode(faces[i % faces.length].bytes), side), (width / (n / 2)) * ((i % (n / 2)) + 0.5), height * (0.35 + 0.3 * Math.floor(i / (n / 2))), 0);
   return encode(canvas, 90);
 }
 
@@ -171,19 +156,8 @@ async function main() {
         for (let i = 0; i < opts.n; i++) ts.push((await postJpeg(base, '/v1/age', bytes)).t);
         cost.push({ size: `${w}x${h}`, faces: n, found: first.body.faces?.length ?? 0, kib: bytes.length / 1024, p50: pct(ts, 50), p95: pct(ts, 95) });
       }
-    // What finding the faces costs by photo size: a selfie (one face of half the short side) and a group of 12 small faces.
-    const bySize = [];
-    for (const [w, h] of opts.cost ? [[1155, 866], [2309, 1732], [4000, 3000]] : [])
-      for (const kind of ['selfie', 'group of 12']) {
-        const bytes = kind === 'selfie' ? selfiePhoto(faces, w, h) : groupPhoto(faces, w, h, 12);
-        const decodeMs = await best('/_bench/decode', bytes);
-        const detect = await postJpeg(base, '/_bench/detect', bytes);
-        const ts = [];
-        for (let i = 0; i < Math.max(3, Math.round(opts.n / 4)); i++) ts.push((await postJpeg(base, '/v1/age', bytes)).t);
-        bySize.push({ size: `${w}x${h}`, megapixels: (w * h) / 1e6, kind, found: detect.body.faces.length, decode_ms: decodeMs, detect_ms: (await best('/_bench/detect', bytes)) - decodeMs, request_p50: pct(ts, 50) });
-      }
     const models = await (await fetch(`${base}/v1/models`)).json();
-    report(opts, { active, framing, photos, empty, placed, falseFaces, falseEmpty, detectMs, cost, bySize, groups, real, heap: models.wasm_heap_bytes, detector: models.detector.active });
+    report(opts, { active, framing, photos, empty, placed, falseFaces, falseEmpty, detectMs, cost, groups, real, heap: models.wasm_heap_bytes, detector: models.detector.active });
   } finally {
     await stop();
   }
@@ -281,7 +255,7 @@ function report(opts, r) {
     false_faces_per_photo: r.falseFaces / r.photos.length, false_faces_per_empty_photo: r.falseEmpty / r.empty.length,
     age: ageRows,
     detector_ms: { p50: pct(r.detectMs, 50), p95: pct(r.detectMs, 95) },
-    requests: r.cost, by_photo_size: r.bySize, wasm_heap_mib: r.heap / 2 ** 20,
+    requests: r.cost, wasm_heap_mib: r.heap / 2 ** 20,
     groups: r.groups && groupSummary(r.groups), group_photos: r.groups, real: r.real && realSummary(r.real), real_photos: r.real,
     // Per face, so two models' runs (the same photos for a seed) can be compared face by face.
     per_face: r.placed.map((p) => ({ file: p.face.file, age: p.face.age, side: p.side, turned: Boolean(p.face.angle), recompressed: Boolean(p.face.recompress),
@@ -304,10 +278,6 @@ function report(opts, r) {
     console.log(`\ndetector per photo (workerd, 640x480): p50 ${f(out.detector_ms.p50, 1)} ms, p95 ${f(out.detector_ms.p95, 1)} ms\n`);
     console.log('| photo | faces in it | faces found | JPEG | request p50 | request p95 |\n|---|---|---|---|---|---|');
     for (const c of r.cost) console.log(`| ${c.size} | ${c.faces} | ${c.found} | ${c.kib.toFixed(0)} KiB | ${f(c.p50, 1)} ms | ${f(c.p95, 1)} ms |`);
-  }
-  if (out.by_photo_size?.length) {
-    console.log('\n| photo | megapixels | kind | faces found | decode | detector | request p50 |\n|---|---|---|---|---|---|---|');
-    for (const c of out.by_photo_size) console.log(`| ${c.size} | ${f(c.megapixels, 1)} | ${c.kind} | ${c.found} | ${f(c.decode_ms, 0)} ms | ${f(c.detect_ms, 0)} ms | ${f(c.request_p50, 0)} ms |`);
   }
   if (out.groups) printGroups(out.groups, f);
   if (out.real) printReal(out.real, out.real_photos, f);

@@ -104,6 +104,9 @@ export const iou = (a, b) => {
 
 const DATA = join(ROOT, '..', 'shared', 'data', 'utkface');
 
+/** A UTKFace chip's JPEG bytes. */
+export const chipBytes = (file) => readFileSync(join(DATA, 'images', file));
+
 /** `split`'s rows of UTKFace's labels.csv, in its order (training/datasets.py's): [{file, age}]. */
 export function splitRows(split) {
   if (!existsSync(join(DATA, 'labels.csv'))) throw new UsageError(`${DATA}/labels.csv not found: the photos are composed from UTKFace's ${split} faces (../shared/data)`);

@@ -119,6 +119,8 @@ describe('tiles', () => {
     expect(tileHasRoom(tile, [])).toBe(true);
     expect(tileHasRoom(tile, [face(1000, 1000, 300)])).toBe(true); // a face elsewhere
     expect(tileHasRoom(tile, [face(100, 100, 100)])).toBe(true); // a small face: twice its box covers a quarter
+    // Faces of a group, small enough for the tile to find more like them, however many.
+    expect(tileHasRoom(tile, [face(0, 0, 150), face(200, 0, 150), face(0, 200, 150), face(200, 200, 150)])).toBe(true);
     expect(tileHasRoom(tile, [face(50, 50, 300)])).toBe(false); // a selfie's face fills it
   });
 

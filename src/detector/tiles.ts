@@ -33,18 +33,21 @@ export function tileRects(width: number, height: number, fraction: number = TILE
 }
 
 /**
- * Whether a tile is worth reading: not when more than half of it lies within faces already
- * found, each taken twice its box's size (the head, hair and shoulders around a face hold no
- * other face). So a selfie that fills the frame reads few of the finest tiles, and a group
- * photo reads them all.
+ * Whether a tile is worth reading: not when more than half of it lies within faces already found
+ * that are too large for it (over half the tile: a tile finds only smaller ones), each taken
+ * twice its box's size (the head, hair and shoulders around a face hold no other face). So a
+ * selfie that fills the frame reads few of the finest tiles, and a group photo, whose faces are
+ * all small, reads them all.
  */
 export function tileHasRoom(tile: Rect, found: readonly Detection[]): boolean {
+  const large = found.filter((d) => d.box.w > tile.w / 2);
+  if (large.length === 0) return true;
   const step = tile.w / 16;
   let covered = 0;
   for (let i = 0; i < 16; i++)
     for (let j = 0; j < 16; j++) {
       const x = tile.x + (i + 0.5) * step, y = tile.y + (j + 0.5) * step;
-      if (found.some(({ box: b }) => Math.abs(x - (b.x + b.w / 2)) <= b.w && Math.abs(y - (b.y + b.h / 2)) <= b.h)) covered++;
+      if (large.some(({ box: b }) => Math.abs(x - (b.x + b.w / 2)) <= b.w && Math.abs(y - (b.y + b.h / 2)) <= b.h)) covered++;
     }
   return covered <= 128;
 }
