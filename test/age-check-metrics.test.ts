@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assuranceMeasures, bandsUnder, checkReport, cheapestRuleUnder, maeByGroup, reliability, wilson, type CheckedFace, type LabelledFace, type Rule } from '../bench/lib/age-check-metrics';
+import { assuranceMeasures, bandsUnder, checkReport, cheapestRuleUnder, fairnessBy, maeByGroup, reliability, wilson, type CheckedFace, type LabelledFace, type Rule } from '../bench/lib/age-check-metrics';
 
 // Eight hand-made faces for T = 18: four under 18 (ages 10, 15, 16, 17), four at 18 or over
 // (18, 19, 25, 40). Estimates and P(age >= 18) chosen so that every rate can be counted by hand.
@@ -112,5 +112,28 @@ describe('bench:age-checks metrics', () => {
     expect(checkReport(looser, 18, { kind: 'decision', falseAccept: 0.02 }).rule).toBe("the model's decision at false_accept=0.02 (fitted on val)");
     expect(checkReport(looser, 18, { kind: 'decision', falseAccept: 0.02 }).falseReject.k).toBeLessThanOrEqual(r.falseReject.k);
     expect(() => checkReport(decided, 18, { kind: 'decision', falseAccept: 0.02 })).toThrow(/no decision/);
+  });
+
+  it('fairness by group: raw rates, and rates re-weighted to one age mix that undo a group being younger', () => {
+    // Women are 20 (two of them) and 40; men 20 and 40 (two). Everyone under 30 is referred at 18.
+    const face = (truth: number, gender: string, age: number): CheckedFace & LabelledFace => ({ truth, age, gender, over: { 18: truth < 30 ? 0.5 : 0.99 } });
+    const adults = [face(20, 'female', 22), face(20, 'female', 24), face(40, 'female', 40), face(20, 'male', 20), face(40, 'male', 44), face(40, 'male', 40)];
+    const minors = [face(15, 'female', 19), face(16, 'female', 17), face(15, 'male', 14), face(10, 'male', 12)];
+    const rows = fairnessBy([...adults, ...minors, { ...face(30, '', 30) }], 'gender', 18, { kind: 'probability', p: 0.9 });
+    const [women, men] = rows;
+    expect(rows.map((r) => [r.group, r.faces])).toEqual([['female', 5], ['male', 5]]);
+    expect([women!.adults_referred.rate, men!.adults_referred.rate]).toEqual([2 / 3, 1 / 3]);
+    // The same age mix (half 18-24, half 40-49): both refer all of their 18-24s and none older.
+    expect(women!.adults_referred_reweighted.rate).toBeCloseTo(0.5, 12);
+    expect(men!.adults_referred_reweighted.rate).toBeCloseTo(0.5, 12);
+    // Uneven weights shrink the effective sample below the count, and the interval holds the rate.
+    expect(women!.adults_referred_reweighted.n_effective).toBeLessThan(3);
+    const [lo, hi] = women!.adults_referred_reweighted.ci95;
+    expect(lo).toBeLessThan(0.5);
+    expect(hi).toBeGreaterThan(0.5);
+    // No minor passes (P 0.5 < 0.9); MAE raw is the plain mean.
+    expect(women!.minors_pass.rate).toBe(0);
+    expect(women!.mae).toBeCloseTo((2 + 4 + 0 + 4 + 1) / 5, 12);
+    expect(men!.mae).toBeCloseTo((0 + 4 + 0 + 1 + 2) / 5, 12);
   });
 });

@@ -166,3 +166,71 @@ export function maeByGroup(faces: readonly LabelledFace[], minFaces = 30) {
   const spread = counted.length ? Math.max(...counted.map((r) => r.mae)) - Math.min(...counted.map((r) => r.mae)) : NaN;
   return { rows, minFaces, spread, worst: counted.reduce<typeof counted[number] | undefined>((w, r) => (!w || r.mae > w.mae ? r : w), undefined) };
 }
+
+/** Bands of true age that the fairness table re-weights each group to: minors and adults apart. */
+export const FAIRNESS_BANDS: readonly (readonly [number, number])[] = [[0, 12], [13, 15], [16, 17], [18, 24], [25, 29], [30, 39], [40, 49], [50, 59], [60, 200]];
+
+/**
+ * A weighted share with its 95% Wilson interval at the effective sample size (Kish: (Σw)²/Σw²),
+ * so a re-weighted rate's interval widens with the weights' unevenness.
+ */
+export type WeightedRate = { rate: number; n: number; n_effective: number; ci95: [number, number] };
+
+function weightedRate(xs: readonly { hit: boolean; w: number }[]): WeightedRate {
+  const total = xs.reduce((s, x) => s + x.w, 0);
+  if (!xs.length || total <= 0) return { rate: NaN, n: xs.length, n_effective: 0, ci95: [NaN, NaN] };
+  const rate = xs.reduce((s, x) => s + (x.hit ? x.w : 0), 0) / total;
+  const nEff = total ** 2 / xs.reduce((s, x) => s + x.w ** 2, 0);
+  const w = wilson(rate * nEff, nEff);
+  return { rate, n: xs.length, n_effective: nEff, ci95: w.ci95 };
+}
+
+/**
+ * Per-face weights that give `faces` the age mix of `reference` (by FAIRNESS_BANDS): a face in
+ * band b weighs reference share(b) / its group's count in b. Bands the group lacks are left out
+ * and the rest renormalised, so a group is compared on the ages it has.
+ */
+function ageMixWeights(faces: readonly LabelledFace[], reference: readonly LabelledFace[]): number[] {
+  const band = (t: number) => FAIRNESS_BANDS.findIndex(([lo, hi]) => t >= lo && t <= hi);
+  const share = FAIRNESS_BANDS.map((_, b) => reference.filter((f) => band(f.truth) === b).length / reference.length);
+  const count = FAIRNESS_BANDS.map((_, b) => faces.filter((f) => band(f.truth) === b).length);
+  return faces.map((f) => share[band(f.truth)]! / count[band(f.truth)]!);
+}
+
+export type FairnessRow = {
+  group: string;
+  faces: number;
+  mae: number;
+  mae_reweighted: number;
+  adults_referred: WeightedRate;
+  adults_referred_reweighted: WeightedRate;
+  minors_pass: WeightedRate;
+  minors_pass_reweighted: WeightedRate;
+};
+
+/**
+ * How the age check at `t` (the model's decision by `rule`) and the estimate treat each value of
+ * `key` (gender or race): MAE, adults (t or over) referred, minors (under t) who pass, each raw
+ * and re-weighted to the whole set's age mix (among adults, among minors, among all for MAE).
+ * Faces without the label are left out.
+ */
+export function fairnessBy(faces: readonly (CheckedFace & LabelledFace)[], key: 'gender' | 'race', t: number, rule: Rule): FairnessRow[] {
+  const labelled = faces.filter((f) => f[key] !== undefined && f[key] !== '');
+  const adults = labelled.filter((f) => f.truth >= t), minors = labelled.filter((f) => f.truth < t);
+  const groups = [...new Set(labelled.map((f) => f[key]!))].sort();
+  const even = (xs: readonly unknown[]) => xs.map(() => 1);
+  return groups.map((g) => {
+    const all = labelled.filter((f) => f[key] === g), a = adults.filter((f) => f[key] === g), m = minors.filter((f) => f[key] === g);
+    const err = all.map((f) => Math.abs(f.age - f.truth));
+    const wAll = ageMixWeights(all, labelled);
+    const referred = (w: number[]) => weightedRate(a.map((f, i) => ({ hit: !passes(f, t, rule), w: w[i]! })));
+    const passing = (w: number[]) => weightedRate(m.map((f, i) => ({ hit: passes(f, t, rule), w: w[i]! })));
+    return {
+      group: g, faces: all.length,
+      mae: err.reduce((s, e) => s + e, 0) / all.length,
+      mae_reweighted: err.reduce((s, e, i) => s + e * wAll[i]!, 0) / wAll.reduce((s, w) => s + w, 0),
+      adults_referred: referred(even(a)), adults_referred_reweighted: referred(ageMixWeights(a, adults)),
+      minors_pass: passing(even(m)), minors_pass_reweighted: passing(ageMixWeights(m, minors)),
+    };
+  });
+}
