@@ -133,6 +133,15 @@ describe('tiles', () => {
     expect(wide.at(-1)).toEqual({ x: 960, y: 120, w: 960, h: 960 });
   });
 
+  it('keep small tile faces under a large false box, and drop the box that holds them', () => {
+    const det = (x: number, y: number, w: number, score = 0.9): Detection => ({ box: { x, y, w, h: w }, score, keypoints: [] });
+    // One pass over a 3000 px group photo merged a row of faces into a 1,120 px box (score 0.52).
+    const whole = [det(1871, 478, 1120, 0.52), det(100, 100, 300)];
+    const tile = { x: 1500, y: 0, w: 1500, h: 1500 };
+    const merged = mergeTiles(whole, [{ tile, found: [det(2000, 600, 250), det(2400, 600, 260), det(2623, 558, 296)] }]);
+    expect(merged.map((d) => d.box.x).sort((a, b) => a - b)).toEqual([100, 2000, 2400, 2623]);
+  });
+
   it('add a tile face only when it is whole, small and new', () => {
     const det = (x: number, y: number, w: number, score = 0.9): Detection => ({ box: { x, y, w, h: w }, score, keypoints: [] });
     const tile = { x: 0, y: 0, w: 320, h: 320 };

@@ -56,12 +56,14 @@ const intersection = (a: Rect, b: Rect) =>
   Math.max(0, Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x)) * Math.max(0, Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y));
 
 /**
- * Adds the tiles' faces to the whole image's. A tile's face counts only if it lies inside the
- * tile (a face cut by the tile's edge gives a partial box) and is under half the tile, and
- * only if it is not already there: more than half of the smaller box covered by a kept one.
+ * Adds the tiles' faces to the faces found so far. A tile's face counts only if it lies inside
+ * the tile (a face cut by the tile's edge gives a partial box) and is under half the tile, and
+ * only if it is not already there: more than half of the smaller box covered by a kept face of
+ * about its size (sides within 2×). Then a kept face that holds two or more smaller faces is
+ * dropped: one pass over a large photo can merge a row of small faces into one low, false box
+ * (measured on the group photos of bench:photos), and a face does not contain two faces.
  */
-export function mergeTiles(whole: Detection[], tiles: { tile: Rect; found: Detection[] }[]): Detection[] {
-  const kept = [...whole];
+export function mergeTiles(kept: Detection[], tiles: { tile: Rect; found: Detection[] }[]): Detection[] {
   const candidates = tiles.flatMap(({ tile, found }) => {
     const m = 0.02 * tile.w;
     return found.filter(
@@ -69,9 +71,12 @@ export function mergeTiles(whole: Detection[], tiles: { tile: Rect; found: Detec
     );
   });
   candidates.sort((a, b) => b.score - a.score);
+  const merged = [...kept];
   for (const d of candidates) {
-    const dup = kept.some((k) => intersection(k.box, d.box) > 0.5 * Math.min(k.box.w * k.box.h, d.box.w * d.box.h));
-    if (!dup) kept.push(d);
+    const dup = merged.some((k) => sameSize(k.box, d.box) && intersection(k.box, d.box) > 0.5 * Math.min(k.box.w * k.box.h, d.box.w * d.box.h));
+    if (!dup) merged.push(d);
   }
-  return kept;
+  return merged.filter((k) => merged.filter((d) => d !== k && d.box.w < k.box.w / 2 && intersection(k.box, d.box) > 0.8 * d.box.w * d.box.h).length < 2);
 }
+
+const sameSize = (a: Rect, b: Rect) => Math.max(a.w, b.w) <= 2 * Math.min(a.w, b.w);

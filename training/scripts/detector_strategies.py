@@ -66,7 +66,8 @@ def iou(a, b) -> float:
 
 
 def detect(det: Detector, img: np.ndarray, fractions) -> tuple[list[dict], int]:
-    """The whole photo, then each level of tiles; a tile's face joins as src/detector/tiles.ts mergeTiles does."""
+    """The whole photo, then each level of tiles; a tile's face joins, and a box holding two smaller
+    faces leaves, as src/detector/tiles.ts mergeTiles does."""
     H, W = img.shape[:2]
     side = max(W, H)
     kept, runs = run_square(det, img, ((W - side) / 2, (H - side) / 2, side, side)), 1
@@ -79,8 +80,11 @@ def detect(det: Detector, img: np.ndarray, fractions) -> tuple[list[dict], int]:
                       if d["box"][0] >= tl[0] + m and d["box"][1] >= tl[1] + m and d["box"][0] + d["box"][2] <= tl[0] + tl[2] - m
                       and d["box"][1] + d["box"][3] <= tl[1] + tl[3] - m and d["box"][2] <= tl[2] / 2]
         for d in sorted(found, key=lambda d: -d["score"]):
-            if not any(inter(k["box"], d["box"]) > 0.5 * min(k["box"][2] * k["box"][3], d["box"][2] * d["box"][3]) for k in kept):
+            if not any(max(k["box"][2], d["box"][2]) <= 2 * min(k["box"][2], d["box"][2])
+                       and inter(k["box"], d["box"]) > 0.5 * min(k["box"][2] * k["box"][3], d["box"][2] * d["box"][3]) for k in kept):
                 kept.append(d)
+        kept = [k for k in kept if sum(1 for d in kept if d is not k and d["box"][2] < k["box"][2] / 2
+                                       and inter(k["box"], d["box"]) > 0.8 * d["box"][2] * d["box"][3]) < 2]
     return kept, runs
 
 
