@@ -42,6 +42,9 @@ function countingRegistries() {
       counts.detect++;
       return faces.map((f) => ({ ...f, box: { ...f.box } }));
     },
+    async refine(_image: unknown, face: Detection) {
+      return face;
+    },
     release: async () => undefined,
   };
   const lease = <M>(m: M) => ({ acquire: async () => ({ model: m, fallback: false, release() {} }) });

@@ -104,6 +104,24 @@ describe('a group photo', () => {
   });
 });
 
+describe('refine', () => {
+  it('looks at a small face again alone: the same face, its box on it; nothing there leaves a detection as it was', async () => {
+    const d = await detector();
+    const faces = Array.from({ length: 12 }, (_, i) => ({ cx: 160 + (i % 6) * 256, cy: 380 + Math.floor(i / 6) * 420, size: 140 }));
+    const image = decodeImage(encodeJpeg(facePhoto(1600, 1200, faces), { quality: 92 }), limits);
+    const found = await d.detect(image, { tileLevels: 2 });
+    for (const f of found) {
+      const r = await d.refine(image, f);
+      const drawn = faces.map((g) => drawnBox(g.cx, g.cy, g.size)).find((b) => iou(b, f.box) > 0.5)!;
+      expect(iou(r.box, drawn)).toBeGreaterThan(0.5);
+      expect(r.score).toBe(f.score);
+      expect(r.keypoints).toHaveLength(6);
+    }
+    const nothing: Detection = { box: { x: 20, y: 20, w: 40, h: 40 }, score: 0.6, keypoints: [] };
+    expect(await d.refine(image, nothing)).toBe(nothing);
+  });
+});
+
 describe('tiles', () => {
   it('of a quarter of the long side cover a 4:3 photo with 24 tiles, overlapping by a third or more', () => {
     const tiles = tileRects(1600, 1200, 1 / 4);

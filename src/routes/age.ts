@@ -1,5 +1,6 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../context';
+import type { Detection, FaceDetector } from '../detector/face-detector';
 import { badRequest, noFace } from '../errors';
 import { checkBoxInside, frameFace } from '../image/crop';
 import { decodeImage, type DecodedImage } from '../image/decode';
@@ -124,6 +125,16 @@ export function ageRoutes(registriesFor: RegistriesFor) {
   }).all('/', methodNotAllowed('POST, OPTIONS'));
 }
 
+/** Each face that gets an age looked at again alone (one at a time: one session): its box and keypoints frame the crop. */
+async function refined(detector: FaceDetector, image: DecodedImage, faces: Detection[]): Promise<Face[]> {
+  const out: Face[] = [];
+  for (const d of faces) {
+    const r = await detector.refine(image, d);
+    out.push({ box: r.box, score: r.score, keypoints: r.keypoints });
+  }
+  return out;
+}
+
 /** Every face in the photo, largest first, at most `maxFaces`; 422 when there is none. */
 async function detectFaces(registries: Registries, image: DecodedImage, shown: { width: number; height: number }, maxFaces: number, tileLevels: number, requestId: string) {
   const lease = await registries.detector.acquire(requestId);
@@ -137,7 +148,7 @@ async function detectFaces(registries: Registries, image: DecodedImage, shown: {
     }
     const m = lease.model.manifest;
     return {
-      faces: found.slice(0, maxFaces).map((d) => ({ box: d.box, score: d.score, keypoints: d.keypoints })),
+      faces: await refined(lease.model, image, found.slice(0, maxFaces)),
       others: found.slice(maxFaces).map((d) => ({ box: roundRect(d.box), score: Math.round(d.score * 1000) / 1000 })),
       detected: found.length,
       detector: { name: m.name, version: m.version, fallback: lease.fallback },
