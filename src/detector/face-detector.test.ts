@@ -140,6 +140,7 @@ describe('tiles', () => {
     // Faces of a group, small enough for the tile to find more like them, however many.
     expect(tileHasRoom(tile, [face(0, 0, 150), face(200, 0, 150), face(0, 200, 150), face(200, 200, 150)])).toBe(true);
     expect(tileHasRoom(tile, [face(50, 50, 300)])).toBe(false); // a selfie's face fills it
+    expect(tileHasRoom(tile, [{ ...face(50, 50, 300), score: 0.52 }])).toBe(true); // unsure: perhaps a row of small faces merged
   });
 
   it('cover the image with squares of half the long side, overlapping by a third or more', () => {

@@ -32,15 +32,18 @@ export function tileRects(width: number, height: number, fraction: number = TILE
   return out;
 }
 
+/** A face this sure is no merged row of small faces (those score 0.50-0.52 on bench:photos' groups). */
+const CONFIDENT = 0.75;
+
 /**
- * Whether a tile is worth reading: not when more than half of it lies within faces already found
- * that are too large for it (over half the tile: a tile finds only smaller ones), each taken
+ * Whether a tile is worth reading: not when more than half of it lies within confident faces
+ * already found that are too large for it (over half the tile: a tile finds only smaller ones), each taken
  * twice its box's size (the head, hair and shoulders around a face hold no other face). So a
  * selfie that fills the frame reads few of the finest tiles, and a group photo, whose faces are
  * all small, reads them all.
  */
 export function tileHasRoom(tile: Rect, found: readonly Detection[]): boolean {
-  const large = found.filter((d) => d.box.w > tile.w / 2);
+  const large = found.filter((d) => d.box.w > tile.w / 2 && d.score >= CONFIDENT);
   if (large.length === 0) return true;
   const step = tile.w / 16;
   let covered = 0;
