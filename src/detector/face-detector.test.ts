@@ -161,6 +161,15 @@ describe('tiles', () => {
     expect(merged.map((d) => d.box.x).sort((a, b) => a - b)).toEqual([100, 2000, 2400, 2623]);
   });
 
+  it('keep the surer of one face found at two sizes', () => {
+    const det = (x: number, y: number, w: number, score = 0.9): Detection => ({ box: { x, y, w, h: w }, score, keypoints: [] });
+    const tile = { x: 0, y: 0, w: 1000, h: 1000 };
+    // A face and a shoulder in one box (0.6), the face alone in a tile (0.85): the face alone stays.
+    expect(mergeTiles([det(100, 100, 400, 0.6)], [{ tile, found: [det(150, 120, 150, 0.85)] }]).map((d) => d.box.w)).toEqual([150]);
+    // The other way round: the sure large face stays, the unsure small one inside it goes.
+    expect(mergeTiles([det(100, 100, 400, 0.95)], [{ tile, found: [det(150, 120, 150, 0.55)] }]).map((d) => d.box.w)).toEqual([400]);
+  });
+
   it('add a tile face only when it is whole, small and new', () => {
     const det = (x: number, y: number, w: number, score = 0.9): Detection => ({ box: { x, y, w, h: w }, score, keypoints: [] });
     const tile = { x: 0, y: 0, w: 320, h: 320 };

@@ -62,9 +62,10 @@ const intersection = (a: Rect, b: Rect) =>
  * Adds the tiles' faces to the faces found so far. A tile's face counts only if it lies inside
  * the tile (a face cut by the tile's edge gives a partial box) and is under half the tile, and
  * only if it is not already there: more than half of the smaller box covered by a kept face of
- * about its size (sides within 2×). Then a kept face that holds two or more smaller faces is
- * dropped: one pass over a large photo can merge a row of small faces into one low, false box
- * (measured on the group photos of bench:photos), and a face does not contain two faces.
+ * about its size (sides within 2×). Then a box that holds two or more smaller faces is dropped:
+ * one pass over a large photo can merge a row of small faces into one low, false box (measured
+ * on the group photos of bench:photos), and a face does not contain two faces; a box that holds
+ * one smaller face is the same face found at two sizes, and only the surer one stays.
  */
 export function mergeTiles(kept: Detection[], tiles: { tile: Rect; found: Detection[] }[]): Detection[] {
   const candidates = tiles.flatMap(({ tile, found }) => {
@@ -79,7 +80,16 @@ export function mergeTiles(kept: Detection[], tiles: { tile: Rect; found: Detect
     const dup = merged.some((k) => sameSize(k.box, d.box) && intersection(k.box, d.box) > 0.5 * Math.min(k.box.w * k.box.h, d.box.w * d.box.h));
     if (!dup) merged.push(d);
   }
-  return merged.filter((k) => merged.filter((d) => d !== k && d.box.w < k.box.w / 2 && intersection(k.box, d.box) > 0.8 * d.box.w * d.box.h).length < 2);
+  // What each box holds of the smaller faces: two or more, it is a merged row; one, the two are
+  // one face seen at two sizes (a face and a shoulder, say), and the surer of them stays.
+  const inside = (k: Detection) => merged.filter((d) => d !== k && d.box.w < k.box.w / 2 && intersection(k.box, d.box) > 0.8 * d.box.w * d.box.h);
+  const dropped = new Set<Detection>();
+  for (const k of merged) {
+    const held = inside(k);
+    if (held.length >= 2) dropped.add(k);
+    else if (held.length === 1) dropped.add(held[0]!.score > k.score ? k : held[0]!);
+  }
+  return merged.filter((d) => !dropped.has(d));
 }
 
 const sameSize = (a: Rect, b: Rect) => Math.max(a.w, b.w) <= 2 * Math.min(a.w, b.w);
