@@ -133,7 +133,7 @@ def main():
     if args.full:
         full = Detector(args.full)
         strategies |= {"full range, whole": (full, []), "full range, whole + 1/2": (full, [0.5])}
-    bands = [("4–5 %", 0.04, 0.05), ("5–7 %", 0.05, 0.07), ("7–10 %", 0.07, 0.101)]
+    bands = [("under 5 %", 0.0, 0.05), ("5–7 %", 0.05, 0.07), ("7 % and over", 0.07, 1.0)]
     res = {k: {"hit": {b[0]: 0 for b in bands}, "n": {b[0]: 0 for b in bands}, "false": 0, "runs": [], "s": 0.0} for k in strategies}
     rng = np.random.default_rng(args.seed)
     for W, H, n, lo, hi, tilt in PHOTOS:
