@@ -36,8 +36,7 @@
 //              (by photo size, 1-12 megapixels: `npm run bench`).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs as parseArgv } from 'node:util';
-import { ROOT, UsageError, fail, readVersionDir } from '../scripts/lib.mjs';
+import { ROOT, UsageError, fail, parseOptions, readVersionDir } from '../scripts/lib.mjs';
 import { seed } from '../scripts/models.mjs';
 import { BANDS, GROUP_LIGHTS, background, composeFaces, composeGroups, decode, emptyPhotos, encode, framingOf, iou, matchFaces, paste, resizeSquare } from './lib/compose-photos.mjs';
 import { faceApiDetector } from './lib/peers.mjs';
@@ -46,19 +45,11 @@ import { pairedBootstrap, rng } from './lib/stats.mjs';
 import { startBenchWorker } from './lib/worker.mjs';
 
 function parseArgs(argv) {
-  let values;
-  try {
-    ({ values } = parseArgv({
-      args: argv,
-      options: {
-        faces: { type: 'string', default: '200' }, groups: { type: 'string', default: '15' }, models: { type: 'string' }, json: { type: 'string' },
-        tiles: { type: 'string' }, 'no-tiles': { type: 'boolean' }, 'no-cost': { type: 'boolean' }, 'no-real': { type: 'boolean' },
-        seed: { type: 'string', default: '1' }, n: { type: 'string', default: '20' },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError(err.message);
-  }
+  const { values } = parseOptions(argv, {
+    faces: { type: 'string', default: '200' }, groups: { type: 'string', default: '15' }, models: { type: 'string' }, json: { type: 'string' },
+    tiles: { type: 'string' }, 'no-tiles': { type: 'boolean' }, 'no-cost': { type: 'boolean' }, 'no-real': { type: 'boolean' },
+    seed: { type: 'string', default: '1' }, n: { type: 'string', default: '20' },
+  });
   const opts = {
     faces: Number(values.faces), groups: Number(values.groups), models: values.models ? resolve(values.models) : join(ROOT, 'models'), json: values.json,
     tiles: values['no-tiles'] ? '0' : values.tiles, cost: !values['no-cost'], real: !values['no-real'], seed: Number(values.seed), n: Number(values.n),
