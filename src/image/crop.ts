@@ -1,16 +1,16 @@
-import { badRequest } from '../errors';
 import type { Framing, Rect } from './types';
 
-/** Parses `box=x,y,w,h` (image pixels, numbers); undefined when absent. */
+/** Parses `box=x,y,w,h` (image pixels, numbers); undefined when absent. A RangeError says what is
+ *  wrong with it (src/schemas.ts makes its message the 400's). */
 export function parseBox(raw: string | null | undefined): Rect | undefined {
   if (raw === null || raw === undefined || raw.trim() === '') return undefined;
   const parts = raw.split(',').map((s) => s.trim());
   const nums = parts.map((s) => (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(s) ? Number(s) : NaN));
   if (nums.length !== 4 || nums.some((n) => !Number.isFinite(n))) {
-    throw badRequest('box must be four numbers "x,y,w,h" in image pixels.');
+    throw new RangeError('box must be four numbers "x,y,w,h" in image pixels.');
   }
   const [x, y, w, h] = nums as [number, number, number, number];
-  if (w <= 0 || h <= 0) throw badRequest('box width and height must be positive.');
+  if (w <= 0 || h <= 0) throw new RangeError('box width and height must be positive.');
   return { x, y, w, h };
 }
 
@@ -107,11 +107,9 @@ export function frameFace(box: Rect, keypoints: [number, number][] | undefined, 
   return { crop: { x: cx - scale / 2, y: cy - scale / 2, w: scale, h: scale }, roll };
 }
 
-/** Refuses (400) a caller's box that does not overlap the image. */
-export function checkBoxInside(box: Rect, width: number, height: number): void {
-  if (box.x >= width || box.y >= height || box.x + box.w <= 0 || box.y + box.h <= 0) {
-    throw badRequest(`box ${box.x},${box.y},${box.w},${box.h} does not overlap the ${width}x${height} image.`);
-  }
+/** Whether a caller's box overlaps the image at all (past its edge is fine). */
+export function boxOverlaps(box: Rect, width: number, height: number): boolean {
+  return box.x < width && box.y < height && box.x + box.w > 0 && box.y + box.h > 0;
 }
 
 /** Maps the model's attention box, (x0, y0, x1, y1) in [0, 1] of the crop, to image pixels. */

@@ -1,4 +1,4 @@
-import { createSession, ort } from '../ort/load';
+import { createSession, ModelLoadError, ort } from '../ort/load';
 import { REQUIRED_OUTPUTS, type Manifest } from '../registry/manifest';
 
 /** Raw outputs of the fused network for one face crop. */
@@ -18,9 +18,7 @@ export interface AgeModel {
   release(): Promise<void>;
 }
 
-export class ModelLoadError extends Error {
-  override name = 'ModelLoadError';
-}
+export { ModelLoadError };
 
 function first(t: ort.Tensor | undefined, name: string, length: number): Float32Array {
   if (!t || t.type !== 'float32') throw new ModelLoadError(`output ${name} is missing or not float32`);

@@ -25,6 +25,11 @@ import { SESSION_OPTIONS, WASM_THREADS } from './session-options';
 
 export { ort };
 
+/** A graph that could not be loaded, or that does not fit its manifest: the age model's or the detector's. */
+export class ModelLoadError extends Error {
+  override name = 'ModelLoadError';
+}
+
 // A valid, empty wasm header. ORT wraps it as `new Uint8Array(buffer)`, which shares this
 // ArrayBuffer, so the wrapper recognises the call by buffer identity.
 const PLACEHOLDER = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]).buffer;

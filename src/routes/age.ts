@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../context';
 import type { Detection, FaceDetector } from '../detector/face-detector';
 import { badRequest, noFace } from '../errors';
-import { checkBoxInside, frameFace } from '../image/crop';
+import { boxOverlaps, frameFace } from '../image/crop';
 import { decodeImage, type DecodedImage } from '../image/decode';
 import { orientedSize } from '../image/orientation';
 import type { Rect } from '../image/types';
@@ -90,7 +90,9 @@ export function ageRoutes(registriesFor: RegistriesFor) {
       const whole = { x: 0, y: 0, w: shown.width, h: shown.height };
       faces = [{ box: whole, score: null, crop: whole }];
     } else if (box) {
-      checkBoxInside(box, shown.width, shown.height);
+      if (!boxOverlaps(box, shown.width, shown.height)) {
+        throw badRequest(`box ${box.x},${box.y},${box.w},${box.h} does not overlap the ${shown.width}x${shown.height} image.`);
+      }
       faces = [{ box, score: null }];
     } else {
       ({ faces, others, detected, detector } = await detectFaces(registries, image, shown, maxFaces, config.detectorTileLevels, c.var.requestId));
