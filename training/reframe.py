@@ -9,6 +9,8 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .contract import write_manifest_json
+
 
 def reframe(model_dir: str, framing_from: str, out: str, version: str, note: str = "") -> dict:
     src, dst = Path(model_dir), Path(out)
@@ -21,7 +23,7 @@ def reframe(model_dir: str, framing_from: str, out: str, version: str, note: str
     origin = f"{manifest['name']}/{origin_version}"
     manifest.update(version=version, framing=framing, reframed_from=origin,
                     created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    (dst / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_manifest_json(dst / "manifest.json", manifest)
     for extra in ("report.json", "bench.json"):
         if (src / extra).exists():
             data = json.loads((src / extra).read_text())

@@ -5,7 +5,7 @@ import type { Rect } from '../image/types';
 import { createSession, ModelLoadError, ort } from '../ort/load';
 import { anchors, decode, weightedNms, type Detection, type RawDetection } from './decode';
 import type { DetectorManifest } from './manifest';
-import { mergeTiles, TILE_LEVELS, tileHasRoom, tileRects } from './tiles';
+import { mergeTiles, rectIou, TILE_LEVELS, tileHasRoom, tileRects } from './tiles';
 
 export type { Detection } from './decode';
 
@@ -56,12 +56,6 @@ export function detectorPixels(image: DecodedImage, square: Rect, size: number, 
  */
 export const REFINE_SPAN = 3;
 
-const boxIou = (a: Rect, b: Rect) => {
-  const ix = Math.max(0, Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x));
-  const iy = Math.max(0, Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y));
-  return (ix * iy) / (a.w * a.h + b.w * b.h - ix * iy);
-};
-
 class OrtFaceDetector implements FaceDetector {
   private readonly anchorXY: Float64Array;
   private readonly pixels: Uint8Array;
@@ -107,7 +101,7 @@ class OrtFaceDetector implements FaceDetector {
     const square = { x: face.box.x + face.box.w / 2 - side / 2, y: face.box.y + face.box.h / 2 - side / 2, w: side, h: side };
     let best: Detection | undefined, bestIou = 0.3;
     for (const d of await this.detectIn(image, square)) {
-      const v = boxIou(d.box, face.box);
+      const v = rectIou(d.box, face.box);
       if (v >= bestIou) [best, bestIou] = [d, v];
     }
     return best ? { ...best, score: face.score } : face;

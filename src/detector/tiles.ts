@@ -37,10 +37,10 @@ const CONFIDENT = 0.75;
 
 /**
  * Whether a tile is worth reading: not when more than half of it lies within confident faces
- * already found that are too large for it (over half the tile: a tile finds only smaller ones), each taken
- * twice its box's size (the head, hair and shoulders around a face hold no other face). So a
- * selfie that fills the frame reads few of the finest tiles, and a group photo, whose faces are
- * all small, reads them all.
+ * already found that are too large for it (over half the tile: a tile finds only smaller ones),
+ * each taken twice its box's size (the head, hair and shoulders around a face hold no other
+ * face). So a selfie that fills the frame reads few of the finest tiles, and a group photo, whose
+ * faces are all small, reads them all.
  */
 export function tileHasRoom(tile: Rect, found: readonly Detection[]): boolean {
   const large = found.filter((d) => d.box.w > tile.w / 2 && d.score >= CONFIDENT);
@@ -57,6 +57,12 @@ export function tileHasRoom(tile: Rect, found: readonly Detection[]): boolean {
 
 const intersection = (a: Rect, b: Rect) =>
   Math.max(0, Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x)) * Math.max(0, Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y));
+
+/** Intersection over union of two rectangles. */
+export const rectIou = (a: Rect, b: Rect) => {
+  const i = intersection(a, b);
+  return i / (a.w * a.h + b.w * b.h - i);
+};
 
 /**
  * Adds the tiles' faces to the faces found so far. A tile's face counts only if it lies inside

@@ -36,3 +36,23 @@ def test_a_nearly_level_face_stays_upright_and_no_template_frames_by_the_box():
     rect, roll = frame_face(box, tilted, plain)
     assert roll == pytest.approx(eye_roll(tilted))
     assert rect == pytest.approx(crop_rect(box, plain, roll, tilted))
+
+
+def test_reframe_makes_a_version_with_the_new_framing_and_the_same_graph(tmp_path):
+    import hashlib
+    import json
+    from pathlib import Path
+
+    from training.reframe import reframe
+
+    root = Path(__file__).resolve().parents[2]
+    src = root / "test" / "fixtures" / "model" / "al-fixture" / "1"
+    framing_file = root / "training" / "framings" / "utkface-blazeface-short-range-1-template.json"
+    reframe(str(src), str(framing_file), str(tmp_path / "2"), "2")
+    before, after = json.loads((src / "manifest.json").read_text()), json.loads((tmp_path / "2" / "manifest.json").read_text())
+    assert after["version"] == "2" and after["reframed_from"] == f"{before['name']}/{before['version']}"
+    assert after["framing"] == json.loads(framing_file.read_text())["framing"]
+    assert after["framing"]["keypoints"]["template_points"] == [0, 1, 2, 3]
+    assert after["files"] == before["files"]
+    for f in before["files"]:
+        assert hashlib.sha256((tmp_path / "2" / f["path"]).read_bytes()).hexdigest() == f["sha256"]
