@@ -35,6 +35,9 @@ describe('parseManifest', () => {
     ['framing scale', { framing: { scale: 0, offset_x: 0, offset_y: 0 } }, /framing/],
     ['framing offset', { framing: { scale: 1.1, offset_x: 'a', offset_y: 0 } }, /framing/],
     ['framing keypoints', { framing: { scale: 1.1, offset_x: 0, offset_y: 0, keypoints: { offset_x: 3, offset_y: 0 } } }, /framing.keypoints/],
+    ['template without its points', { framing: { scale: 1.1, offset_x: 0, offset_y: 0, keypoints: { offset_x: 0, offset_y: 0, template: [[0.3, 0.3], [0.7, 0.3], [0.5, 0.5], [0.5, 0.7]] } } }, /framing.keypoints.template/],
+    ['template point index', { framing: { scale: 1.1, offset_x: 0, offset_y: 0, keypoints: { offset_x: 0, offset_y: 0, template: [[0.3, 0.3], [0.7, 0.3], [0.5, 0.5], [0.5, 0.7]], template_points: [0, 1, 4] } } }, /framing.keypoints.template/],
+    ['template point twice', { framing: { scale: 1.1, offset_x: 0, offset_y: 0, keypoints: { offset_x: 0, offset_y: 0, template: [[0.3, 0.3], [0.7, 0.3], [0.5, 0.5], [0.5, 0.7]], template_points: [1, 1] } } }, /framing.keypoints.template/],
   ])('rejects a bad %s', (_, patch, why) => {
     expect(() => parseManifest(JSON.stringify({ ...valid, ...patch }))).toThrow(why);
   });
@@ -52,6 +55,12 @@ describe('framingOf', () => {
       scale: 1.0859, offset_x: 0.0025, offset_y: -0.0257, keypoints: { offset_x: 0.004, offset_y: -0.016 },
     });
     expect(framingOf(parseManifest(JSON.stringify(valid)))).toEqual({ scale: 1.8, offset_x: 0, offset_y: 0 });
+  });
+
+  it('carries a keypoint template with the points it fits', () => {
+    const template = [[0.3, 0.3], [0.7, 0.3], [0.5, 0.5], [0.5, 0.7]];
+    const framing = { scale: 1.1, offset_x: 0, offset_y: 0, keypoints: { offset_x: 0, offset_y: -0.01, template, template_points: [0, 1, 2, 3] } };
+    expect(framingOf(parseManifest(JSON.stringify({ ...valid, framing })))).toEqual(framing);
   });
 });
 
