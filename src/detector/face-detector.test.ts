@@ -4,7 +4,7 @@ import { fixtureFile, shippedDetector } from '../../test/helpers/worker';
 import { decodeImage } from '../image/decode';
 import type { Rect } from '../image/types';
 import { loadFaceDetector, type Detection, type FaceDetector } from './face-detector';
-import { mergeTiles, tileHasRoom, tileRects } from './tiles';
+import { mergeTiles, needsFinestTiles, tileHasRoom, tileRects } from './tiles';
 import { parseDetectorManifest } from './manifest';
 
 const limits = { maxPixels: 4_000_000, maxMemoryMB: 64 };
@@ -129,6 +129,14 @@ describe('tiles', () => {
     expect(tiles.every((t) => t.w === 400 && t.h === 400)).toBe(true);
     expect(tiles.at(-1)).toEqual({ x: 1200, y: 800, w: 400, h: 400 });
     expect(tileRects(600, 400, 1 / 4)).toEqual([]); // a 150 px tile: its faces would be too small to age
+  });
+
+  it('of the finest level are not read at all in a portrait: a confident face of a quarter of the long side', () => {
+    const face = (w: number, score = 0.9) => ({ box: { x: 100, y: 100, w, h: w }, score, keypoints: [] });
+    expect(needsFinestTiles([], 1600, 1200)).toBe(true);
+    expect(needsFinestTiles([face(300)], 1600, 1200)).toBe(true); // under a quarter: a group's front row
+    expect(needsFinestTiles([face(400)], 1600, 1200)).toBe(false); // a selfie
+    expect(needsFinestTiles([face(400, 0.55)], 1600, 1200)).toBe(true); // unsure: perhaps a merged row
   });
 
   it('are read only where the faces found leave room', () => {

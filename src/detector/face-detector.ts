@@ -5,7 +5,7 @@ import type { Rect } from '../image/types';
 import { createSession, ModelLoadError, ort } from '../ort/load';
 import { anchors, decode, weightedNms, type Detection, type RawDetection } from './decode';
 import type { DetectorManifest } from './manifest';
-import { mergeTiles, rectIou, TILE_LEVELS, tileHasRoom, tileRects } from './tiles';
+import { FINEST_TILE_SCORE, mergeTiles, needsFinestTiles, rectIou, TILE_LEVELS, tileHasRoom, tileRects } from './tiles';
 
 export type { Detection } from './decode';
 
@@ -86,10 +86,13 @@ class OrtFaceDetector implements FaceDetector {
     const whole = await this.detectIn(image, letterboxRect(shown.width, shown.height));
     let found = whole;
     for (const fraction of TILE_LEVELS.slice(0, options.tileLevels)) {
+      const finest = fraction === TILE_LEVELS[TILE_LEVELS.length - 1] && fraction !== TILE_LEVELS[0];
+      if (finest && !needsFinestTiles(found, shown.width, shown.height)) break;
       const tiles = [];
       for (const tile of tileRects(shown.width, shown.height, fraction)) {
-        if (fraction !== TILE_LEVELS[0] && !tileHasRoom(tile, found)) continue;
-        tiles.push({ tile, found: await this.detectIn(image, tile) });
+        if (finest && !tileHasRoom(tile, found)) continue;
+        const faces = await this.detectIn(image, tile);
+        tiles.push({ tile, found: finest ? faces.filter((d) => d.score >= FINEST_TILE_SCORE) : faces });
       }
       found = mergeTiles(found, tiles);
     }
