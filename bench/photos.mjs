@@ -40,7 +40,7 @@ import { ROOT, UsageError, fail, parseOptions, readVersionDir } from '../scripts
 import { seed } from '../scripts/models.mjs';
 import { BANDS, GROUP_LIGHTS, background, composeFaces, composeGroups, decode, emptyPhotos, encode, framingOf, iou, matchFaces, paste, resizeSquare } from './lib/compose-photos.mjs';
 import { faceApiDetector } from './lib/peers.mjs';
-import { realPhotos, variants } from './lib/real-photos.mjs';
+import { realPhotos, rgb, variants } from './lib/real-photos.mjs';
 import { pairedBootstrap, rng } from './lib/stats.mjs';
 import { startBenchWorker } from './lib/worker.mjs';
 
@@ -181,9 +181,7 @@ async function realSection(base) {
   const ssd = await faceApiDetector();
   const out = [];
   for (const img of photos) {
-    const rgb = new Uint8Array(img.width * img.height * 3);
-    for (let i = 0; i < img.width * img.height; i++) for (let c = 0; c < 3; c++) rgb[3 * i + c] = img.data[4 * i + c];
-    const theirs = await ssd({ width: img.width, height: img.height, data: rgb });
+    const theirs = await ssd({ width: img.width, height: img.height, data: rgb(img) });
     const answers = [];
     let original = [];
     for (const v of variants(img)) {

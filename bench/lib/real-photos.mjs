@@ -38,7 +38,8 @@ export function realPhotos() {
   return photos;
 }
 
-const rgb = (img) => {
+/** The RGB bytes of an RGBA image. */
+export const rgb = (img) => {
   const out = new Uint8Array(img.width * img.height * 3);
   for (let i = 0; i < img.width * img.height; i++) for (let c = 0; c < 3; c++) out[3 * i + c] = img.data[4 * i + c];
   return out;

@@ -85,8 +85,8 @@ class OrtFaceDetector implements FaceDetector {
     const shown = orientedSize(image.width, image.height, image.orientation);
     const whole = await this.detectIn(image, letterboxRect(shown.width, shown.height));
     let found = whole;
-    for (const fraction of TILE_LEVELS.slice(0, options.tileLevels)) {
-      const finest = fraction === TILE_LEVELS[TILE_LEVELS.length - 1] && fraction !== TILE_LEVELS[0];
+    for (const [level, fraction] of TILE_LEVELS.slice(0, options.tileLevels).entries()) {
+      const finest = level > 0;
       if (finest && !needsFinestTiles(found, shown.width, shown.height)) break;
       const tiles = [];
       for (const tile of tileRects(shown.width, shown.height, fraction)) {
