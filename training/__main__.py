@@ -9,6 +9,7 @@
   python -m training reencode --model-dir models/NAME/V --out models/NAME/V2 --version V2   portable int8, served numbers again
   python -m training calibrate --model-dir models/NAME/V   range, capture widening, decision rule on val -> manifest
   python -m training capture write --out .cache/capture/test [--faces N]   the capture benchmark's images
+  python -m training capture stability --out .cache/stability/test-500 --faces 500   the stability benchmark's views
   python -m training measure  --model-dir models/NAME/V [--figure docs/attention.png]   served numbers again (wasm)
   python -m training export   --checkpoint C | --model M --out DIR
   python -m training carry    --size 112 --out .cache/utkface-112.carry.pt
@@ -120,7 +121,9 @@ def main(argv=None):
 
     cw = sub.add_parser("capture", help="the capture benchmark's images: a split's faces clean and under every "
                         "degraded condition of training/capture.py (bench/capture.mjs sends them)")
-    cw.add_argument("action", choices=["write"])
+    cw.add_argument("action", choices=["write", "stability"],
+                    help="write: the capture benchmark's conditions; stability: the views that should not change "
+                    "the age (bench/stability.mjs)")
     cw.add_argument("--out", required=True, help="a folder under .cache/ (UTKFace-derived: never in git)")
     cw.add_argument("--split", default="test")
     cw.add_argument("--faces", type=int, default=None, help="this many faces, evenly spaced (default: all)")
@@ -280,8 +283,9 @@ def main(argv=None):
         print(json.dumps({"widening": r["calibration"]["widening"], "decision_18": r["calibration"]["decision"]["ages"]["18"],
                           "val": r["val"], "test_clean": r["test_clean"]}, indent=1))
     elif args.command == "capture":
-        from .capture import write_benchmark
-        print(json.dumps(write_benchmark(args.data_root, args.out, args.split, args.faces), indent=2))
+        from .capture import write_benchmark, write_stability
+        write = write_stability if args.action == "stability" else write_benchmark
+        print(json.dumps(write(args.data_root, args.out, args.split, args.faces), indent=2))
     elif args.command == "reencode":
         from .reencode import reencode
         print(json.dumps(reencode(args.model_dir, args.out, args.version, args.data_root), indent=2))

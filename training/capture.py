@@ -425,3 +425,176 @@ def write_benchmark(data_root: str, out: str, split: str = "test", faces: int | 
                                "images": files})
     (d / "index.json").write_text(json.dumps(index) + "\n")
     return {"out": str(d), "faces": len(rows), "conditions": len(CONDITIONS), "images": len(rows) * len(CONDITIONS)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Views that should not change the age: the stability benchmark's variants
+# ---------------------------------------------------------------------------------------------
+# The same face framed a little differently (as a detector frames it, and as the photo path turns
+# a tilted head back upright), under coloured light, in gray, mirrored or re-encoded. A face's
+# answers over its views should agree; bench/stability.mjs sends them (`python -m training
+# capture stability` writes them). Colour works in linear light, as light mixes: a cast or a
+# tinted lamp multiplies each channel's light, then the camera's gamma.
+
+def reframe(img: np.ndarray, dx: float, dy: float, scale: float, roll_deg: float = 0.0) -> np.ndarray:
+    """The face cut by another square window: its centre moved by (dx, dy) of the side, its side
+    times `scale`, turned by `roll_deg` (counter-clockwise) about its centre, read bilinearly back
+    to the same size. Pixels past the chip repeat its border, as training's augmentation fills
+    them (data.augment, padding_mode="border"), so a window past the edge shows no black band."""
+    h, w = img.shape[:2]
+    pad = int(math.ceil(max(h, w) * (abs(scale) * 0.75 + max(abs(dx), abs(dy)))))
+    big = Image.fromarray(np.pad(img, ((pad, pad), (pad, pad), (0, 0)), mode="edge"))
+    a = math.radians(roll_deg)
+    cos, sin = math.cos(a) * scale, math.sin(a) * scale
+    cx, cy = pad + w / 2 + dx * w, pad + h / 2 + dy * h
+    # PIL's AFFINE maps each output pixel (x, y) to the input (a x + b y + c, d x + e y + f).
+    ox, oy = w / 2, h / 2
+    coeffs = (cos, -sin, cx - cos * ox + sin * oy, sin, cos, cy - sin * ox - cos * oy)
+    return np.array(big.transform((w, h), Image.AFFINE, coeffs, resample=Image.BILINEAR), dtype=np.uint8)
+
+
+def turned_back(img: np.ndarray, roll_deg: float, residual_deg: float) -> np.ndarray:
+    """A head tilted by `roll_deg` that the photo path turns back upright, short of the truth by
+    `residual_deg` (its roll estimate's error): two resamplings, and a face left that far off."""
+    return reframe(reframe(img, 0.0, 0.0, 1.0, roll_deg), 0.0, 0.0, 1.0, -roll_deg + residual_deg)
+
+
+def to_linear(img: np.ndarray) -> np.ndarray:
+    return (img.astype(np.float64) / 255.0) ** 2.2
+
+
+def from_linear(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(np.clip(x, 0.0, 1.0) ** (1 / 2.2) * 255.0), 0, 255).astype(np.uint8)
+
+
+LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def cast(img: np.ndarray, gains: tuple[float, float, float]) -> np.ndarray:
+    """Light of another colour over the whole face: each channel's linear light times its gain,
+    the gains scaled so that the face's luma stays (a white balance the camera did not make)."""
+    g = np.array(gains, dtype=np.float64)
+    g = g / float(LUMA @ g)
+    return from_linear(to_linear(img) * g)
+
+
+def tinted_gradient(img: np.ndarray, gains: tuple[float, float, float], angle_deg: float,
+                    strength: float = 1.0) -> np.ndarray:
+    """A coloured lamp from one side (stage and bar light): the cast `gains` reaches `strength`
+    at the lit edge and fades linearly to none at the far edge, along `angle_deg` (0 = lit from
+    the right, 90 = from below)."""
+    h, w = img.shape[:2]
+    g = np.array(gains, dtype=np.float64)
+    g = g / float(LUMA @ g)
+    a = math.radians(angle_deg)
+    ys, xs = np.mgrid[0:h, 0:w]
+    along = ((xs + 0.5) / w - 0.5) * math.cos(a) + ((ys + 0.5) / h - 0.5) * math.sin(a)
+    t = (np.clip(along / (0.5 * (abs(math.cos(a)) + abs(math.sin(a)))), -1, 1) + 1) / 2 * strength   # 0..strength
+    mix = 1.0 + t[..., None] * (g - 1.0)
+    return from_linear(to_linear(img) * mix)
+
+
+def mirror(img: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(img[:, ::-1])
+
+
+# Casts as white balance misses them: tungsten and candle light (warm), shade and screens (cool),
+# fluorescent tubes and LED strips (magenta). And saturated lamps for the gradient: bar and stage
+# light (cyan, blue, red, magenta, green). Linear-light gains, R, G, B.
+WARM = (1.0, 0.7, 0.42)
+COOL = (0.55, 0.78, 1.0)
+MAGENTA = (1.0, 0.66, 0.95)
+LAMPS = {"cyan": (0.1, 0.75, 1.0), "blue": (0.15, 0.3, 1.0), "red": (1.0, 0.15, 0.2),
+         "magenta": (1.0, 0.15, 0.9), "green": (0.25, 1.0, 0.3)}
+REFRAME_SHIFT = 0.06        # of the side: a detector's box moves about this much between frames
+REFRAME_SCALE = 0.10        # and its side about this much
+TILT_DEG = 15.0             # a tilted head, turned back by the photo path...
+ROLL_RESIDUAL_DEG = 3.0     # ...to within #51's bar on its roll error
+
+
+@dataclass(frozen=True)
+class View:
+    """One change that should not change the age. `apply(face, rng)` draws what it needs (a
+    direction, a sign, a lamp) from rng, so a face's view is fixed by its seed. `group`: how the
+    report gathers the views (frame, light, other)."""
+    apply: Callable[[np.ndarray, np.random.Generator], np.ndarray]
+    group: str
+    file: str = "png"         # the file the benchmark sends: "jpg" where the view is the encoding
+
+
+def _shifted(img, rng):
+    a = rng.uniform(0, 2 * math.pi)
+    return reframe(img, REFRAME_SHIFT * math.cos(a), REFRAME_SHIFT * math.sin(a), 1.0)
+
+
+def _tilted(img, rng):
+    return turned_back(img, TILT_DEG * rng.choice([-1.0, 1.0]), ROLL_RESIDUAL_DEG * rng.choice([-1.0, 1.0]))
+
+
+def _lamp(img, rng):
+    name = list(LAMPS)[int(rng.integers(len(LAMPS)))]
+    return tinted_gradient(img, LAMPS[name], rng.uniform(0, 360))
+
+
+# The order is the benchmark's, which each face's seed depends on (view_seed).
+VIEWS = {
+    "clean": View(lambda img, rng: img, "other"),
+    "shift": View(_shifted, "frame"),
+    "zoom-in": View(lambda img, rng: reframe(img, 0.0, 0.0, 1 - REFRAME_SCALE), "frame"),
+    "zoom-out": View(lambda img, rng: reframe(img, 0.0, 0.0, 1 + REFRAME_SCALE), "frame"),
+    "tilt": View(_tilted, "frame"),
+    "warm": View(lambda img, rng: cast(img, WARM), "light"),
+    "cool": View(lambda img, rng: cast(img, COOL), "light"),
+    "magenta": View(lambda img, rng: cast(img, MAGENTA), "light"),
+    "lamp": View(_lamp, "light"),
+    "gray": View(lambda img, rng: gray(img, 0.0, rng), "light"),
+    "mirror": View(lambda img, rng: mirror(img), "other"),
+    "jpeg80": View(lambda img, rng: img, "other", file="jpg"),
+}
+STABILITY_SEED = 2          # the benchmark's draws on `test` (the capture benchmark's is BENCH_SEED)
+
+
+def view_seed(base: int, index: int, view: str) -> int:
+    """A face's seed for one view: stable across runs and independent of the other faces."""
+    return (base * 1_000_003 + index * 101 + list(VIEWS).index(view)) % (2**63)
+
+
+def apply_view(img: np.ndarray, view: str, seed: int) -> np.ndarray:
+    """One face through one view, deterministic in `seed` (the jpeg view's pixels are the face's:
+    its change is the encoding, which write_stability does)."""
+    return VIEWS[view].apply(img, np.random.default_rng(seed))
+
+
+def write_stability(data_root: str, out: str, split: str = "test", faces: int | None = 500,
+                    seed: int = STABILITY_SEED) -> dict:
+    """`faces` faces of `split` (evenly spaced in labels.csv order) in every view, as the files a
+    person would send: PNG, and the jpeg80 view as JPEG 80 bytes (4:2:0). Writes
+    OUT/images/<row>-<view>.(png|jpg) and OUT/index.json (labels, views, groups, seed).
+    UTKFace-derived: keep it under .cache/, never in git."""
+    import csv
+    import json
+    from pathlib import Path
+
+    rows = [r for r in csv.DictReader(open(Path(data_root) / "labels.csv")) if r["split"] == split]
+    if faces is not None and faces < len(rows):
+        rows = [rows[int(i * len(rows) / faces)] for i in range(faces)]
+    d = Path(out)
+    (d / "images").mkdir(parents=True, exist_ok=True)
+    index = {"split": split, "seed": seed, "views": list(VIEWS), "groups": {v: VIEWS[v].group for v in VIEWS},
+             "faces": []}
+    for i, r in enumerate(rows):
+        with Image.open(Path(data_root) / "images" / r["file"]) as im:
+            chip = np.array(im.convert("RGB"), dtype=np.uint8)
+        files = {}
+        for view, spec in VIEWS.items():
+            img = apply_view(chip, view, view_seed(seed, i, view))
+            name = f"images/{i:05d}-{view}.{spec.file}"
+            if spec.file == "jpg":
+                (d / name).write_bytes(jpeg_bytes(img, 80))
+            else:
+                Image.fromarray(img).save(d / name, compress_level=1)
+            files[view] = name
+        index["faces"].append({"file": r["file"], "age": int(r["age"]), "gender": r["gender"], "race": r["race"],
+                               "images": files})
+    (d / "index.json").write_text(json.dumps(index) + "\n")
+    return {"out": str(d), "faces": len(rows), "views": len(VIEWS), "images": len(rows) * len(VIEWS)}

@@ -161,3 +161,25 @@ export async function faceApiDetector() {
     return found.map((d) => ({ x: d.box.x, y: d.box.y, w: d.box.width, h: d.box.height }));
   };
 }
+
+/**
+ * face-api's whole photo path: its SSD detector (min confidence 0.5), its 68 landmarks to align
+ * each face, and ageGenderNet: (RGB image) -> [{box, age}] in its pixels. What a developer who
+ * uses face-api gets for a photo (bench/stability.mjs compares the spread of its answers).
+ */
+export async function faceApiPhotoAges() {
+  await faceApiDetector();    // loads tfjs on wasm and the SSD
+  const require = createRequire(join(PEERS, 'package.json'));
+  const tf = require('@tensorflow/tfjs');
+  const faceapi = require('@vladmandic/face-api/dist/face-api.node-wasm.js');
+  const models = join(PEERS, 'node_modules', '@vladmandic', 'face-api', 'model');
+  await faceapi.nets.faceLandmark68Net.loadFromDisk(models);
+  await faceapi.nets.ageGenderNet.loadFromDisk(models);
+  const options = new faceapi.SsdMobilenetv1Options({ minConfidence: 0.5, maxResults: 100 });
+  return async (image) => {
+    const t = tf.tensor3d(image.data, [image.height, image.width, 3], 'int32');
+    const found = await faceapi.detectAllFaces(t, options).withFaceLandmarks().withAgeAndGender();
+    t.dispose();
+    return found.map((d) => ({ box: { x: d.detection.box.x, y: d.detection.box.y, w: d.detection.box.width, h: d.detection.box.height }, age: d.age }));
+  };
+}
