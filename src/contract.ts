@@ -1,6 +1,7 @@
 /**
  * The facts TypeScript and Python share, as the server needs them (contract/contract.json, which
- * training/contract.py and scripts/lib.mjs read too): the model tiers and the graph's outputs.
+ * training/contract.py and scripts/lib.mjs read too): the model tiers, the graph's outputs and the
+ * far-mode rule.
  */
 import contract from '../contract/contract.json';
 
@@ -10,4 +11,7 @@ export type ModelTier = (typeof MODEL_TIERS)[number];
 
 /** The outputs an age model's graph must have (ExportWrapper.output_names in training/). */
 export const REQUIRED_OUTPUTS: readonly string[] = contract.outputs;
+
+/** A second age far from the distribution's peak (farMode): its rule, chosen on `val`. */
+export const FAR_MODE: { gap: number; window: number; smooth: number; min_mass: number } = contract.far_mode;
 

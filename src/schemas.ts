@@ -139,8 +139,8 @@ const Probability = z.number().min(0).max(1);
 export const QualitySchema = z
   .strictObject({
     score: Probability.openapi({ description: 'Capture quality, 0..1: the product of `parts`. 1 reads like a training face; the model widens its answer and the decision rule asks more as it falls.', example: 0.92 }),
-    reasons: z.array(z.string()).openapi({ description: 'What to fix, for a person ("too dark: add light", "too small: come closer", "blurred: hold still and focus", "grainy: add light", "face covered: remove sunglasses or mask", "compressed: send the original photo", "too bright: avoid direct light", "face unclear: face the camera"); empty when nothing is weak.' }),
-    parts: z.record(z.string(), Probability).openapi({ description: 'Each measure\'s part of the score (face_px, dark, bright, sharpness, noise, flat, blockiness, detector_score), 0..1.' }),
+    reasons: z.array(z.string()).openapi({ description: 'What to fix, for a person ("too dark: add light", "too small: come closer", "blurred: hold still and focus", "grainy: add light", "face covered: remove sunglasses or mask", "compressed: send the original photo", "too bright: avoid direct light", "face unclear: face the camera", "unusual light colour: use white light"; and "unsure: it sees two ages far apart; send another photo" when the distribution holds a second age at least 15 years from its peak, which the range then reaches over); empty when nothing is weak.' }),
+    parts: z.record(z.string(), Probability).openapi({ description: 'Each measure\'s part of the score (face_px, dark, bright, sharpness, noise, flat, blockiness, detector_score, light_hue, light_blue, light_red), 0..1.' }),
     face_px: z.number().openapi({ description: 'The crop\'s side in source pixels (√(w·h)).' }),
     brightness: Probability.openapi({ description: 'Mean luma of the face\'s centre, 0 (black) to 1 (white).' }),
     contrast: z.number().min(0).openapi({ description: 'Standard deviation of that luma, 0..0.5.' }),
@@ -149,6 +149,8 @@ export const QualitySchema = z
     flat: Probability.openapi({ description: 'Share of the face\'s centre with no texture at all (a solid band, a plain mask, clipped light). Tinted glasses and patterned masks are not measured.' }),
     blockiness: z.number().min(0).nullable().openapi({ description: "How much a JPEG's 8x8 grid shows in the crop: about 1 without one, 1.1-1.4 for a good JPEG, 2 and more for a hard one." }),
     detector_score: z.number().nullable().openapi({ description: "The detector's confidence; null for a caller's box or crop=image." }),
+    chroma_along: z.number().openapi({ description: "The face centre's mean chroma (YCbCr's Cb, Cr over luma) along the direction of skin under white light: 0 for gray, 0.0-0.46 for 98 % of the training set's faces; below 0 under a strong blue cast, high under red light." }),
+    chroma_across: z.number().min(0).openapi({ description: 'The same chroma across that direction: under 0.11 for 99 % of the training set\'s faces; cyan, green, blue and magenta lamps raise it.' }),
   })
   .openapi('Quality', { description: 'What the capture shows, measured on the face crop the model reads (training/capture.py defines the same measures).' });
 export type Quality = z.infer<typeof QualitySchema>;
@@ -162,7 +164,7 @@ export const AgeEstimateSchema = {
     .strictObject({ low: z.number(), high: z.number(), level: z.number() })
     .openapi({
       description:
-        'An interval of ages meant to hold the true age for `level` (0.8) of faces: a central interval of the age distribution, widened for the capture (quality), read at the level that held 80% of the validation faces whose estimate fell in the same age band (the model\'s calibration), or the central 80% for a model without one.',
+        'An interval of ages meant to hold the true age for `level` (0.8) of faces: a central interval of the age distribution, widened for the capture (quality), read at the level that held 80% of the validation faces whose estimate fell in the same age band (the model\'s calibration), or the central 80% for a model without one. When the distribution holds at least 3% at a second age 15 or more years from its peak, the range reaches over that age ± 7 years, and quality.reasons says the model is unsure.',
     }),
   group: GroupSchema.openapi({ description: 'The most likely age group.' }),
   groups: z.array(GroupSchema).openapi({ description: 'Every age group with its probability, youngest first (sums to 1).' }),

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { decodeImage } from '../src/image/decode';
 import { decide, decisionRule, fittedTargets, rangeLevel, widen, wideningFor } from '../src/model/calibration';
-import { probabilityAtLeast, quantile } from '../src/model/distribution';
+import { FAR_MODE } from '../src/contract';
+import { farMode, probabilityAtLeast, quantile } from '../src/model/distribution';
 import { blockiness, measureQuality } from '../src/model/quality';
 import type { Calibration } from '../src/registry/manifest';
 import { fixtureFile } from './helpers/worker';
@@ -22,6 +23,7 @@ type Fixture = {
   calibration_cases: { score: number; tau?: number; widened?: number[]; p18: number; target?: number | null; decision: string }[];
   range_cases: { estimate: number; level: number; uncalibrated: number }[];
   quantile_cases: { widened_of?: number; one_hot?: number; level: number; low: number; high: number }[];
+  far_mode_cases: { probs: number[]; age: number; mass: number }[];
 };
 
 const fromBase64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
@@ -34,7 +36,7 @@ describe('capture quality: the server measures what training measured', () => {
       const source = decodeImage(fromBase64(c.source_png), { maxPixels: 1e6, maxMemoryMB: 64 });
       const block = blockiness(source, { x: 0, y: 0, w: source.width, h: source.height });
       const q = measureQuality(img.data, fixture.size, c.face_px, c.detector_score, block);
-      for (const k of ['face_px', 'brightness', 'contrast', 'sharpness', 'noise', 'flat', 'blockiness', 'score']) {
+      for (const k of ['face_px', 'brightness', 'contrast', 'sharpness', 'noise', 'flat', 'blockiness', 'chroma_along', 'chroma_across', 'score']) {
         expect(q[k as keyof typeof q], k).toBeCloseTo(c.expected[k] as number, 3);
       }
       expect(q.detector_score).toBe(c.expected.detector_score);
@@ -120,5 +122,22 @@ describe('range: the server reads the range where training fitted it', () => {
   it.each(fixture.quantile_cases)('central $level of widened $widened_of / one-hot $one_hot: the quantiles Python reads', (c) => {
     expect(quantile(distribution(c), (1 - c.level) / 2, 0)).toBeCloseTo(c.low, 5);
     expect(quantile(distribution(c), (1 + c.level) / 2, 0)).toBeCloseTo(c.high, 5);
+  });
+});
+
+describe('a second age far from the peak: the server finds what training finds', () => {
+  for (const [i, c] of fixture.far_mode_cases.entries()) {
+    it(`case ${i}: ${c.age < 0 ? 'none' : `age ${c.age}, mass ${c.mass}`}`, () => {
+      const far = farMode(c.probs, FAR_MODE);
+      if (c.age < 0) expect(far).toBeNull();
+      else {
+        expect(far!.age).toBe(c.age);
+        expect(far!.mass).toBeCloseTo(c.mass, 7);
+      }
+    });
+  }
+  it('the cases hold torn distributions and single bumps', () => {
+    expect(fixture.far_mode_cases.some((c) => c.age >= 0 && c.mass >= FAR_MODE.min_mass)).toBe(true);
+    expect(fixture.far_mode_cases.some((c) => c.age < 0)).toBe(true);
   });
 });

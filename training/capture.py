@@ -281,9 +281,11 @@ def measure_quality(face: np.ndarray, face_px: float, detector_score: float | No
     # hard JPEG's 8x8 blocks are smaller than the window at this scale.
     win = np.stack([y[c0 - 2 + dy:c1 - 2 + dy, c0 - 2 + dx:c1 - 2 + dx] for dy in range(5) for dx in range(5)])
     flat = float(((win.max(0) - win.min(0)) <= FLAT_STEPS).mean())
+    along, across = light_colour(face[c0:c1, c0:c1])
     return {"face_px": round(float(face_px), 1), "brightness": round(brightness, 4),
             "contrast": round(contrast, 4), "sharpness": round(sharpness, 4),
             "noise": round(noise, 3), "flat": round(flat, 4),
+            "chroma_along": round(along, 4), "chroma_across": round(across, 4),
             "blockiness": None if block is None else round(float(block), 4),
             "detector_score": None if detector_score is None else round(float(detector_score), 4)}
 
@@ -311,6 +313,25 @@ def blockiness(image: np.ndarray, rect=None, lines: int = 64) -> float:
     return float((across.mean() + 0.5) / (within.mean() + 0.5))
 
 
+# The mean chroma (YCbCr's Cb, Cr over luma) of skin under white light: the median of `val` chips'
+# face centres. Skin of every tone lies near this direction; light of another colour moves the
+# face off it (cyan, green, blue and magenta lamps across it, a strong blue cast against it).
+SKIN_CHROMA = (-0.1292, 0.1793)
+
+
+def light_colour(centre_rgb: np.ndarray) -> tuple[float, float]:
+    """The face centre's mean chroma over its luma, (along, across) the direction of skin under
+    white light: gray reads (0, 0), `val` chips along 0.00-0.46 (1st-99th percentile) and across
+    under 0.11."""
+    c = centre_rgb.reshape(-1, 3).astype(np.float64).mean(axis=0)
+    y = max(float(c @ np.array([0.299, 0.587, 0.114])), 1.0)
+    cb = (-0.168736 * c[0] - 0.331264 * c[1] + 0.5 * c[2]) / y
+    cr = (0.5 * c[0] - 0.418688 * c[1] - 0.081312 * c[2]) / y
+    norm = math.hypot(*SKIN_CHROMA)
+    ux, uy = SKIN_CHROMA[0] / norm, SKIN_CHROMA[1] / norm
+    return float(cb * ux + cr * uy), float(abs(cb * uy - cr * ux))
+
+
 def _gradient_energy(y: np.ndarray, region) -> float:
     n = y.shape[0]
     c0, c1 = int(math.floor(region[0] * n)), int(math.ceil(region[1] * n))
@@ -326,6 +347,8 @@ def _ramp(v: float, bad: float, good: float) -> float:
     return float(min(1.0, max(0.0, t)))
 
 
+LIGHT_REASON = "unusual light colour: use white light"
+
 # Each measure's ramp from "cannot carry an answer" (0) to "as good as a training chip" (1),
 # and the reason a person is shown when its part of the score is under REASON_BELOW. Chosen on
 # `val` chips and their degraded copies (docs/capture.md has the distributions).
@@ -338,6 +361,12 @@ RAMPS = {
     "flat": ("face covered: remove sunglasses or mask", 0.18, 0.06),
     "blockiness": ("compressed: send the original photo", 3.0, 1.5),
     "detector_score": ("face unclear: face the camera", 0.5, 0.75),
+    # Light of an unusual colour (bar, stage and party lamps; a white balance gone wrong): the
+    # face's chroma off skin's direction, against it, or far along it. Each ramp starts past what
+    # 99 % of `val` chips show, so a face in ordinary light keeps its score.
+    "light_hue": (LIGHT_REASON, 0.22, 0.12),          # chroma across skin's direction
+    "light_blue": (LIGHT_REASON, -0.12, 0.0),         # chroma against it
+    "light_red": (LIGHT_REASON, 0.75, 0.55),          # chroma far along it
 }
 REASON_BELOW = 0.5
 
@@ -349,13 +378,14 @@ def quality_score(m: dict) -> dict:
     # a well-lit one, and skin texture at small sizes reads as "noise" too.
     value = {"face_px": m["face_px"], "dark": m["brightness"], "bright": m["brightness"],
              "sharpness": m["sharpness"], "noise": m["noise"] / max(255.0 * m["contrast"], 1.0), "flat": m["flat"],
-             "blockiness": m.get("blockiness"), "detector_score": m.get("detector_score")}
+             "blockiness": m.get("blockiness"), "detector_score": m.get("detector_score"),
+             "light_hue": m.get("chroma_across"), "light_blue": m.get("chroma_along"), "light_red": m.get("chroma_along")}
     parts, reasons = {}, []
     for name, (reason, bad, good) in RAMPS.items():
         if value[name] is None:
             continue
         parts[name] = round(_ramp(value[name], bad, good), 4)
-        if parts[name] < REASON_BELOW:
+        if parts[name] < REASON_BELOW and reason not in reasons:
             reasons.append(reason)
     score = 1.0
     for p in parts.values():

@@ -18,6 +18,8 @@ OUTPUT_NAMES: tuple[str, ...] = tuple(_CONTRACT["outputs"])
 CLASS_AGES: tuple[int, int] = (_CONTRACT["class_ages"]["min"], _CONTRACT["class_ages"]["max"])
 # Capture quality's bands, best first: [lower bound, upper bound) of the score.
 QUALITY_BANDS: tuple[tuple[float, float], ...] = tuple((float(lo), float(hi)) for lo, hi in _CONTRACT["quality_bands"])
+# A second age far from the distribution's peak (metrics.far_mode): gap, window, smooth, min_mass.
+FAR_MODE: dict = {k: v for k, v in _CONTRACT["far_mode"].items() if not k.startswith("$")}
 
 
 @cache

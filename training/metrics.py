@@ -61,6 +61,43 @@ def _quantile(probs, q) -> np.ndarray:
     return np.clip(value, 0, p.shape[1] - 1)
 
 
+def far_mode(probs, gap: int, window: int, smooth: int) -> tuple[np.ndarray, np.ndarray]:
+    """The second age a distribution holds far from its peak, as the server finds it (farMode in
+    src/model/distribution.ts): peaks are read on the distribution averaged over a box of
+    2*smooth+1 years (zero past the ends); among the local peaks at least `gap` years from the
+    highest, the one with the most mass within `window` years of it. -> (its age, or -1 where
+    there is none, and that mass), per row of probs [N, A]."""
+    p = np.clip(np.asarray(probs, float), 0, None)
+    n, a = p.shape
+    k = 2 * smooth + 1
+    padded = np.pad(p, ((0, 0), (smooth, smooth)))
+    csum = np.concatenate([np.zeros((n, 1)), np.cumsum(padded, axis=1)], axis=1)
+    s = (csum[:, k:] - csum[:, :-k]) / k                                      # [N, A]
+    peak = s.argmax(axis=1)
+    ages = np.arange(a)
+    left = np.concatenate([np.full((n, 1), -np.inf), s[:, :-1]], axis=1)
+    right = np.concatenate([s[:, 1:], np.full((n, 1), -np.inf)], axis=1)
+    local = (s >= left) & (s > right) & (np.abs(ages[None] - peak[:, None]) >= gap)
+    cp = np.concatenate([np.zeros((n, 1)), np.cumsum(p, axis=1)], axis=1)
+    lo, hi = np.clip(ages - window, 0, a - 1), np.clip(ages + window, 0, a - 1)
+    mass = cp[:, hi + 1] - cp[:, lo]                                          # [N, A]
+    cand = np.where(local, mass, -1.0)
+    best = cand.argmax(axis=1)
+    found = cand[np.arange(n), best] > 0
+    return np.where(found, best, -1), np.where(found, cand[np.arange(n), best], 0.0)
+
+
+def far_mode_range(low, high, estimate, second, mass, window: int, min_mass: float, max_age: int = 100):
+    """The range reaching over a far second age whose mass is at least `min_mass` (its age +-
+    window, clamped to the ages): the served range of a distribution with two far modes.
+    -> (low, high, flagged)."""
+    low, high, estimate = (np.asarray(x, float) for x in (low, high, estimate))
+    flagged = (np.asarray(second) >= 0) & (np.asarray(mass) >= min_mass)
+    below, above = flagged & (second < estimate), flagged & (second > estimate)
+    return (np.where(below, np.minimum(low, np.maximum(second - window, 0)), low),
+            np.where(above, np.maximum(high, np.minimum(second + window, max_age)), high), flagged)
+
+
 def coverage_by_band(probs, true, level=0.8, by=None) -> dict[str, dict]:
     """interval_coverage per age band: a range calibrated overall can still be too narrow for
     the old and too wide for children. The faces are grouped by the band of their true age, or

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AGE_GROUPS, centralInterval, expectedAge, groupProbabilities, mostLikelyGroup, probabilityAtLeast, quantile, topK } from './distribution';
+import { AGE_GROUPS, centralInterval, expectedAge, groupProbabilities, mostLikelyGroup, farMode, probabilityAtLeast, quantile, topK } from './distribution';
 
 const pointMass = (age: number) => Array.from({ length: 101 }, (_, i) => (i === age ? 1 : 0));
 const uniform = (from: number, to: number) => Array.from({ length: 101 }, (_, i) => (i >= from && i <= to ? 1 / (to - from + 1) : 0));
@@ -83,5 +83,32 @@ describe('topK', () => {
     ]);
     expect(topK(probs, 0)).toEqual([]);
     expect(topK(probs, 500)).toHaveLength(101);
+  });
+});
+
+describe('farMode: a second age far from the peak', () => {
+  const rule = { gap: 15, window: 7, smooth: 2 };
+  const bump = (centre: number, sd: number, weight = 1) => Array.from({ length: 101 }, (_, a) => weight * Math.exp(-0.5 * ((a - centre) / sd) ** 2));
+  const norm = (p: number[]) => { const s = p.reduce((x, y) => x + y, 0); return p.map((v) => v / s); };
+
+  it('finds the small far bump of a torn distribution, with its mass', () => {
+    const young = bump(12, 2), old = bump(75, 3, 0.12);
+    const p = norm(young.map((v, i) => v + old[i]!));
+    const far = farMode(p, rule)!;
+    expect(far.age).toBe(75);
+    const inWindow = p.slice(68, 83).reduce((x, y) => x + y, 0);
+    expect(far.mass).toBeCloseTo(inWindow, 10);
+    expect(far.mass).toBeGreaterThan(0.1);
+  });
+
+  it('none for one bump, however wide, and none closer than the gap', () => {
+    expect(farMode(norm(bump(40, 9)), rule)).toBeNull();
+    const near = norm(bump(30, 2).map((v, i) => v + bump(40, 2, 0.5)[i]!));   // 10 years apart
+    expect(farMode(near, rule)).toBeNull();
+  });
+
+  it('a second age at the edge of the scale counts', () => {
+    const p = norm(bump(30, 3).map((v, i) => v + (i === 100 ? 0.2 : 0)));
+    expect(farMode(p, rule)!.age).toBe(100);
   });
 });

@@ -96,3 +96,28 @@ export function topK(probs: ArrayLike<number>, k: number, minAge = 0): { age: nu
   order.sort((a, b) => probs[b]! - probs[a]! || a - b);
   return order.slice(0, Math.max(0, Math.min(k, probs.length))).map((i) => ({ age: minAge + i, probability: round4(probs[i]!) }));
 }
+
+/**
+ * The second age the distribution holds far from its peak (training/metrics.py far_mode): peaks
+ * are read on the distribution averaged over a box of 2·smooth+1 years (zero past the ends);
+ * among the local peaks at least `gap` years from the highest, the one with the most mass within
+ * `window` years of it. null when there is none.
+ */
+export function farMode(probs: ArrayLike<number>, rule: { gap: number; window: number; smooth: number }, minAge = 0): { age: number; mass: number } | null {
+  const n = probs.length, k = 2 * rule.smooth + 1;
+  const p = Array.from(probs, (v) => Math.max(0, v));
+  const cum = new Float64Array(n + 1);
+  for (let i = 0; i < n; i++) cum[i + 1] = cum[i]! + p[i]!;
+  const box = (i: number) => (cum[Math.min(n, i + rule.smooth + 1)]! - cum[Math.max(0, i - rule.smooth)]!) / k;
+  const s = Array.from({ length: n }, (_, i) => box(i));
+  let peak = 0;
+  for (let i = 1; i < n; i++) if (s[i]! > s[peak]!) peak = i;
+  let best: { age: number; mass: number } | null = null;
+  for (let i = 0; i < n; i++) {
+    const local = (i === 0 || s[i]! >= s[i - 1]!) && (i === n - 1 || s[i]! > s[i + 1]!);
+    if (!local || Math.abs(i - peak) < rule.gap) continue;
+    const mass = cum[Math.min(n - 1, i + rule.window) + 1]! - cum[Math.max(0, i - rule.window)]!;
+    if (mass > 0 && (!best || mass > best.mass)) best = { age: minAge + i, mass };
+  }
+  return best;
+}

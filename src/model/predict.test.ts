@@ -6,7 +6,7 @@ import type { Manifest } from '../registry/manifest';
 import type { AgeModel, ModelOutput } from './age-model';
 import { framedCrop } from '../image/crop';
 import { rangeLevel } from './calibration';
-import { estimateAge } from './predict';
+import { estimateAge, TWO_AGES_REASON } from './predict';
 
 const S = 24;
 const manifest = {
@@ -53,10 +53,11 @@ describe('rangeLevel: the range calibrated per band of the estimate', () => {
     const crop = { x: 20, y: 10, w: 120, h: 60 };
     const plain = await estimateAge(model, image, crop, 2);
     const wide = await estimateAge(calibrated, image, crop, 2);
-    // The estimate is 37.3 (band 25-39): read at 95%, reported as the 80% range.
+    // The estimate is 37.3 (band 25-39): read at 95%, reported as the 80% range. (Its top
+    // reaches over the far age 65 either way: see the far-mode test below.)
     expect(wide.range.level).toBe(0.8);
-    expect(wide.range.low).toBeLessThanOrEqual(plain.range.low);
-    expect(wide.range.high).toBeGreaterThan(plain.range.high);
+    expect(wide.range.low).toBeLessThan(plain.range.low);
+    expect(wide.range.high).toBeGreaterThanOrEqual(plain.range.high);
   });
 });
 
@@ -71,8 +72,35 @@ describe('estimateAge', () => {
       age: 37.3, global_age: 35, local_age: 38,
       group: { label: '25-37', probability: 0.8 },
       top_k: [{ age: 30, probability: 0.5 }, { age: 31, probability: 0.3 }],
-      range: { low: 29.7, high: 65, level: 0.8 },
+      // 20% at 65, 35 years from the peak: the range reaches over it, to the far peak + 7 years
+      // (on the 5-year box a one-year spike is a plateau 63-67, whose last year counts as its peak).
+      range: { low: 29.7, high: 74, level: 0.8 },
     });
+  });
+
+  it('a distribution torn between two far ages: the range reaches over both and the answer says so', async () => {
+    const image = decodeImage(encodeJpeg(makeRgb(200, 100, pattern)), limits);
+    const answer = async (probs: Float32Array) => {
+      let age = 0;
+      for (let i = 0; i < probs.length; i++) age += i * probs[i]!;
+      const model: AgeModel = { manifest, release: async () => undefined, run: async () => ({ age, probs, globalAge: age, localAge: age, box: new Float32Array([0, 0, 1, 1]) }) };
+      return estimateAge(model, image, { x: 20, y: 10, w: 120, h: 60 }, 2);
+    };
+    const bumps = (...parts: [number, number, number][]) => {
+      const p = new Float32Array(101);
+      for (const [centre, sd, weight] of parts) for (let a = 0; a <= 100; a++) p[a]! += weight * Math.exp(-0.5 * ((a - centre) / sd) ** 2);
+      const total = p.reduce((s, v) => s + v, 0);
+      return p.map((v) => v / total);
+    };
+    // A child's answer with 6% of its mass at 75 (below the 90th percentile, so the central 80% misses it).
+    const torn = await answer(bumps([12, 2, 0.94 / (2 * Math.sqrt(2 * Math.PI))], [75, 3, 0.06 / (3 * Math.sqrt(2 * Math.PI))]));
+    expect(torn.range.low).toBeLessThan(12);
+    expect(torn.range.high).toBeCloseTo(82, 5);
+    expect(torn.quality.reasons).toContain(TWO_AGES_REASON);
+    // One bump: the central interval, and no such reason.
+    const one = await answer(bumps([40, 4, 1]));
+    expect(one.range.high).toBeLessThan(47);
+    expect(one.quality.reasons).not.toContain(TWO_AGES_REASON);
   });
 
   it('pads a crop that leaves the image with black instead of squashing it into the image', async () => {

@@ -7,7 +7,8 @@ import type { AgeEstimate } from '../schemas';
 import { rangeLevelsOf, type DecisionRule, type Manifest } from '../registry/manifest';
 import type { AgeModel } from './age-model';
 import { decide, decisionRule, fittedTargets, NoDecisionRuleError, RANGE_LEVEL, rangeLevel, widen, wideningFor } from './calibration';
-import { centralInterval, groupProbabilities, mostLikelyGroup, probabilityAtLeast, round1, topK } from './distribution';
+import { FAR_MODE } from '../contract';
+import { centralInterval, farMode, groupProbabilities, mostLikelyGroup, probabilityAtLeast, round1, topK } from './distribution';
 import { blockiness, measureQuality } from './quality';
 
 /** The age model's answer for one face crop: the per-face fields of `POST /v1/age` (src/schemas.ts). */
@@ -77,9 +78,11 @@ export async function estimateAge(model: AgeModel, image: DecodedImage, crop: Re
   const probs = widen(out.probs, wideningFor(m.calibration, quality.score));
   const groups = groupProbabilities(probs, m.ages.min);
   const attention = attentionToImage(out.box, crop);
+  const range = reachOverFarMode(centralInterval(probs, RANGE_LEVEL, m.ages.min, rangeLevel(rangeLevelsOf(m), out.age)), probs, out.age, m.ages);
+  if (range.far) quality.reasons.push(TWO_AGES_REASON);
   return {
     age: round1(out.age),
-    range: centralInterval(probs, RANGE_LEVEL, m.ages.min, rangeLevel(rangeLevelsOf(m), out.age)),
+    range: range.range,
     group: mostLikelyGroup(groups),
     groups,
     top_k: topK(probs, k, m.ages.min),
@@ -98,6 +101,24 @@ export async function estimateAge(model: AgeModel, image: DecodedImage, crop: Re
           }),
         }
       : {}),
+  };
+}
+
+export const TWO_AGES_REASON = 'unsure: it sees two ages far apart; send another photo';
+
+/**
+ * The range reaching over a second age far from the peak that holds at least FAR_MODE.min_mass
+ * of the distribution (its age ± window): the model is torn between two answers, and a range
+ * around one of them alone would claim to know (training/metrics.py far_mode_range).
+ */
+export function reachOverFarMode(range: AgeEstimate['range'], probs: ArrayLike<number>, estimate: number, ages: { min: number; max: number }): { range: AgeEstimate['range']; far: boolean } {
+  const far = farMode(probs, FAR_MODE, ages.min);
+  if (!far || far.mass < FAR_MODE.min_mass) return { range, far: false };
+  return {
+    range: far.age < estimate
+      ? { ...range, low: Math.min(range.low, Math.max(ages.min, far.age - FAR_MODE.window)) }
+      : { ...range, high: Math.max(range.high, Math.min(ages.max, far.age + FAR_MODE.window)) },
+    far: true,
   };
 }
 

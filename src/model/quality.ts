@@ -16,6 +16,10 @@ const ANALYSIS_SIZE = 64;
 const CENTRE: readonly [number, number] = [0.15, 0.85];
 const FLAT_STEPS = 2;
 
+const LIGHT_REASON = 'unusual light colour: use white light';
+/** Skin's mean chroma (Cb, Cr over luma) under white light: the median of `val` chips (capture.py SKIN_CHROMA). */
+const SKIN_CHROMA: readonly [number, number] = [-0.1292, 0.1793];
+
 /** [reason, bad, good]: each part of the score ramps from 0 at `bad` to 1 at `good`. */
 const RAMPS = {
   face_px: ['too small: come closer', 24, 64],
@@ -26,6 +30,10 @@ const RAMPS = {
   flat: ['face covered: remove sunglasses or mask', 0.18, 0.06],
   blockiness: ['compressed: send the original photo', 3.0, 1.5],
   detector_score: ['face unclear: face the camera', 0.5, 0.75],
+  // Light of an unusual colour: the face's chroma across skin's direction, against it, far along it.
+  light_hue: [LIGHT_REASON, 0.22, 0.12],
+  light_blue: [LIGHT_REASON, -0.12, 0],
+  light_red: [LIGHT_REASON, 0.75, 0.55],
 } as const;
 const REASON_BELOW = 0.5;
 
@@ -46,11 +54,28 @@ export function measureQuality(input: Uint8Array, size: number, facePx: number, 
   const rgb = n === size ? input : resizeCrop({ width: size, height: size, data: input }, { x: 0, y: 0, w: size, h: size }, n, 1, undefined, 'pil-box');
   const y = new Float64Array(n * n);
   for (let i = 0; i < n * n; i++) y[i] = 0.299 * rgb[i * 3]! + 0.587 * rgb[i * 3 + 1]! + 0.114 * rgb[i * 3 + 2]!;
-  const m = measures(y, n, facePx, detectorScore, block);
+  const m = { ...measures(y, n, facePx, detectorScore, block), ...lightColour(rgb, n) };
   return { ...m, ...score(m) };
 }
 
-type Measures = Omit<Quality, 'score' | 'reasons' | 'parts'>;
+/**
+ * The face centre's mean chroma over its luma, along and across skin's direction under white
+ * light (capture.py light_colour): gray reads 0, 0; light of another colour moves it.
+ */
+export function lightColour(rgb: Uint8Array, n: number): { chroma_along: number; chroma_across: number } {
+  const c0 = Math.floor(CENTRE[0] * n), c1 = Math.ceil(CENTRE[1] * n);
+  let r = 0, g = 0, b = 0, count = 0;
+  for (let y = c0; y < c1; y++) {
+    for (let x = c0; x < c1; x++) { const o = (y * n + x) * 3; r += rgb[o]!; g += rgb[o + 1]!; b += rgb[o + 2]!; count++; }
+  }
+  r /= count; g /= count; b /= count;
+  const luma = Math.max(0.299 * r + 0.587 * g + 0.114 * b, 1);
+  const cb = (-0.168736 * r - 0.331264 * g + 0.5 * b) / luma, cr = (0.5 * r - 0.418688 * g - 0.081312 * b) / luma;
+  const norm = Math.hypot(SKIN_CHROMA[0], SKIN_CHROMA[1]), ux = SKIN_CHROMA[0] / norm, uy = SKIN_CHROMA[1] / norm;
+  return { chroma_along: round(cb * ux + cr * uy, 4), chroma_across: round(Math.abs(cb * uy - cr * ux), 4) };
+}
+
+type Measures = Omit<Quality, 'score' | 'reasons' | 'parts' | 'chroma_along' | 'chroma_across'>;
 
 /** training/capture.py measure_quality on a luma image y (n×n, 0..255). */
 export function measures(y: Float64Array, n: number, facePx: number, detectorScore: number | null, block: number | null = null): Measures {
@@ -151,11 +176,12 @@ function gradientEnergy(y: Float64Array, n: number): number {
 const ramp = (v: number, bad: number, good: number) => Math.min(1, Math.max(0, (v - bad) / (good - bad)));
 
 /** training/capture.py quality_score: the product of the parts, and a reason for each weak part. */
-export function score(m: Measures): Pick<Quality, 'score' | 'parts' | 'reasons'> {
+export function score(m: Omit<Quality, 'score' | 'reasons' | 'parts'>): Pick<Quality, 'score' | 'parts' | 'reasons'> {
   const value: Record<keyof typeof RAMPS, number | null> = {
     face_px: m.face_px, dark: m.brightness, bright: m.brightness, sharpness: m.sharpness,
     // Grain counts against the face's own contrast (a dim, flat face hides behind less of it).
     noise: m.noise / Math.max(255 * m.contrast, 1), flat: m.flat, blockiness: m.blockiness, detector_score: m.detector_score,
+    light_hue: m.chroma_across, light_blue: m.chroma_along, light_red: m.chroma_along,
   };
   const parts: Record<string, number> = {};
   const reasons: string[] = [];
@@ -166,7 +192,7 @@ export function score(m: Measures): Pick<Quality, 'score' | 'parts' | 'reasons'>
     const part = round(ramp(v, bad, good), 4);
     parts[name] = part;
     total *= part;
-    if (part < REASON_BELOW) reasons.push(reason);
+    if (part < REASON_BELOW && !reasons.includes(reason)) reasons.push(reason);
   }
   return { score: round(total, 4), parts, reasons };
 }

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from training import calibration, capture, metrics
+from training.contract import FAR_MODE
 from training.tests.test_serving_parity import generated_image
 
 FIXTURE = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "parity" / "quality.json"
@@ -28,6 +29,7 @@ SIZE = 150
 # condition -> detector score (None: crop=image)
 CASES = {"clean": None, "small-severe": None, "blur-severe": 0.93, "dark-severe": 0.81,
          "jpeg-moderate": None, "jpeg-severe": None, "eyes-severe": 0.62, "lower-moderate": None, "small-moderate": 0.55}
+VIEW_CASES = {"lamp": None, "cool": 0.9, "gray": None}
 CALIBRATION = {
     "range_levels": [{"from": 0, "to": 17, "level": 0.7}, {"from": 18, "to": None, "level": 0.85}],
     "widening": [{"from": 0.9, "to": 1.0001, "tau": 1.0}, {"from": 0.5, "to": 0.9, "tau": 1.3},
@@ -50,8 +52,11 @@ def _png(img: np.ndarray) -> str:
 def build() -> dict:
     face = generated_image()
     cases = []
-    for cond, det in CASES.items():
-        img = capture.degrade_condition(face, cond, 5)
+    # The capture conditions, and the stability views whose light the colour measures read.
+    images = {cond: capture.degrade_condition(face, cond, 5) for cond in CASES}
+    images |= {f"view {v}": capture.apply_view(face, v, 5) for v in VIEW_CASES}
+    for cond, det in (CASES | {f"view {v}": d for v, d in VIEW_CASES.items()}).items():
+        img = images[cond]
         h, w = img.shape[:2]
         model_input = np.array(Image.fromarray(img).resize((SIZE, SIZE), Image.BOX), dtype=np.uint8)
         q = capture.input_quality(model_input, float(np.sqrt(w * h)), det, capture.blockiness(img))
@@ -88,9 +93,19 @@ def build() -> dict:
         for level in (0.6, 0.8, 0.95):
             low, high = metrics.quantile_interval(np.array([dist]), level)
             quantile_cases.append({**source, "level": level, "low": round(float(low[0]), 6), "high": round(float(high[0]), 6)})
+    # A second age far from the peak (metrics.far_mode, the server's farMode): torn distributions,
+    # one bump, a spike at the end of the scale, and the widened ones above.
+    bump = lambda c, sd, w: w * np.exp(-0.5 * ((ages - c) / sd) ** 2)
+    torn = [bump(12, 2, 1) + bump(75, 3, 0.1), bump(60, 5, 1) + bump(20, 4, 0.3) + bump(90, 2, 0.05),
+            bump(40, 8, 1), bump(30, 3, 1) + np.eye(101)[100] * 0.2]
+    far_cases = []
+    for dist in [np.round(d / d.sum(), 8) for d in torn] + [np.array(c["widened"]) for c in calib_cases if "widened" in c]:
+        age, mass = metrics.far_mode(dist[None], **{k: v for k, v in FAR_MODE.items() if k != "min_mass"})
+        far_cases.append({"probs": dist.tolist(), "age": int(age[0]), "mass": round(float(mass[0]), 8)})
     return {"size": SIZE, "command": "training/.venv/bin/python -m training.tests.test_quality_parity",
             "cases": cases, "calibration": CALIBRATION, "probs": np.round(probs, 8).tolist(),
-            "calibration_cases": calib_cases, "range_cases": range_cases, "quantile_cases": quantile_cases}
+            "calibration_cases": calib_cases, "range_cases": range_cases, "quantile_cases": quantile_cases,
+            "far_mode_cases": far_cases}
 
 
 def test_committed_fixture_is_what_training_makes_now():
