@@ -5,6 +5,7 @@
 //
 //   npm run bench:age-checks                              # both tiers, all 2,078 test faces
 //   npm run bench:age-checks -- --limit 200 --json out.json --md docs/age-checks.md --svg docs/age-checks.svg
+//   npm run bench:age-checks -- --fairness                # and models/<name>/<version>/fairness.json per tier
 //
 // For T in 13, 16, 18, 21, 25 and the rules P(age >= T) >= 0.5 / 0.8 / 0.95 and "estimate >= T +
 // buffer" (0..7 years): false accepts (people under T who pass, by band of true age) and false
@@ -17,12 +18,14 @@
 // 6-11s estimated under 13, and MAE by gender x race with the spread between groups; and the
 // decision at 18 by sex and by race, raw and re-weighted to one age mix. The JSON holds per-face answers
 // (derived from UTKFace): keep it out of git; the Markdown and the SVG hold only aggregates.
-import { readFileSync, writeFileSync } from 'node:fs';
+// --fairness writes that last table's numbers beside each measured model, as fairness.json, for its
+// card (training/card.py): one definition of them, here and in bench/lib/age-check-metrics.ts.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { CONTRACT, ROOT, UsageError, fail, parseOptions } from '../scripts/lib.mjs';
 import { seed } from '../scripts/models.mjs';
-import { assuranceMeasures, checkReport, cheapestRuleUnder, decisionOf, fairnessBy, maeByGroup, reliability, ruleLabel } from './lib/age-check-metrics.ts';
+import { FAIRNESS_BANDS, assuranceMeasures, checkReport, cheapestRuleUnder, decisionOf, fairnessBy, maeByGroup, reliability, ruleLabel } from './lib/age-check-metrics.ts';
 import { utkfaceTestRows } from './lib/utkface.mjs';
 import { startBenchWorker } from './lib/worker.mjs';
 
@@ -40,13 +43,14 @@ const SEARCH = [
 const TIERS = CONTRACT.tiers;
 
 function parseArgs(argv) {
-  const { values } = parseOptions(argv, { data: { type: 'string' }, limit: { type: 'string' }, json: { type: 'string' }, md: { type: 'string' }, svg: { type: 'string' } });
+  const { values } = parseOptions(argv, { data: { type: 'string' }, limit: { type: 'string' }, json: { type: 'string' }, md: { type: 'string' }, svg: { type: 'string' }, fairness: { type: 'boolean' } });
   const opts = {
     data: values.data === undefined ? join(ROOT, '..', 'shared', 'data', 'utkface') : resolve(values.data),
     limit: values.limit === undefined ? undefined : Number(values.limit),
     json: values.json,
     md: values.md,
     svg: values.svg,
+    fairness: values.fairness ?? false,
   };
   if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit > 0)) throw new UsageError('--limit must be a positive integer');
   return opts;
@@ -82,7 +86,12 @@ function assuranceTables(results, n) {
  * The decision at 18 by sex and by race (UTKFace's labels): MAE, adults referred, minors who
  * pass, each raw and re-weighted to the whole set's age mix (so a group that is younger is not
  * referred more for being younger), with 95% Wilson intervals at the effective sample size.
+ * The one source of the Markdown table and of fairness.json.
  */
+const FAIRNESS_AT = 18;
+const FAIRNESS_RULE = { kind: 'decision' };   // the model's default rule
+const fairnessRows = (faces) => ({ gender: fairnessBy(faces, 'gender', FAIRNESS_AT, FAIRNESS_RULE), race: fairnessBy(faces, 'race', FAIRNESS_AT, FAIRNESS_RULE) });
+
 function fairnessTables(results, n) {
   const rate = (r) => (Number.isNaN(r.rate) ? '–' : `${(100 * r.rate).toFixed(1)}% [${(100 * r.ci95[0]).toFixed(1)}, ${(100 * r.ci95[1]).toFixed(1)}]`);
   const out = [`### The decision at 18 by sex and race (${n} test faces, the model's default rule)`, '',
@@ -92,8 +101,8 @@ function fairnessTables(results, n) {
   for (const tier of TIERS) {
     out.push(`**Tier \`${tier}\`: ${results[tier].model}**`, '',
       '| group | faces | MAE | MAE re-weighted | adults referred at 18 | re-weighted | minors who pass at 18 | re-weighted |', '|---|---|---|---|---|---|---|---|');
-    for (const key of ['gender', 'race']) {
-      for (const r of fairnessBy(results[tier].faces, key, 18, { kind: 'decision' })) {
+    for (const rows of Object.values(fairnessRows(results[tier].faces))) {
+      for (const r of rows) {
         out.push(`| ${r.group} | ${r.faces} | ${r.mae.toFixed(2)} | ${r.mae_reweighted.toFixed(2)} | ${rate(r.adults_referred)} (${r.adults_referred.n}) | ${rate(r.adults_referred_reweighted)} | ${rate(r.minors_pass)} (${r.minors_pass.n}) | ${rate(r.minors_pass_reweighted)} |`);
       }
     }
@@ -101,6 +110,34 @@ function fairnessTables(results, n) {
   }
   return out.join('\n');
 }
+
+/**
+ * fairness.json of one tier's model: fairnessRows rounded to 6 decimals (fine enough that the
+ * card's 0.1% and 0.01 years round as the Markdown's do), with what was measured and the command
+ * that wrote it. A share with no faces (NaN) is null.
+ */
+function fairnessJson({ model, target, faces }, command) {
+  const round = (x, digits) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : null);
+  const share = (r) => ({ rate: round(r.rate, 6), ci95: r.ci95.map((x) => round(x, 6)), n: r.n, n_effective: round(r.n_effective, 2) });
+  const row = (r) => ({ group: r.group, faces: r.faces, mae: round(r.mae, 6), mae_reweighted: round(r.mae_reweighted, 6),
+    adults_referred: share(r.adults_referred), adults_referred_reweighted: share(r.adults_referred_reweighted),
+    minors_pass: share(r.minors_pass), minors_pass_reweighted: share(r.minors_pass_reweighted) });
+  const rows = fairnessRows(faces);
+  return {
+    model, threshold: FAIRNESS_AT, rule: ruleLabel(FAIRNESS_RULE), false_accept_target: target,
+    data: 'UTKFace test', labels: "UTKFace's own: gender, and race as White, Black, Asian, Indian, Others", faces: faces.length,
+    reweighted_to: "the whole set's age mix over these bands of true age: adults among adults, minors among minors, everyone for MAE",
+    age_bands: FAIRNESS_BANDS.map(([lo, hi]) => `${lo}-${hi}`),
+    by: { gender: rows.gender.map(row), race: rows.race.map(row) },
+    date: new Date().toISOString().slice(0, 10), command,
+  };
+}
+
+/** JSON indented, with each flat array and then each flat object (a share) on one line: short to
+ *  read and to diff. Its strings hold no brackets, so the brackets found are the JSON's own. */
+const compactJson = (value) => JSON.stringify(value, null, 2)
+  .replace(/\[[^[\]{}]*\]/g, (m) => m.replace(/\s+/g, ' ').replace('[ ', '[').replace(' ]', ']'))
+  .replace(/\{[^[\]{}]*(\[[^[\]{}]*\][^[\]{}]*)*\}/g, (m) => m.replace(/\s+/g, ' ')) + '\n';
 
 function tables(results, n, active) {
   const out = [assuranceTables(results, n), fairnessTables(results, n)];
@@ -168,7 +205,7 @@ async function main() {
     const models = await (await fetch(`${base}/v1/models`)).json();
     for (const tier of TIERS) {
       // The default rule's answer, then one more request per other false-accept target fitted.
-      const targets = models.tiers[tier].active?.false_accept_targets?.slice(1) ?? [];
+      const [target = null, ...targets] = models.tiers[tier].active?.false_accept_targets ?? [];
       const answers = [];
       let model;
       for (const f of faces) {
@@ -186,7 +223,7 @@ async function main() {
         answers.push({ truth: f.truth, age: face.age, gender: f.gender, race: f.race, over: Object.fromEntries(face.over.map((o) => [o.age, o.probability])),
           decision: decisions(face), decisionFor });
       }
-      results[tier] = { model, targets, faces: answers };
+      results[tier] = { model, target, targets, faces: answers };
       console.log(`${tier}: ${model}, ${answers.length} answers`);
     }
   } finally {
@@ -199,6 +236,15 @@ async function main() {
   if (opts.md) writeFileSync(opts.md, md + '\n');
   if (opts.svg) writeFileSync(opts.svg, svg(results));
   if (opts.json) writeFileSync(opts.json, JSON.stringify({ thresholds: THRESHOLDS, rules: RULES.map(ruleLabel), results }) + '\n');
+  if (opts.fairness) {
+    const command = ['npm run bench:age-checks --', ...process.argv.slice(2)].join(' ');
+    for (const tier of TIERS) {
+      const dir = join(ROOT, 'models', ...results[tier].model.split('/'));
+      if (!existsSync(join(dir, 'manifest.json'))) throw new Error(`tier ${tier} served ${results[tier].model}, which is not in models/`);
+      writeFileSync(join(dir, 'fairness.json'), compactJson(fairnessJson(results[tier], command)));
+      console.log(`wrote ${relative(ROOT, join(dir, 'fairness.json'))}`);
+    }
+  }
 }
 
 main().catch(fail);
