@@ -1,5 +1,7 @@
 """MODEL_CARD.md from the numbers `release` measured (report.json), a comparison model's report
-(the AL-RoR arm of the paper's comparison) and the server's benchmark (bench.json, optional).
+(the AL-RoR arm of the paper's comparison), the server's benchmark (bench.json, optional) and the
+decision by sex and race measured through the served path (fairness.json beside the manifest,
+written by `npm run bench:age-checks -- --fairness`; optional).
 Every number in the card comes from those files; nothing is typed in by hand."""
 from __future__ import annotations
 
@@ -207,6 +209,9 @@ def write_card(model_dir: str, compare: str | None = None, bench: str | None = N
             f"Python onnxruntime on the same graph, as a parity check: `val` MAE {v['onnx_int8_python']['fused']['mae']:.3f}, "
             f"per face max |Δage| {p['max_abs_age']:.3f} (mean {p['mean_abs_age']:.4f}) against wasm.",
         ]
+    fairness = model_dir / "fairness.json"
+    if fairness.exists():
+        lines += ["", *_fairness_section(json.loads(fairness.read_text()))]
     lines += [
         "",
         "## Serving cost (workerd, onnxruntime-web WASM SIMD, one thread)",
@@ -323,3 +328,67 @@ def _capture_section(cap: dict) -> list[str]:
         ]
     return out
 
+
+
+def _share(r: dict) -> str:
+    """A share and its 95% interval in percent, as docs/age-checks.md writes them; – for no faces."""
+    if r["rate"] is None:
+        return "–"
+    return f"{100 * r['rate']:.1f}% [{100 * r['ci95'][0]:.1f}, {100 * r['ci95'][1]:.1f}]"
+
+
+def share_gap(a: dict, b: dict) -> tuple[float, float, float]:
+    """a's share minus b's, with a 95% interval made from their two Wilson intervals (Newcombe
+    1998, method 10: the groups are apart, so the squared half-widths add)."""
+    d = a["rate"] - b["rate"]
+    lo = d - ((a["rate"] - a["ci95"][0]) ** 2 + (b["ci95"][1] - b["rate"]) ** 2) ** 0.5
+    hi = d + ((a["ci95"][1] - a["rate"]) ** 2 + (b["rate"] - b["ci95"][0]) ** 2) ** 0.5
+    return d, lo, hi
+
+
+def _fairness_section(fair: dict) -> list[str]:
+    """The decision at T by sex and by race, from fairness.json (bench/age-checks.mjs --fairness:
+    fairnessBy of bench/lib/age-check-metrics.ts on the served answers); nothing recomputed here but
+    the gap between the two sexes."""
+    t = fair["threshold"]
+    out = [
+        "## The decision by sex and race",
+        "",
+        f"How the age check at {t} (the model's default rule, fitted on `val` for a "
+        f"{fair['false_accept_target']:.0%} false-accept target) and the estimate treat each sex and race: "
+        f"{fair['faces']} faces of UTKFace `test` sent through the served path (workerd, `POST /v1/age?crop=image&over={t}`), "
+        f"grouped by UTKFace's own labels (its gender field, and race as White, Black, Asian, Indian, Others). "
+        "Each rate is given raw and **re-weighted**: the group given the whole set's age mix (adults among adults, "
+        "minors among minors, everyone for MAE), so a gap that remains is not one group being younger than another. "
+        "Intervals are 95% Wilson at the effective sample size of the weights.",
+    ]
+    for key, title in (("gender", "sex"), ("race", "race")):
+        out += [
+            "",
+            _row([title, "faces", "MAE", "MAE re-weighted", f"adults referred at {t}", "re-weighted",
+                  f"minors who pass at {t}", "re-weighted"]),
+            _row(["---"] * 8),
+        ]
+        for r in fair["by"][key]:
+            out.append(_row([r["group"], r["faces"], _f(r["mae"]), _f(r["mae_reweighted"]),
+                             f"{_share(r['adults_referred'])} ({r['adults_referred']['n']})",
+                             _share(r["adults_referred_reweighted"]),
+                             f"{_share(r['minors_pass'])} ({r['minors_pass']['n']})",
+                             _share(r["minors_pass_reweighted"])]))
+    sexes = fair["by"]["gender"]
+    if len(sexes) == 2 and all(s["adults_referred_reweighted"]["rate"] is not None for s in sexes):
+        # The more-referred sex first, so the gap reads as a positive number of points.
+        a, b = sorted(sexes, key=lambda s: -s["adults_referred_reweighted"]["rate"])
+        d, lo, hi = share_gap(a["adults_referred_reweighted"], b["adults_referred_reweighted"])
+        out += [
+            "",
+            f"Between the sexes, re-weighted to one age mix: {_share(a['adults_referred_reweighted'])} of adults "
+            f"labelled {a['group']} are referred at {t} against {_share(b['adults_referred_reweighted'])} of those "
+            f"labelled {b['group']}, a gap of {100 * d:.1f} points [{100 * lo:.1f}, {100 * hi:.1f}] "
+            "(Newcombe's interval from the two).",
+        ]
+    out += [
+        "",
+        f"Written by `{fair['command']}` on {fair['date']} (`fairness.json` beside this card).",
+    ]
+    return out
