@@ -13,5 +13,5 @@ export type ModelTier = (typeof MODEL_TIERS)[number];
 export const REQUIRED_OUTPUTS: readonly string[] = contract.outputs;
 
 /** A second age far from the distribution's peak (farMode): its rule, chosen on `val`. */
-export const FAR_MODE: { gap: number; window: number; smooth: number; min_mass: number } = contract.far_mode;
+export const FAR_MODE: { gap: number; window: number; smooth: number; min_mass: number; reach: number } = contract.far_mode;
 

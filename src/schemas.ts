@@ -164,7 +164,7 @@ export const AgeEstimateSchema = {
     .strictObject({ low: z.number(), high: z.number(), level: z.number() })
     .openapi({
       description:
-        'An interval of ages meant to hold the true age for `level` (0.8) of faces: a central interval of the age distribution, widened for the capture (quality), read at the level that held 80% of the validation faces whose estimate fell in the same age band (the model\'s calibration), or the central 80% for a model without one. When the distribution holds at least 3% at a second age 15 or more years from its peak, the range reaches over that age ± 7 years, and quality.reasons says the model is unsure.',
+        'An interval of ages meant to hold the true age for `level` (0.8) of faces: a central interval of the age distribution, widened for the capture (quality), read at the level that held 80% of the validation faces whose estimate fell in the same age band (the model\'s calibration), or the central 80% for a model without one. When the distribution holds at least 3% near a second age 15 or more years from its peak, the model is torn: the range then runs from 20 years below the lower of the estimate and that age to 20 years above the higher, and quality.reasons says the model is unsure.',
     }),
   group: GroupSchema.openapi({ description: 'The most likely age group.' }),
   groups: z.array(GroupSchema).openapi({ description: 'Every age group with its probability, youngest first (sums to 1).' }),

@@ -87,15 +87,16 @@ def far_mode(probs, gap: int, window: int, smooth: int) -> tuple[np.ndarray, np.
     return np.where(found, best, -1), np.where(found, cand[np.arange(n), best], 0.0)
 
 
-def far_mode_range(low, high, estimate, second, mass, window: int, min_mass: float, max_age: int = 100):
-    """The range reaching over a far second age whose mass is at least `min_mass` (its age +-
-    window, clamped to the ages): the served range of a distribution with two far modes.
+def far_mode_range(low, high, estimate, second, mass, min_mass: float, reach: float, max_age: int = 100):
+    """The served range of a distribution torn between two far ages: where the second age holds at
+    least `min_mass`, from `reach` years below the lower of the estimate and the second age to
+    `reach` years above the higher (clamped to the ages; never narrower than the range it had).
     -> (low, high, flagged)."""
-    low, high, estimate = (np.asarray(x, float) for x in (low, high, estimate))
-    flagged = (np.asarray(second) >= 0) & (np.asarray(mass) >= min_mass)
-    below, above = flagged & (second < estimate), flagged & (second > estimate)
-    return (np.where(below, np.minimum(low, np.maximum(second - window, 0)), low),
-            np.where(above, np.maximum(high, np.minimum(second + window, max_age)), high), flagged)
+    low, high, estimate, second = (np.asarray(x, float) for x in (low, high, estimate, second))
+    flagged = (second >= 0) & (np.asarray(mass) >= min_mass)
+    lo = np.maximum(np.minimum(estimate, second) - reach, 0)
+    hi = np.minimum(np.maximum(estimate, second) + reach, max_age)
+    return np.where(flagged, np.minimum(low, lo), low), np.where(flagged, np.maximum(high, hi), high), flagged
 
 
 def coverage_by_band(probs, true, level=0.8, by=None) -> dict[str, dict]:

@@ -47,17 +47,19 @@ describe('rangeLevel: the range calibrated per band of the estimate', () => {
     expect(rangeLevel(undefined, 30)).toBe(0.8);
   });
   it('widens the served range where its band says so', async () => {
-    const { model } = probeModel();
+    // One bump (30, 31 and 40: no far age), estimate 32.3.
+    const probs = new Float32Array(101);
+    probs[30] = 0.5; probs[31] = 0.3; probs[40] = 0.2;
+    const model: AgeModel = { manifest, release: async () => undefined, run: async () => ({ age: 32.3, probs, globalAge: 32.3, localAge: 32.3, box: new Float32Array([0, 0, 1, 1]) }) };
     const calibrated = { ...model, manifest: { ...manifest, range_levels: [{ from: 25, to: 39, level: 0.95 }] } as Manifest };
     const image = decodeImage(encodeJpeg(makeRgb(200, 100, pattern)), limits);
     const crop = { x: 20, y: 10, w: 120, h: 60 };
     const plain = await estimateAge(model, image, crop, 2);
     const wide = await estimateAge(calibrated, image, crop, 2);
-    // The estimate is 37.3 (band 25-39): read at 95%, reported as the 80% range. (Its top
-    // reaches over the far age 65 either way: see the far-mode test below.)
+    // The estimate is 32.3 (band 25-39): read at 95%, reported as the 80% range.
     expect(wide.range.level).toBe(0.8);
     expect(wide.range.low).toBeLessThan(plain.range.low);
-    expect(wide.range.high).toBeGreaterThanOrEqual(plain.range.high);
+    expect(wide.range.high).toBeGreaterThan(plain.range.high);
   });
 });
 
@@ -72,9 +74,10 @@ describe('estimateAge', () => {
       age: 37.3, global_age: 35, local_age: 38,
       group: { label: '25-37', probability: 0.8 },
       top_k: [{ age: 30, probability: 0.5 }, { age: 31, probability: 0.3 }],
-      // 20% at 65, 35 years from the peak: the range reaches over it, to the far peak + 7 years
-      // (on the 5-year box a one-year spike is a plateau 63-67, whose last year counts as its peak).
-      range: { low: 29.7, high: 74, level: 0.8 },
+      // 20% at 65, 35 years from the peak: torn, the range runs from 20 years below the estimate
+      // to 20 years past the far age (on the 5-year box a one-year spike is a plateau 63-67,
+      // whose last year counts as its peak).
+      range: { low: 17.3, high: 87, level: 0.8 },
     });
   });
 
@@ -94,8 +97,9 @@ describe('estimateAge', () => {
     };
     // A child's answer with 6% of its mass at 75 (below the 90th percentile, so the central 80% misses it).
     const torn = await answer(bumps([12, 2, 0.94 / (2 * Math.sqrt(2 * Math.PI))], [75, 3, 0.06 / (3 * Math.sqrt(2 * Math.PI))]));
-    expect(torn.range.low).toBeLessThan(12);
-    expect(torn.range.high).toBeCloseTo(82, 5);
+    expect(torn.range.low).toBe(0);                       // 20 years below the estimate (15.8), clamped
+    expect(torn.range.high).toBe(95);                     // 20 years past the far age
+    expect(torn.age).toBeCloseTo(0.94 * 12 + 0.06 * 75, 0);
     expect(torn.quality.reasons).toContain(TWO_AGES_REASON);
     // One bump: the central interval, and no such reason.
     const one = await answer(bumps([40, 4, 1]));

@@ -107,19 +107,18 @@ export async function estimateAge(model: AgeModel, image: DecodedImage, crop: Re
 export const TWO_AGES_REASON = 'unsure: it sees two ages far apart; send another photo';
 
 /**
- * The range reaching over a second age far from the peak that holds at least FAR_MODE.min_mass
- * of the distribution (its age ± window): the model is torn between two answers, and a range
- * around one of them alone would claim to know (training/metrics.py far_mode_range).
+ * The range of a distribution torn between two far ages: where a second age at least
+ * FAR_MODE.gap years from the peak holds FAR_MODE.min_mass or more, the range runs from
+ * FAR_MODE.reach years below the lower of the estimate and that age to as far above the higher
+ * (training/metrics.py far_mode_range): on `val` the true age of such a face lies near neither
+ * answer a third of the time, and a range around one of them would claim to know.
  */
 export function reachOverFarMode(range: AgeEstimate['range'], probs: ArrayLike<number>, estimate: number, ages: { min: number; max: number }): { range: AgeEstimate['range']; far: boolean } {
   const far = farMode(probs, FAR_MODE, ages.min);
   if (!far || far.mass < FAR_MODE.min_mass) return { range, far: false };
-  return {
-    range: far.age < estimate
-      ? { ...range, low: Math.min(range.low, Math.max(ages.min, far.age - FAR_MODE.window)) }
-      : { ...range, high: Math.max(range.high, Math.min(ages.max, far.age + FAR_MODE.window)) },
-    far: true,
-  };
+  const low = Math.max(ages.min, Math.min(estimate, far.age) - FAR_MODE.reach);
+  const high = Math.min(ages.max, Math.max(estimate, far.age) + FAR_MODE.reach);
+  return { range: { ...range, low: round1(Math.min(range.low, low)), high: round1(Math.max(range.high, high)) }, far: true };
 }
 
 /** Bounds in the image of `r` (drawn on the upright crop) once the crop is turned back by `roll`. */

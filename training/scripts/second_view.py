@@ -79,33 +79,39 @@ def summary(probs: np.ndarray, truth: np.ndarray) -> dict:
             "range80_coverage": round(float(np.mean((truth[:, None] >= lo.reshape(est.shape)) & (truth[:, None] <= hi.reshape(est.shape)))), 3)}
 
 
-MIN_MASSES = (0.02, 0.03, 0.05, 0.08, 0.1, 0.15)
+MIN_MASSES = (0.02, 0.03, 0.05, 0.1)
+REACHES = (7, 10, 15, 20, 25)
 
 
 def fit_far_mode(probs: np.ndarray, truth: np.ndarray) -> dict:
-    """The far-mode rule's min_mass on these answers (probs [F, V, ages], the served graph's):
-    for each candidate, the share of answers it flags, their 80 % range coverage before and after
-    the range reaches over the far age, and their MAE against the others'. Chosen: the largest
-    min_mass whose flagged answers reach 80 % coverage once widened (the smallest change that
-    makes the torn answers honest)."""
-    rule = {k: v for k, v in FAR_MODE.items() if k != "min_mass"}
+    """The far-mode rule (contract/contract.json far_mode) on these answers (probs [F, V, ages],
+    the served graph's): for each min_mass and reach, the share of answers flagged, their 80 %
+    range coverage before and after the range reaches over both ages, their width and their MAE
+    against the others'. The chosen reach: the smallest whose flagged answers hold the true age
+    80 % of the time at the contract's min_mass (each tier is fitted; the contract takes the
+    larger)."""
+    rule = {k: FAR_MODE[k] for k in ("gap", "window", "smooth")}
     flat = probs.reshape(-1, probs.shape[-1])
     t = np.repeat(truth, probs.shape[1])
     est = flat @ np.arange(flat.shape[1])
     lo, hi = quantile_interval(flat, 0.8)
     second, mass = far_mode(flat, **rule)
+    inside, err = (t >= lo) & (t <= hi), np.abs(est - t)
     rows = []
     for m in MIN_MASSES:
-        lo2, hi2, flagged = far_mode_range(lo, hi, est, second, mass, rule["window"], m, flat.shape[1] - 1)
-        inside, inside2, err = (t >= lo) & (t <= hi), (t >= lo2) & (t <= hi2), np.abs(est - t)
-        rows.append({"min_mass": m, "flagged": int(flagged.sum()), "share": round(float(flagged.mean()), 4),
-                     "coverage_before": round(float(inside[flagged].mean()), 3) if flagged.any() else None,
-                     "coverage_after": round(float(inside2[flagged].mean()), 3) if flagged.any() else None,
-                     "mae_flagged": round(float(err[flagged].mean()), 2) if flagged.any() else None,
-                     "mae_others": round(float(err[~flagged].mean()), 2)})
-    honest = [r["min_mass"] for r in rows if r["coverage_after"] is not None and r["coverage_after"] >= 0.8]
-    return {"answers": int(len(flat)), "rows": rows, "chosen": max(honest) if honest else None,
-            "contract": FAR_MODE["min_mass"]}
+        for r in REACHES:
+            lo2, hi2, flagged = far_mode_range(lo, hi, est, second, mass, m, r, flat.shape[1] - 1)
+            if not flagged.any():
+                continue
+            inside2 = (t >= lo2) & (t <= hi2)
+            rows.append({"min_mass": m, "reach": r, "flagged": int(flagged.sum()), "share": round(float(flagged.mean()), 4),
+                         "coverage_before": round(float(inside[flagged].mean()), 3),
+                         "coverage_after": round(float(inside2[flagged].mean()), 3),
+                         "width_after": round(float((hi2 - lo2)[flagged].mean()), 1),
+                         "mae_flagged": round(float(err[flagged].mean()), 2), "mae_others": round(float(err[~flagged].mean()), 2)})
+    honest = [r["reach"] for r in rows if r["min_mass"] == FAR_MODE["min_mass"] and r["coverage_after"] >= 0.8]
+    return {"answers": int(len(flat)), "rows": rows, "chosen_reach": min(honest) if honest else None,
+            "contract": FAR_MODE}
 
 
 def main():

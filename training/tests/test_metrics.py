@@ -109,3 +109,21 @@ def test_default_schedule_of_a_short_stage_keeps_its_lr():
     # The default steps (50%, 75%) fall at epoch 0 for a one-epoch stage; they must not apply there.
     assert lr_at(OptimConfig(lr=0.02, epochs=1, warmup_epochs=0.2), 0.5) == pytest.approx(0.02)
     assert lr_at(OptimConfig(lr=0.02, epochs=1, warmup_epochs=0.2, lr_steps=(0,)), 0.5) == pytest.approx(0.002)
+
+
+def test_a_torn_distribution_gets_a_range_over_both_ages_and_one_bump_keeps_its_own():
+    from training.contract import FAR_MODE
+    from training.metrics import far_mode, far_mode_range
+    ages = np.arange(101)
+    bump = lambda c, sd, w: w * np.exp(-0.5 * ((ages - c) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
+    torn, one = bump(12, 2, 0.94) + bump(75, 3, 0.06), bump(40, 4, 1.0)
+    probs = np.stack([torn / torn.sum(), one / one.sum()])
+    second, mass = far_mode(probs, FAR_MODE["gap"], FAR_MODE["window"], FAR_MODE["smooth"])
+    assert second[0] == 75 and abs(mass[0] - 0.06) < 0.005
+    assert second[1] == -1 and mass[1] == 0
+    est = probs @ ages
+    low, high = metrics.quantile_interval(probs, 0.8)
+    lo2, hi2, flagged = far_mode_range(low, high, est, second, mass, FAR_MODE["min_mass"], 20)
+    assert list(flagged) == [True, False]
+    assert lo2[0] == 0 and hi2[0] == 95                    # 20 below the estimate (15.8), 20 past 75
+    assert (lo2[1], hi2[1]) == (low[1], high[1])
