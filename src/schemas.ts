@@ -139,8 +139,8 @@ const Probability = z.number().min(0).max(1);
 export const QualitySchema = z
   .strictObject({
     score: Probability.openapi({ description: 'Capture quality, 0..1: the product of `parts`. 1 reads like a training face; the model widens its answer and the decision rule asks more as it falls.', example: 0.92 }),
-    reasons: z.array(z.string()).openapi({ description: 'What to fix, for a person ("too dark: add light", "too small: come closer", "blurred: hold still and focus", "grainy: add light", "face covered: remove sunglasses or mask", "compressed: send the original photo", "too bright: avoid direct light", "face unclear: face the camera", "unusual light colour: use white light"; and "unsure: it sees two ages far apart; send another photo" when the distribution holds a second age at least 15 years from its peak, which the range then reaches over); empty when nothing is weak.' }),
-    parts: z.record(z.string(), Probability).openapi({ description: 'Each measure\'s part of the score (face_px, dark, bright, sharpness, noise, flat, blockiness, detector_score, light_hue, light_blue, light_red), 0..1.' }),
+    reasons: z.array(z.string()).openapi({ description: 'What to fix, for a person ("too dark: add light", "too small: come closer", "blurred: hold still and focus", "grainy: add light", "face covered: remove sunglasses or mask", "compressed: send the original photo", "too bright: avoid direct light", "face unclear: face the camera", "unusual light colour: use white light", "head turned or tilted: face the camera"; and "unsure: it sees two ages far apart; send another photo" when the distribution holds a second age at least 15 years from its peak, which the range then reaches over); empty when nothing is weak.' }),
+    parts: z.record(z.string(), Probability).openapi({ description: 'Each measure\'s part of the score (face_px, dark, bright, sharpness, noise, flat, blockiness, detector_score, light_hue, light_blue, light_red, turned, tilted_back, bowed), 0..1.' }),
     face_px: z.number().openapi({ description: 'The crop\'s side in source pixels (√(w·h)).' }),
     brightness: Probability.openapi({ description: 'Mean luma of the face\'s centre, 0 (black) to 1 (white).' }),
     contrast: z.number().min(0).openapi({ description: 'Standard deviation of that luma, 0..0.5.' }),
@@ -150,6 +150,8 @@ export const QualitySchema = z
     blockiness: z.number().min(0).nullable().openapi({ description: "How much a JPEG's 8x8 grid shows in the crop: about 1 without one, 1.1-1.4 for a good JPEG, 2 and more for a hard one." }),
     detector_score: z.number().nullable().openapi({ description: "The detector's confidence; null for a caller's box or crop=image." }),
     chroma_along: z.number().openapi({ description: "The face centre's mean chroma (YCbCr's Cb, Cr over luma) along the direction of skin under white light: 0 for gray, 0.0-0.46 for 98 % of the training set's faces; below 0 under a strong blue cast, high under red light." }),
+    yaw: z.number().nullable().openapi({ description: "How far the head is turned, from the detector's keypoints: the nose tip's sideways offset from the eyes' midpoint over the eyes' distance (0 faces the camera; within ±0.31 for 99 % of the training set's faces). null without a detector (a caller's box, crop=image)." }),
+    pitch: z.number().nullable().openapi({ description: "The nose tip's offset down the face from the eyes' midpoint over the eyes' distance: about 0.56 upright, 0.28–0.75 for 99 % of the training set's faces; less with the head tilted back, more bowed. null without a detector." }),
     chroma_across: z.number().min(0).openapi({ description: 'The same chroma across that direction: under 0.11 for 99 % of the training set\'s faces; cyan, green, blue and magenta lamps raise it.' }),
   })
   .openapi('Quality', { description: 'What the capture shows, measured on the face crop the model reads (training/capture.py defines the same measures).' });

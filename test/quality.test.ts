@@ -3,7 +3,7 @@ import { decodeImage } from '../src/image/decode';
 import { decide, decisionRule, fittedTargets, rangeLevel, widen, wideningFor } from '../src/model/calibration';
 import { FAR_MODE } from '../src/contract';
 import { farMode, probabilityAtLeast, quantile } from '../src/model/distribution';
-import { blockiness, measureQuality } from '../src/model/quality';
+import { blockiness, headPose, measureQuality } from '../src/model/quality';
 import type { Calibration } from '../src/registry/manifest';
 import { fixtureFile } from './helpers/worker';
 
@@ -14,7 +14,7 @@ import { fixtureFile } from './helpers/worker';
 // The release fits the widening and the decision rule on the Python numbers, so the server's
 // must be the same numbers. Measured: equal to the last digit printed; the tolerances leave
 // room for float summation order only.
-type Case = { condition: string; source_png: string; input_png: string; face_px: number; detector_score: number | null; expected: Record<string, unknown> & { reasons: string[]; parts: Record<string, number> } };
+type Case = { condition: string; source_png: string; input_png: string; face_px: number; detector_score: number | null; keypoints: [number, number][] | null; expected: Record<string, unknown> & { reasons: string[]; parts: Record<string, number> } };
 type Fixture = {
   size: number;
   cases: Case[];
@@ -35,9 +35,13 @@ describe('capture quality: the server measures what training measured', () => {
       const img = decodeImage(fromBase64(c.input_png), { maxPixels: 1e6, maxMemoryMB: 64 });
       const source = decodeImage(fromBase64(c.source_png), { maxPixels: 1e6, maxMemoryMB: 64 });
       const block = blockiness(source, { x: 0, y: 0, w: source.width, h: source.height });
-      const q = measureQuality(img.data, fixture.size, c.face_px, c.detector_score, block);
+      const q = measureQuality(img.data, fixture.size, c.face_px, c.detector_score, block, c.keypoints ? headPose(c.keypoints) : null);
       for (const k of ['face_px', 'brightness', 'contrast', 'sharpness', 'noise', 'flat', 'blockiness', 'chroma_along', 'chroma_across', 'score']) {
         expect(q[k as keyof typeof q], k).toBeCloseTo(c.expected[k] as number, 3);
+      }
+      for (const k of ['yaw', 'pitch'] as const) {
+        if (c.expected[k] === null) expect(q[k], k).toBeNull();
+        else expect(q[k], k).toBeCloseTo(c.expected[k] as number, 4);
       }
       expect(q.detector_score).toBe(c.expected.detector_score);
       expect(q.reasons).toEqual(c.expected.reasons);
@@ -51,6 +55,10 @@ describe('capture quality: the server measures what training measured', () => {
     expect(byCondition['dark-severe']!.reasons).toContain('too dark: add light');
     expect(byCondition['small-severe']!.reasons).toContain('too small: come closer');
     expect(byCondition['jpeg-severe']!.reasons).toContain('compressed: send the original photo');
+    expect(byCondition['view lamp']!.reasons).toContain('unusual light colour: use white light');
+    expect(byCondition['dark-severe']!.reasons).toContain('head turned or tilted: face the camera');     // turned
+    expect(byCondition['view cool']!.reasons).toContain('head turned or tilted: face the camera');       // tilted back
+    expect(byCondition['blur-severe']!.reasons).not.toContain('head turned or tilted: face the camera'); // facing the camera
   });
 });
 

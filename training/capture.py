@@ -254,11 +254,12 @@ def analysis_size(face_px: float) -> int:
 
 
 def measure_quality(face: np.ndarray, face_px: float, detector_score: float | None = None,
-                    block: float | None = None) -> dict:
+                    block: float | None = None, pose: tuple[float, float] | None = None) -> dict:
     """The capture measures of one face. `face`: uint8 [A, A, 3], the model's input shrunk
     (Pillow BOX) to A = analysis_size(face_px); face_px: the crop's side in source pixels;
-    `block`: blockiness of the crop in the source image. Returns the raw measures;
-    quality_score turns them into a score and reasons."""
+    `block`: blockiness of the crop in the source image; `pose`: head_pose of the detector's
+    keypoints (None without a detector). Returns the raw measures; quality_score turns them into
+    a score and reasons."""
     y = luma(face)
     n = y.shape[0]
     c0, c1 = int(math.floor(CENTRE[0] * n)), int(math.ceil(CENTRE[1] * n))
@@ -287,7 +288,23 @@ def measure_quality(face: np.ndarray, face_px: float, detector_score: float | No
             "noise": round(noise, 3), "flat": round(flat, 4),
             "chroma_along": round(along, 4), "chroma_across": round(across, 4),
             "blockiness": None if block is None else round(float(block), 4),
-            "detector_score": None if detector_score is None else round(float(detector_score), 4)}
+            "detector_score": None if detector_score is None else round(float(detector_score), 4),
+            "yaw": None if pose is None else round(float(pose[0]), 4),
+            "pitch": None if pose is None else round(float(pose[1]), 4)}
+
+
+def head_pose(keypoints) -> tuple[float, float]:
+    """How far the head is turned and tilted, from the detector's keypoints (right eye, left eye,
+    nose tip, ...; any frame, any roll): the nose tip's offset from the eyes' midpoint in the
+    eyes' own frame, over the eyes' distance. yaw: sideways (0 facing the camera; 99 % of `val`
+    chips within +-0.31); pitch: down the face (0.56 for the median chip, 0.28-0.75 for 99 %;
+    less when the head tilts back, more when it bows)."""
+    (rx, ry), (lx, ly), (nx, ny) = keypoints[0], keypoints[1], keypoints[2]
+    ex, ey = (rx + lx) / 2, (ry + ly) / 2
+    dist = max(math.hypot(lx - rx, ly - ry), 1e-9)
+    ux, uy = (lx - rx) / dist, (ly - ry) / dist           # along the eye line
+    dx, dy = nx - ex, ny - ey
+    return (dx * ux + dy * uy) / dist, (-dx * uy + dy * ux) / dist
 
 
 def blockiness(image: np.ndarray, rect=None, lines: int = 64) -> float:
@@ -348,6 +365,7 @@ def _ramp(v: float, bad: float, good: float) -> float:
 
 
 LIGHT_REASON = "unusual light colour: use white light"
+POSE_REASON = "head turned or tilted: face the camera"
 
 # Each measure's ramp from "cannot carry an answer" (0) to "as good as a training chip" (1),
 # and the reason a person is shown when its part of the score is under REASON_BELOW. Chosen on
@@ -367,6 +385,11 @@ RAMPS = {
     "light_hue": (LIGHT_REASON, 0.22, 0.12),          # chroma across skin's direction
     "light_blue": (LIGHT_REASON, -0.12, 0.0),         # chroma against it
     "light_red": (LIGHT_REASON, 0.75, 0.55),          # chroma far along it
+    # A head turned or tilted further than the training faces (head_pose): each ramp starts past
+    # what 99 % of `val` chips show (yaw within +-0.31, pitch 0.28-0.75).
+    "turned": (POSE_REASON, 0.55, 0.31),              # |yaw|
+    "tilted_back": (POSE_REASON, 0.12, 0.28),         # pitch
+    "bowed": (POSE_REASON, 0.95, 0.75),               # pitch
 }
 REASON_BELOW = 0.5
 
@@ -379,7 +402,8 @@ def quality_score(m: dict) -> dict:
     value = {"face_px": m["face_px"], "dark": m["brightness"], "bright": m["brightness"],
              "sharpness": m["sharpness"], "noise": m["noise"] / max(255.0 * m["contrast"], 1.0), "flat": m["flat"],
              "blockiness": m.get("blockiness"), "detector_score": m.get("detector_score"),
-             "light_hue": m.get("chroma_across"), "light_blue": m.get("chroma_along"), "light_red": m.get("chroma_along")}
+             "light_hue": m.get("chroma_across"), "light_blue": m.get("chroma_along"), "light_red": m.get("chroma_along"),
+             "turned": None if m.get("yaw") is None else abs(m["yaw"]), "tilted_back": m.get("pitch"), "bowed": m.get("pitch")}
     parts, reasons = {}, []
     for name, (reason, bad, good) in RAMPS.items():
         if value[name] is None:
@@ -394,7 +418,7 @@ def quality_score(m: dict) -> dict:
 
 
 def input_quality(model_input: np.ndarray, face_px: float, detector_score: float | None = None,
-                  block: float | None = None) -> dict:
+                  block: float | None = None, pose: tuple[float, float] | None = None) -> dict:
     """The server's quality of a face: measured on the model's input (uint8 [S, S, 3], the crop
     as the model reads it) shrunk by Pillow BOX to analysis_size(face_px), where face_px is the
     crop's side in source pixels (sqrt(w * h)), with the crop's blockiness in its source image
@@ -402,7 +426,7 @@ def input_quality(model_input: np.ndarray, face_px: float, detector_score: float
     a = analysis_size(face_px)
     face = model_input if model_input.shape[0] == a else np.array(
         Image.fromarray(model_input).resize((a, a), Image.BOX), dtype=np.uint8)
-    m = measure_quality(face, face_px, detector_score, block)
+    m = measure_quality(face, face_px, detector_score, block, pose)
     return {**m, **quality_score(m)}
 
 

@@ -9,7 +9,7 @@ import type { AgeModel } from './age-model';
 import { decide, decisionRule, fittedTargets, NoDecisionRuleError, RANGE_LEVEL, rangeLevel, widen, wideningFor } from './calibration';
 import { FAR_MODE } from '../contract';
 import { centralInterval, farMode, groupProbabilities, mostLikelyGroup, probabilityAtLeast, round1, topK } from './distribution';
-import { blockiness, measureQuality } from './quality';
+import { blockiness, headPose, measureQuality } from './quality';
 
 /** The age model's answer for one face crop: the per-face fields of `POST /v1/age` (src/schemas.ts). */
 export type { AgeEstimate };
@@ -60,6 +60,9 @@ export function modelInput(image: DecodedImage, crop: Rect, roll: number, S: num
     : resizeTurnedCrop(image, crop, roll, S);
 }
 
+/** What the detector said of a face: its confidence and keypoints (none for a caller's box or crop=image). */
+export type Detected = { score: number | null; keypoints?: readonly (readonly [number, number])[] };
+
 /**
  * One face: resize `crop` (displayed-image pixels, may extend past the image: padded black) to
  * S×S, turned by `roll` radians about its centre when it is not 0, run the model, measure the
@@ -67,13 +70,15 @@ export function modelInput(image: DecodedImage, crop: Rect, roll: number, S: num
  * it out. The estimate itself is the network's. The attention box comes back in the same
  * displayed-image pixels (for a turned crop, the upright bounds of the turned box).
  * `check`: the ages T of over=, each answered with P(age >= T) and the decision of `check.rule`.
- * `detectorScore`: the detector's confidence in this face, null for a caller's box or crop=image.
+ * `detected`: the detector's confidence in this face and its keypoints (the head's pose), a null
+ * score and no keypoints for a caller's box or crop=image.
  */
-export async function estimateAge(model: AgeModel, image: DecodedImage, crop: Rect, k: number, roll = 0, check: AgeCheck = { ages: [] }, detectorScore: number | null = null): Promise<AgeEstimate> {
+export async function estimateAge(model: AgeModel, image: DecodedImage, crop: Rect, k: number, roll = 0, check: AgeCheck = { ages: [] }, detected: Detected = { score: null }): Promise<AgeEstimate> {
   const m = model.manifest;
   const input = modelInput(image, crop, roll, m.input.size);
   const stored = rectToStored(wholePixels(crop), image.width, image.height, image.orientation);
-  const quality = measureQuality(input, m.input.size, Math.sqrt(crop.w * crop.h), detectorScore, blockiness(image, stored));
+  const pose = detected.keypoints ? headPose(detected.keypoints) : null;
+  const quality = measureQuality(input, m.input.size, Math.sqrt(crop.w * crop.h), detected.score, blockiness(image, stored), pose);
   const out = await model.run(input);
   const probs = widen(out.probs, wideningFor(m.calibration, quality.score));
   const groups = groupProbabilities(probs, m.ages.min);

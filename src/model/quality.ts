@@ -17,6 +17,7 @@ const CENTRE: readonly [number, number] = [0.15, 0.85];
 const FLAT_STEPS = 2;
 
 const LIGHT_REASON = 'unusual light colour: use white light';
+const POSE_REASON = 'head turned or tilted: face the camera';
 /** Skin's mean chroma (Cb, Cr over luma) under white light: the median of `val` chips (capture.py SKIN_CHROMA). */
 const SKIN_CHROMA: readonly [number, number] = [-0.1292, 0.1793];
 
@@ -34,6 +35,10 @@ const RAMPS = {
   light_hue: [LIGHT_REASON, 0.22, 0.12],
   light_blue: [LIGHT_REASON, -0.12, 0],
   light_red: [LIGHT_REASON, 0.75, 0.55],
+  // A head turned or tilted further than the training faces (headPose).
+  turned: [POSE_REASON, 0.55, 0.31],
+  tilted_back: [POSE_REASON, 0.12, 0.28],
+  bowed: [POSE_REASON, 0.95, 0.75],
 } as const;
 const REASON_BELOW = 0.5;
 
@@ -49,13 +54,31 @@ export function analysisSize(facePx: number): number {
  * crop's side in source pixels: capture.py input_quality. Reading the input rather than the
  * photo costs a 150 → 64 px resize, whatever the photo's size.
  */
-export function measureQuality(input: Uint8Array, size: number, facePx: number, detectorScore: number | null, block: number | null): Quality {
+export function measureQuality(input: Uint8Array, size: number, facePx: number, detectorScore: number | null, block: number | null, pose: HeadPose | null = null): Quality {
   const n = analysisSize(facePx);
   const rgb = n === size ? input : resizeCrop({ width: size, height: size, data: input }, { x: 0, y: 0, w: size, h: size }, n, 1, undefined, 'pil-box');
   const y = new Float64Array(n * n);
   for (let i = 0; i < n * n; i++) y[i] = 0.299 * rgb[i * 3]! + 0.587 * rgb[i * 3 + 1]! + 0.114 * rgb[i * 3 + 2]!;
-  const m = { ...measures(y, n, facePx, detectorScore, block), ...lightColour(rgb, n) };
+  const m = { ...measures(y, n, facePx, detectorScore, block), ...lightColour(rgb, n), yaw: pose === null ? null : round(pose.yaw, 4), pitch: pose === null ? null : round(pose.pitch, 4) };
   return { ...m, ...score(m) };
+}
+
+export type HeadPose = { yaw: number; pitch: number };
+
+/**
+ * How far the head is turned and tilted, from the detector's keypoints (right eye, left eye, nose
+ * tip, …; any roll): the nose tip's offset from the eyes' midpoint in the eyes' own frame, over
+ * their distance (capture.py head_pose). yaw 0 faces the camera; pitch is about 0.56 for an
+ * upright face, less tilted back, more bowed.
+ */
+export function headPose(keypoints: readonly (readonly [number, number])[]): HeadPose | null {
+  if (keypoints.length < 3) return null;
+  const [[rx, ry], [lx, ly], [nx, ny]] = keypoints as [[number, number], [number, number], [number, number]];
+  const ex = (rx + lx) / 2, ey = (ry + ly) / 2;
+  const dist = Math.max(Math.hypot(lx - rx, ly - ry), 1e-9);
+  const ux = (lx - rx) / dist, uy = (ly - ry) / dist;
+  const dx = nx - ex, dy = ny - ey;
+  return { yaw: (dx * ux + dy * uy) / dist, pitch: (-dx * uy + dy * ux) / dist };
 }
 
 /**
@@ -75,7 +98,7 @@ export function lightColour(rgb: Uint8Array, n: number): { chroma_along: number;
   return { chroma_along: round(cb * ux + cr * uy, 4), chroma_across: round(Math.abs(cb * uy - cr * ux), 4) };
 }
 
-type Measures = Omit<Quality, 'score' | 'reasons' | 'parts' | 'chroma_along' | 'chroma_across'>;
+type Measures = Omit<Quality, 'score' | 'reasons' | 'parts' | 'chroma_along' | 'chroma_across' | 'yaw' | 'pitch'>;
 
 /** training/capture.py measure_quality on a luma image y (n×n, 0..255). */
 export function measures(y: Float64Array, n: number, facePx: number, detectorScore: number | null, block: number | null = null): Measures {
@@ -182,6 +205,7 @@ export function score(m: Omit<Quality, 'score' | 'reasons' | 'parts'>): Pick<Qua
     // Grain counts against the face's own contrast (a dim, flat face hides behind less of it).
     noise: m.noise / Math.max(255 * m.contrast, 1), flat: m.flat, blockiness: m.blockiness, detector_score: m.detector_score,
     light_hue: m.chroma_across, light_blue: m.chroma_along, light_red: m.chroma_along,
+    turned: m.yaw === null ? null : Math.abs(m.yaw), tilted_back: m.pitch, bowed: m.pitch,
   };
   const parts: Record<string, number> = {};
   const reasons: string[] = [];

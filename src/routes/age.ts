@@ -107,7 +107,7 @@ export function ageRoutes(registriesFor: RegistriesFor) {
       // One face at a time: an isolate runs one inference at a time anyway.
       for (const f of faces) {
         const { crop, roll } = f.crop ? { crop: f.crop, roll: 0 } : frameFace(f.box, f.keypoints, framing);
-        const estimate = await estimateAge(lease.model, image, crop, k, roll, check, f.score);
+        const estimate = await estimateAge(lease.model, image, crop, k, roll, check, f);
         results.push({ box: roundRect(f.box), score: f.score === null ? null : Math.round(f.score * 1000) / 1000, ...estimate });
       }
       const m = lease.model.manifest;

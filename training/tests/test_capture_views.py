@@ -93,3 +93,16 @@ def test_write_stability_writes_every_view_of_each_face(tmp_path):
     assert face["age"] == 21 and face["images"]["jpeg80"].endswith(".jpg")
     for view, name in face["images"].items():
         assert (tmp_path / "out" / name).stat().st_size > 0, view
+
+
+def test_head_pose_reads_the_nose_in_the_eyes_frame_whatever_the_roll():
+    upright = [(60.0, 70.0), (140.0, 70.0), (100.0, 115.0)]
+    yaw, pitch = C.head_pose(upright)
+    assert abs(yaw) < 1e-12 and abs(pitch - 45 / 80) < 1e-12
+    turned = [(60.0, 70.0), (140.0, 70.0), (130.0, 115.0)]
+    assert abs(C.head_pose(turned)[0] - 30 / 80) < 1e-12
+    for deg in (-40, 15, 90):
+        a = math.radians(deg)
+        rot = [(100 + (x - 100) * math.cos(a) - (y - 90) * math.sin(a), 90 + (x - 100) * math.sin(a) + (y - 90) * math.cos(a))
+               for x, y in turned]
+        assert np.allclose(C.head_pose(rot), C.head_pose(turned), atol=1e-12), deg

@@ -30,6 +30,11 @@ SIZE = 150
 CASES = {"clean": None, "small-severe": None, "blur-severe": 0.93, "dark-severe": 0.81,
          "jpeg-moderate": None, "jpeg-severe": None, "eyes-severe": 0.62, "lower-moderate": None, "small-moderate": 0.55}
 VIEW_CASES = {"lamp": None, "cool": 0.9, "gray": None}
+# The detector's keypoints (right eye, left eye, nose tip, mouth; source pixels) where a case has
+# a detector: facing the camera, turned, tilted back.
+KEYPOINTS = {"blur-severe": [[60, 70], [140, 72], [101, 115], [100, 150]],
+             "dark-severe": [[60, 70], [140, 62], [150, 100], [110, 150]],
+             "view cool": [[60, 70], [140, 70], [100, 84], [100, 130]]}
 CALIBRATION = {
     "range_levels": [{"from": 0, "to": 17, "level": 0.7}, {"from": 18, "to": None, "level": 0.85}],
     "widening": [{"from": 0.9, "to": 1.0001, "tau": 1.0}, {"from": 0.5, "to": 0.9, "tau": 1.3},
@@ -59,9 +64,11 @@ def build() -> dict:
         img = images[cond]
         h, w = img.shape[:2]
         model_input = np.array(Image.fromarray(img).resize((SIZE, SIZE), Image.BOX), dtype=np.uint8)
-        q = capture.input_quality(model_input, float(np.sqrt(w * h)), det, capture.blockiness(img))
+        kp = KEYPOINTS.get(cond)
+        q = capture.input_quality(model_input, float(np.sqrt(w * h)), det, capture.blockiness(img),
+                                  None if kp is None else capture.head_pose(kp))
         cases.append({"condition": cond, "source_png": _png(img), "input_png": _png(model_input),
-                      "face_px": float(np.sqrt(w * h)), "detector_score": det, "expected": q})
+                      "face_px": float(np.sqrt(w * h)), "detector_score": det, "keypoints": kp, "expected": q})
     # A distribution (a bump at 16 years) widened at each quality band, and the decision at T = 18.
     ages = np.arange(101)
     probs = np.exp(-0.5 * ((ages - 16) / 3.0) ** 2)
@@ -100,7 +107,7 @@ def build() -> dict:
             bump(40, 8, 1), bump(30, 3, 1) + np.eye(101)[100] * 0.2]
     far_cases = []
     for dist in [np.round(d / d.sum(), 8) for d in torn] + [np.array(c["widened"]) for c in calib_cases if "widened" in c]:
-        age, mass = metrics.far_mode(dist[None], **{k: v for k, v in FAR_MODE.items() if k != "min_mass"})
+        age, mass = metrics.far_mode(dist[None], **{k: FAR_MODE[k] for k in ("gap", "window", "smooth")})
         far_cases.append({"probs": dist.tolist(), "age": int(age[0]), "mass": round(float(mass[0]), 8)})
     return {"size": SIZE, "command": "training/.venv/bin/python -m training.tests.test_quality_parity",
             "cases": cases, "calibration": CALIBRATION, "probs": np.round(probs, 8).tolist(),
