@@ -165,7 +165,7 @@ def degrade(img: np.ndarray, kind: str, parameter: float | None, rng: np.random.
     and vary the mask's colour (the kind's `jitter`); the benchmark's faces keep them fixed."""
     if kind == "clean":
         return img
-    k = KINDS[kind]
+    k = ALL_KINDS[kind]
     extra = k.jitter(rng) if jitter and k.jitter else {}
     return k.degrade(img, parameter, rng, **extra)
 
@@ -188,7 +188,7 @@ def condition_seed(base: int, index: int, condition: str) -> int:
 @dataclass
 class CaptureConfig:
     share: float = 0.0                  # share of training faces degraded (0 = off)
-    kinds: tuple[str, ...] = tuple(KINDS)
+    kinds: tuple[str, ...] = tuple(KINDS)   # any of ALL_KINDS: the capture kinds and VIEW_KINDS
     severity: float = 1.0               # 0..1: how far into each kind's train_range draws go (1 = all
                                         # of it); a schedule can raise it (severity_warmup_epochs)
     severity_warmup_epochs: float = 0.0
@@ -196,12 +196,21 @@ class CaptureConfig:
                                         # the teacher answered on the clean face, so more of it tells the
                                         # student what the face was rather than what it now looks like
 
+    def validate(self):
+        _check_kinds(self.kinds)
+
+
+def _check_kinds(kinds) -> None:
+    unknown = [k for k in kinds if k not in ALL_KINDS]
+    if unknown:
+        raise ValueError(f"unknown capture kinds {unknown}: choose from {sorted(ALL_KINDS)}")
+
 
 def train_parameter(kind: str, u: float, severity: float) -> float:
     """u in [0, 1) -> a parameter of `kind` in its training range, the first `severity` of it
     (the milder end first)."""
-    lo, hi, scale = KINDS[kind].train_range
-    if KINDS[kind].mild_end == "high":   # a larger face, more light, higher quality...: draw from `hi` down
+    lo, hi, scale = ALL_KINDS[kind].train_range
+    if ALL_KINDS[kind].mild_end == "high":   # a larger face, more light, higher quality...: draw from `hi` down
         lo, hi = hi, lo
     t = u * severity
     if scale == "log":
@@ -214,6 +223,7 @@ def degrade_batch(faces, cfg: CaptureConfig, seed: int, severity: float | None =
     again as the server would scale them (Pillow BOX), and bool [B]: which). Deterministic in `seed`."""
     import torch
 
+    _check_kinds(cfg.kinds)
     rng = np.random.default_rng(seed)
     b, s = faces.shape[0], faces.shape[1]
     picked = rng.random(b) < cfg.share
@@ -606,6 +616,59 @@ VIEWS = {
     "jpeg80": View(lambda img, rng: img, "other", file="jpg"),
 }
 STABILITY_SEED = 2          # the benchmark's draws on `test` (the capture benchmark's is BENCH_SEED)
+
+
+# What training draws from to hold the answer still under these views (model version 9): the same
+# functions, with ranges that span the benchmark's views and go past them. The parameter of each
+# is a strength t in [0, 1] (severity scales it, as for the capture kinds); the rest is drawn.
+
+def reframed(img: np.ndarray, t: float, rng: np.random.Generator) -> np.ndarray:
+    """Framed as a detector frames a face, off by up to `t` of the way: the window moved up to 8 %
+    of its side, its side times 0.88-1.14, and half the time a head tilted up to 20 degrees and
+    turned back upright by all but up to 4 degrees (the photo path's roll error)."""
+    if rng.random() < 0.5:
+        img = turned_back(img, rng.choice([-1.0, 1.0]) * rng.uniform(5.0, 20.0), rng.uniform(-4.0, 4.0) * t)
+    a = rng.uniform(0, 2 * math.pi)
+    shift = 0.08 * t * rng.uniform(0.5, 1.0)
+    scale = math.exp(rng.uniform(-1.0, 1.0) * t * math.log(1.14))
+    return reframe(img, shift * math.cos(a), shift * math.sin(a), scale)
+
+
+def coloured(img: np.ndarray, t: float, rng: np.random.Generator) -> np.ndarray:
+    """Light of any colour over the whole face: red and blue light each up to 2.5x (at t = 1)
+    above or below green's, luma kept (warm, cool and magenta casts are points of this)."""
+    r, b = np.exp(rng.uniform(-1.0, 1.0, size=2) * t * math.log(2.5))
+    return cast(img, (float(r), 1.0, float(b)))
+
+
+def lamped(img: np.ndarray, t: float, rng: np.random.Generator) -> np.ndarray:
+    """A saturated lamp (LAMPS) from a random side, reaching strength `t` at the lit edge."""
+    name = list(LAMPS)[int(rng.integers(len(LAMPS)))]
+    return tinted_gradient(img, LAMPS[name], rng.uniform(0, 360), strength=t)
+
+
+def hue_shifted(img: np.ndarray, t: float, rng: np.random.Generator) -> np.ndarray:
+    """Colours turned and their strength changed, as phone filters and stage light do: the chroma
+    (YIQ's I, Q) turned by up to 90 degrees either way and scaled by 0.3-1.9 (at t = 1), luma kept."""
+    x = img.astype(np.float64)
+    yiq = x @ np.array([[0.299, 0.596, 0.211], [0.587, -0.274, -0.523], [0.114, -0.322, 0.312]])
+    a = math.radians(rng.uniform(-90.0, 90.0) * t)
+    sat = math.exp(rng.uniform(math.log(0.3), math.log(1.9)) * t)
+    i, q = yiq[..., 1].copy(), yiq[..., 2].copy()
+    yiq[..., 1] = sat * (i * math.cos(a) - q * math.sin(a))
+    yiq[..., 2] = sat * (i * math.sin(a) + q * math.cos(a))
+    rgb = yiq @ np.linalg.inv(np.array([[0.299, 0.596, 0.211], [0.587, -0.274, -0.523], [0.114, -0.322, 0.312]]))
+    return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
+
+
+# Training-only kinds (no benchmark levels: bench:stability measures them through VIEWS).
+VIEW_KINDS = {
+    "reframed": Kind(reframed, {}, (0.0, 1.0, "lin"), mild_end="low"),
+    "coloured": Kind(coloured, {}, (0.0, 1.0, "lin"), mild_end="low"),
+    "lamped": Kind(lamped, {}, (0.0, 1.0, "lin"), mild_end="low"),
+    "hue_shifted": Kind(hue_shifted, {}, (0.0, 1.0, "lin"), mild_end="low"),
+}
+ALL_KINDS = {**KINDS, **VIEW_KINDS}
 
 
 def view_seed(base: int, index: int, view: str) -> int:

@@ -178,6 +178,7 @@ class TrainConfig:
             group = getattr(self, name)
             if hasattr(group, "validate"):
                 group.validate()
+        self.capture.validate()
 
     @classmethod
     def from_flat(cls, **settings) -> TrainConfig:

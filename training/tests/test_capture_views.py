@@ -106,3 +106,29 @@ def test_head_pose_reads_the_nose_in_the_eyes_frame_whatever_the_roll():
         rot = [(100 + (x - 100) * math.cos(a) - (y - 90) * math.sin(a), 90 + (x - 100) * math.sin(a) + (y - 90) * math.cos(a))
                for x, y in turned]
         assert np.allclose(C.head_pose(rot), C.head_pose(turned), atol=1e-12), deg
+
+
+def test_training_draws_the_views_kinds_deterministically_and_strength_zero_changes_no_colour():
+    face = synthetic_face()
+    for kind in C.VIEW_KINDS:
+        a = C.degrade(face, kind, 0.8, np.random.default_rng(3), jitter=True)
+        b = C.degrade(face, kind, 0.8, np.random.default_rng(3), jitter=True)
+        assert np.array_equal(a, b) and a.shape == face.shape, kind
+        assert np.abs(a.astype(int) - face).mean() > 2, f"{kind} at 0.8 changes the face"
+    for kind in ("coloured", "lamped", "hue_shifted"):
+        out = C.degrade(face, kind, 0.0, np.random.default_rng(4))
+        assert np.abs(out.astype(int) - face).max() <= 1, kind
+    # hue_shifted keeps luma; coloured keeps it roughly (a cast re-balances the channels)
+    turned = C.hue_shifted(face, 1.0, np.random.default_rng(5))
+    assert abs(C.luma(turned).mean() - C.luma(face).mean()) < 3
+
+
+def test_a_batch_can_draw_the_views_kinds_and_an_unknown_kind_is_refused():
+    import pytest
+    import torch
+    faces = torch.from_numpy(np.stack([synthetic_face(seed=i) for i in range(6)]))
+    cfg = C.CaptureConfig(share=1.0, kinds=tuple(C.VIEW_KINDS))
+    out, picked = C.degrade_batch(faces, cfg, seed=9)
+    assert picked.all() and out.shape == faces.shape and not torch.equal(out, faces)
+    with pytest.raises(ValueError, match="unknown capture kinds"):
+        C.degrade_batch(faces, C.CaptureConfig(share=1.0, kinds=("sepia",)), seed=9)
