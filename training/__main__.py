@@ -92,7 +92,7 @@ def main(argv=None):
     ev = sub.add_parser("evaluate", help="metrics of a checkpoint on a split")
     ev.add_argument("--checkpoint", required=True)
     ev.add_argument("--split", default="val")
-    ev.add_argument("--tta", choices=["single", "flip", "ten"], default="single")
+    ev.add_argument("--tta", choices=["single", "flip", "gray", "flip+gray", "ten"], default="single")
     ev.add_argument("--data-root", default=None, help="default: the checkpoint's training data")
     ev.add_argument("--limit", type=int, default=None)
 
@@ -215,14 +215,14 @@ def main(argv=None):
     te.add_argument("--checkpoint", action="append", required=True)
     te.add_argument("--out", required=True)
     te.add_argument("--split", default="train")
-    te.add_argument("--tta", choices=["single", "flip", "ten"], default="flip")
+    te.add_argument("--tta", choices=["single", "flip", "gray", "flip+gray", "ten"], default="flip")
     te.add_argument("--data-root", default=None, help="default: the checkpoints' training data")
 
     so = sub.add_parser("soup", help="average the weights of runs fine-tuned from one ancestor "
                         "into one checkpoint, and score it on val")
     so.add_argument("--checkpoint", action="append", required=True)
     so.add_argument("--out", required=True)
-    so.add_argument("--tta", choices=["single", "flip", "ten"], default="flip")
+    so.add_argument("--tta", choices=["single", "flip", "gray", "flip+gray", "ten"], default="flip")
     so.add_argument("--greedy", action="store_true",
                     help="add the runs best first, each only if the soup's val MAE does not rise")
     so.add_argument("--weight", action="append", type=float, default=None,

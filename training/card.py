@@ -54,7 +54,8 @@ def write_card(model_dir: str, compare: str | None = None, bench: str | None = N
     single = t["fp32_single"]["branches"]
     ten = t["fp32_ten_crop"]["branches"]
     flip = t.get("fp32_flip", {}).get("branches")
-    served = "face + mirror averaged" if rep.get("served_views") == "flip" else "single crop"
+    served = {"flip": "face + mirror averaged", "gray": "face + gray averaged",
+              "flip+gray": "face, mirror and their gray averaged"}.get(rep.get("served_views"), "single crop")
     errs = rep["test_errors"]
     box = int8.get("attention_box")
     collapsed = bool(box) and box["area_p50"] > COLLAPSED_AREA

@@ -16,7 +16,7 @@ from . import metrics
 from .calibration import range_levels_for
 from .contract import OUTPUT_NAMES
 from .data import Packed, load_split, resize, ten_crop
-from .model import ALNet, average_views, dex, load_checkpoint
+from .model import ALNet, average_views, dex, gray_view, load_checkpoint
 
 BRANCHES = ("global", "local", "fused")
 
@@ -58,9 +58,20 @@ def _views(images: torch.Tensor, size: int, tta: str) -> list[torch.Tensor]:
     x = resize(images, size)
     if tta == "flip":
         return [x, x.flip(3)]
+    if tta == "gray":
+        return [x, gray_view(x)]
+    if tta == "flip+gray":
+        g = gray_view(x)
+        return [x, x.flip(3), g, g.flip(3)]
     if tta != "single":
         raise ValueError(f"unknown tta {tta!r}")
     return [x]
+
+
+def served_tta(cfg) -> str:
+    """The tta that reads a network as its served graph does (ModelConfig.test_flip, test_gray)."""
+    return {(False, False): "single", (True, False): "flip", (False, True): "gray", (True, True): "flip+gray"}[
+        (bool(cfg.test_flip), bool(cfg.test_gray))]
 
 
 def predict_onnx(path: str, data: Packed, batch_size: int = 256) -> dict:

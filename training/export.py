@@ -12,7 +12,7 @@ import torch
 
 from .contract import write_manifest_json
 from .data import load_packed
-from .model import ALNet, ExportWrapper, create_model, load_checkpoint
+from .model import ALNet, ExportWrapper, create_model, load_checkpoint, served_views
 
 OPSET = 18
 
@@ -166,7 +166,7 @@ def write_manifest(directory: str | Path, model: ALNet, model_file: str, *, name
         "face_margin": face_margin,
         "ages": {"min": _number(ages.min()), "max": _number(ages.max())},
         "fusion": {"global": cfg.fusion_global, "local": cfg.fusion_local},
-        "views": ["face", "mirror"] if cfg.test_flip else ["face"],
+        "views": served_views(cfg),
         "temperature": float(model.temperature),
         "model": model_file,
         "files": files,
@@ -190,7 +190,7 @@ def export_only(checkpoint: str | None, model_name: str | None, input_size: int 
     speed do not depend on the weights), with parity figures. Calibrates on real faces."""
     if checkpoint:
         model, _ = load_checkpoint(checkpoint)
-        if model_options:                       # serving options of a trained network (test_flip, fusion)
+        if model_options:                       # serving options of a trained network (test_flip, test_gray, fusion)
             from dataclasses import replace
             model.cfg = replace(model.cfg, **model_options)
     else:

@@ -60,6 +60,8 @@ class ModelConfig:
     state_momentum: float = 0.01            # EMA rate of the LSTM state kept for stateless inference
     test_flip: bool = False                 # the served graph also reads the mirrored face and averages the
                                             # two answers: twice the compute for a steadier estimate
+    test_gray: bool = False                 # ...and the face in gray (and its mirror with test_flip): an answer
+                                            # that leans less on the light's colour (docs/stability.md)
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
 
@@ -391,6 +393,21 @@ def dex(probs: torch.Tensor, class_ages: torch.Tensor) -> torch.Tensor:
     return probs @ class_ages
 
 
+LUMA = (0.299, 0.587, 0.114)                # ITU-R 601, as training/capture.py gray()
+
+
+def gray_view(x: torch.Tensor) -> torch.Tensor:
+    """RGB pixels [N, 3, H, W] (before normalization) -> the same in gray: each channel its luma."""
+    luma = LUMA[0] * x[:, 0:1] + LUMA[1] * x[:, 1:2] + LUMA[2] * x[:, 2:3]   # [N, 1, H, W]
+    return luma.expand(-1, 3, -1, -1)
+
+
+def served_views(cfg) -> list[str]:
+    """The views the served graph averages, in its order (the manifest's `views`)."""
+    views = ["face", "mirror"] if cfg.test_flip else ["face"]
+    return views + [f"gray {v}" if v != "face" else "gray" for v in views] if cfg.test_gray else views
+
+
 def average_views(preds: list[dict[str, torch.Tensor]], class_ages: torch.Tensor) -> dict[str, torch.Tensor]:
     """Predictions of several views of the same faces (mirror, ten-crop) -> one: each branch's
     distribution averaged, then DEX; the box is the first (unmodified) view's."""
@@ -536,6 +553,8 @@ class ExportWrapper(nn.Module):
         self.model = model.eval()
 
     def forward(self, image: torch.Tensor):
+        if self.model.cfg.test_gray:
+            return self.forward_with_gray(image)
         x = self.model.preprocess(image)                                        # [N, 3, S, S]
         local = self.model.cfg.fusion_local > 0                                 # a branch weighted 0 is not run
         if not self.model.cfg.test_flip:
@@ -546,6 +565,20 @@ class ExportWrapper(nn.Module):
         n = x.shape[0]
         both = self.model.predict(self.model(torch.cat([x, x.flip(3)]), local=local))   # each [2N, ...]
         views = [{k: v[:n] for k, v in both.items()}, {k: v[n:] for k, v in both.items()}]
+        pred = average_views(views, self.model.class_ages)
+        return tuple(pred[k] for k in self.output_names)
+
+    def forward_with_gray(self, image: torch.Tensor):
+        """The face and its gray (each with its mirror under test_flip) stacked in one batch, as
+        served_views lists them, their distributions averaged."""
+        n = image.shape[0]
+        pixels = image.permute(0, 3, 1, 2).float() / 255.0                      # [N, 3, S, S]
+        x = torch.cat([pixels, gray_view(pixels)])                               # [2N, ...]
+        if self.model.cfg.test_flip:
+            x = torch.cat([x[:n], x[:n].flip(3), x[n:], x[n:].flip(3)])          # face, mirror, gray, gray mirror
+        local = self.model.cfg.fusion_local > 0
+        out = self.model.predict(self.model(self.model.normalize(x), local=local))   # each [V*N, ...]
+        views = [{k: v[i * n:(i + 1) * n] for k, v in out.items()} for i in range(x.shape[0] // n)]
         pred = average_views(views, self.model.class_ages)
         return tuple(pred[k] for k in self.output_names)
 

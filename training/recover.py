@@ -92,7 +92,7 @@ def recover(model_dir: str | Path) -> tuple[ALNet, dict]:
     from .model import MODEL_CONFIGS
     from dataclasses import replace
     cfg = replace(MODEL_CONFIGS[manifest["arch"]], input_size=manifest["input"]["size"],
-                  test_flip=manifest.get("views") == ["face", "mirror"], **tc.get("model_options", {}))
+                  test_flip="mirror" in manifest.get("views", []), test_gray="gray" in manifest.get("views", []), **tc.get("model_options", {}))
     model = ALNet(cfg)
     w = _initializers(model_dir / manifest["model"])
     state = model.state_dict()

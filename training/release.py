@@ -16,7 +16,7 @@ import torch
 
 from .calibration import calibrate_release
 from .data import data_source, load_split
-from .evaluate import detailed_report, fit_temperature, predict_onnx, predict_packed, summarize_predictions
+from .evaluate import detailed_report, fit_temperature, predict_onnx, predict_packed, served_tta, summarize_predictions
 from .export import export_onnx, parity, quantize_int8, write_manifest
 from .model import load_checkpoint
 from .served import served_int8_report
@@ -27,23 +27,25 @@ UTKFACE_LICENSE = ("UTKFace: non-commercial research purposes only; image copyri
 
 def release(checkpoint: str, out: str, *, name: str, version: str, face_margin: float = 0.4,
             calib: int = 512, external_data: bool = False, keep_fp32: bool = False,
-            flip: bool = False, limit_eval: int | None = None, framing_from: str | None = None,
-            fusion: dict | None = None) -> dict:
+            flip: bool = False, gray: bool = False, limit_eval: int | None = None,
+            framing_from: str | None = None, fusion: dict | None = None) -> dict:
     """framing_from: a manifest.json whose `framing` (how a detector's box becomes the crop, measured
     by `python -m training detector framing` for this training data) the release carries; without
     it the server frames a face by face_margin alone.
     flip: the served graph averages the face and its mirror (ModelConfig.test_flip); the
     temperature is then fitted on that averaged answer, and the report adds it beside the
     single-crop ablation.
+    gray: the served graph also averages the face in gray (and its mirror with flip)
+    (ModelConfig.test_gray): the temperature and the val numbers read that average too.
     fusion: the served weights of the two branches, e.g. {"global": 1, "local": 0} when the
     local branch does not help on `val`: the graph then skips that branch (local_age is the global
     head's, the box the whole crop), and costs only what it uses."""
     model, ckpt = load_checkpoint(checkpoint)
-    model.cfg.test_flip = flip
+    model.cfg.test_flip, model.cfg.test_gray = flip, gray
     if fusion is not None:
         model.cfg.fusion_global = float(fusion.get("global", model.cfg.fusion_global))
         model.cfg.fusion_local = float(fusion.get("local", model.cfg.fusion_local))
-    served = "flip" if flip else "single"
+    served = served_tta(model.cfg)
     model.eval()
     size = model.cfg.input_size
     out = Path(out)

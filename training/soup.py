@@ -14,7 +14,7 @@ from .evaluate import evaluate_checkpoint
 
 
 # How a checkpoint is served, not what network it is: runs that differ only here still soup.
-SERVING_OPTIONS = ("test_flip", "fusion_global", "fusion_local")
+SERVING_OPTIONS = ("test_flip", "test_gray", "fusion_global", "fusion_local")
 
 
 def average_weights(checkpoints: list[str], weights: list[float] | None = None) -> dict:

@@ -114,3 +114,22 @@ def test_a_graph_served_without_the_local_branch_does_not_compute_it(tmp_path):
     with torch.no_grad():
         pred = model.predict(model(model.preprocess(torch.from_numpy(images)), local=False))
     assert np.allclose(age, pred["age"].numpy(), atol=1e-3)
+
+
+def test_a_graph_with_the_gray_view_answers_as_the_network_does(tmp_path):
+    """test_gray: the exported graph averages the face, its mirror and their gray, as
+    predict_packed's flip+gray does, and the manifest lists the four views."""
+    from training.data import Packed
+    from training.evaluate import predict_packed
+    torch.manual_seed(0)
+    model = create_model("al_resnet_tiny", input_size=64).eval()
+    model.cfg.test_flip, model.cfg.test_gray = True, True
+    path = export_onnx(model, tmp_path / "gray.onnx")
+    images = _faces(4, 64)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    age, probs = sess.run(["age", "probs"], {"image": images})
+    data = Packed(torch.from_numpy(images), torch.zeros(4), torch.zeros(4, dtype=torch.long),
+                  torch.full((4,), float("nan")), [None] * 4, [None] * 4)
+    want = predict_packed(model, data, tta="flip+gray")["fused"]
+    assert np.allclose(probs, want["probs"], atol=1e-5) and np.allclose(age, want["age"], atol=1e-3)
+

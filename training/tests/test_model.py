@@ -2,6 +2,7 @@
 import copy
 
 import pytest
+import numpy as np
 import torch
 
 from training.model import (ALNet, ExportWrapper, ModelConfig, checkpoint_dict, create_model,
@@ -208,6 +209,32 @@ def test_flip_view_averages_the_face_and_its_mirror():
     assert torch.allclose(b["probs"], m["probs"], atol=1e-6) and torch.allclose(b["age"], m["age"], atol=1e-4)
     assert torch.equal(a["box"], b["box"])
     assert torch.allclose(b["age"], b["probs"] @ model.class_ages, atol=1e-4)
+
+
+def test_gray_view_averages_the_face_and_its_gray_and_ignores_the_lights_colour_in_that_half():
+    from training.evaluate import predict_packed, served_tta
+    from training.data import Packed
+    from training.model import served_views
+    model = small("al_resnet_tiny").eval()
+    img = torch.randint(0, 256, (3, SMALL_INPUT, SMALL_INPUT, 3), dtype=torch.uint8)
+    names = ExportWrapper.output_names
+    with torch.no_grad():
+        model.cfg.test_flip, model.cfg.test_gray = True, True
+        four = dict(zip(names, ExportWrapper(model)(img)))
+        # By hand: the network on each of the four views, distributions averaged.
+        px = img.permute(0, 3, 1, 2).float() / 255
+        g = (0.299 * px[:, :1] + 0.587 * px[:, 1:2] + 0.114 * px[:, 2:]).expand(-1, 3, -1, -1)
+        probs = [model.predict(model(model.normalize(v)))["probs"] for v in (px, px.flip(3), g, g.flip(3))]
+    assert served_views(model.cfg) == ["face", "mirror", "gray", "gray mirror"]
+    assert torch.allclose(four["probs"], sum(probs) / 4, atol=1e-6)
+    assert torch.allclose(four["age"], four["probs"] @ model.class_ages, atol=1e-4)
+    # Evaluation reads the network as the graph serves it (the same four views).
+    assert served_tta(model.cfg) == "flip+gray"
+    data = Packed(img, torch.zeros(3), torch.zeros(3, dtype=torch.long), torch.full((3,), float("nan")), [None] * 3, [None] * 3)
+    evaluated = predict_packed(model, data, tta="flip+gray")["fused"]["probs"]
+    assert np.allclose(evaluated, four["probs"].numpy(), atol=1e-5)
+    model.cfg.test_flip = False
+    assert served_views(model.cfg) == ["face", "gray"] and served_tta(model.cfg) == "gray"
 
 
 def test_local_stage_keeps_backbone_batchnorm_statistics():
