@@ -275,6 +275,26 @@ def _read_carry(path: str, split: str, size: int, limit: int | None, seed: int) 
                   gender=[d["gender"][i] for i in idx], race=[d["race"][i] for i in idx])
 
 
+# Bands of true age that balance_weights keeps each group's mix of (bench/lib/age-check-metrics.ts
+# FAIRNESS_BANDS, which the published fairness tables re-weight by).
+FAIRNESS_BANDS = ((0, 12), (13, 15), (16, 17), (18, 24), (25, 29), (30, 39), (40, 49), (50, 59), (60, 200))
+
+
+def balance_weights(ages, groups) -> torch.Tensor:
+    """Per-face drawing weights [N] under which every group (gender or race; None is a group of its
+    own) weighs the same and each has the whole set's age mix by FAIRNESS_BANDS: a face in band b
+    of group g weighs share(b) / count(g, b). A group's total is the set's share of the bands it
+    has faces in (1 where it has all of them)."""
+    ages = np.asarray(ages, float)
+    band = np.searchsorted([hi for _, hi in FAIRNESS_BANDS], np.floor(ages), side="left")
+    keys = [str(g) for g in groups]
+    share = np.bincount(band, minlength=len(FAIRNESS_BANDS)) / len(band)
+    counts: dict[tuple[str, int], int] = {}
+    for k, b in zip(keys, band):
+        counts[(k, b)] = counts.get((k, b), 0) + 1
+    return torch.tensor([share[b] / counts[(k, b)] for k, b in zip(keys, band)], dtype=torch.float64)
+
+
 @dataclass
 class AugmentConfig:
     scale: tuple[float, float] = (0.8, 1.05)      # side of the sampled window, fraction of the image

@@ -26,7 +26,7 @@ import torch.distributed as dist
 
 from .capture import CONDITIONS, CaptureConfig, condition_seed, degrade_batch, degrade_condition
 from .checkpoint import TrainingState, config_record, resume, save_last
-from .data import Packed, augment, fixed_subset, load_framed, load_packed, load_photo_crops
+from .data import Packed, augment, balance_weights, fixed_subset, load_framed, load_packed, load_photo_crops
 from .datasets import ADIENCE_GROUPS
 from .distill import load_teacher
 from .evaluate import predict_packed, summarize_predictions
@@ -223,6 +223,7 @@ class TrainFaces:
     labels: torch.Tensor                      # [N]
     framed: torch.Tensor | None               # uint8 [N, S, S, 3]: the same faces as the photo path cuts them
     teacher: torch.Tensor | None              # [N, M]: the teacher's distributions
+    draw_weights: torch.Tensor | None = None  # [N]: an epoch draws faces by these (data.balance), else a permutation
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -251,7 +252,12 @@ def load_train_faces(cfg: TrainConfig, train_data: Packed, size: int, device, an
                   f"{d.framed_share:.0%} of each batch drawn from them", flush=True)
         framed = framed.to(device)
     teacher = load_teacher(cfg.distill.teacher, train_data.ages).to(device) if cfg.distill.teacher else None
-    return TrainFaces(images, labels, framed, teacher)
+    weights = None
+    if d.balance:
+        weights = balance_weights(train_data.ages.numpy(), getattr(train_data, d.balance))
+        if announce:
+            print(f"each epoch draws its faces so that every {d.balance} weighs the same, with the set's age mix", flush=True)
+    return TrainFaces(images, labels, framed, teacher, weights)
 
 
 class Run:
@@ -325,7 +331,11 @@ def train_epoch(run: Run, epoch: int) -> tuple[str | None, EpochTally]:
         run.order.manual_seed(cfg.seed * 1000 + 7919 * epoch)
     stage_modes(run.model, cfg.stage)
     per_rank = cfg.optim.batch_size
-    perm = torch.randperm(len(run.faces), generator=run.order)[run.rank::run.world]
+    if run.faces.draw_weights is None:
+        perm = torch.randperm(len(run.faces), generator=run.order)[run.rank::run.world]
+    else:   # balanced: as many draws as faces, with replacement, by the faces' weights
+        perm = torch.multinomial(run.faces.draw_weights, len(run.faces), replacement=True,
+                                 generator=run.order)[run.rank::run.world]
     tally = EpochTally(0, 0, torch.zeros((), device=run.device), 0.0)
     if state.partial is not None:
         # Mid-epoch: the random stream, the sums and the time where the stop left them.

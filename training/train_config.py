@@ -38,6 +38,9 @@ class DataConfig:
                                              # path from composed photos, instead of the chips' canvases
     detector: str = "models/detectors/blazeface-short-range/1"
     framing_from: str = "training/framings/utkface-blazeface-short-range-1.json"   # whose measured `framing`
+    balance: str | None = None               # "gender" or "race": each epoch draws its faces (with replacement)
+                                             # so that every group weighs the same, each with the whole set's
+                                             # age mix (data.balance_weights): a remedy for a gap between groups
 
     def __post_init__(self):
         self.validate()
@@ -45,6 +48,8 @@ class DataConfig:
     def validate(self):
         if not 0.0 <= self.framed_share <= 1.0:
             raise ValueError(f"framed_share={self.framed_share}: a share of the faces, 0..1")
+        if self.balance not in (None, "gender", "race"):
+            raise ValueError(f"balance={self.balance!r}: None, 'gender' or 'race'")
 
 
 @dataclass

@@ -1,3 +1,4 @@
+import numpy as np
 import torch
 
 from training.data import AugmentConfig, augment, resize, ten_crop
@@ -83,3 +84,29 @@ def test_a_split_is_loaded_from_the_data_its_run_trained_on():
                             "dataset_options": {"test_fold": 0}}}
     assert data_source(run) == DataSource("adience", "/a", 0.4, {"test_fold": 0})
     assert data_source(run, data_root="/b") == DataSource("adience", "/b", 0.4, {"test_fold": 0})
+
+
+def test_balance_weights_give_every_group_the_same_weight_and_the_sets_age_mix():
+    from training.data import FAIRNESS_BANDS, balance_weights
+    rng = np.random.default_rng(0)
+    # Women younger than men on average, and three times fewer.
+    ages = np.concatenate([rng.integers(1, 90, 900), rng.integers(1, 45, 300)]).astype(float)
+    groups = ["male"] * 900 + ["female"] * 300
+    w = balance_weights(ages, groups).numpy()
+    band = np.searchsorted([hi for _, hi in FAIRNESS_BANDS], ages)
+    share = np.bincount(band, minlength=len(FAIRNESS_BANDS)) / len(ages)
+    for g in ("male", "female"):
+        mine = np.array(groups) == g
+        has = np.unique(band[mine])
+        assert abs(w[mine].sum() - share[has].sum()) < 1e-9
+        by_band = np.bincount(band[mine], weights=w[mine], minlength=len(FAIRNESS_BANDS))
+        assert np.allclose(by_band[has], share[has])
+    assert abs(w[:900].sum() - 1.0) < 1e-9          # the men span every band
+
+
+def test_balance_is_a_group_the_data_has():
+    import pytest
+    from training.train_config import TrainConfig
+    assert TrainConfig.from_flat(balance="gender").data.balance == "gender"
+    with pytest.raises(ValueError, match="balance"):
+        TrainConfig.from_flat(balance="age")

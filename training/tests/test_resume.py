@@ -89,9 +89,10 @@ def test_a_checkpoint_with_the_old_flat_config_resumes(tmp_path, written):
     assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
     assert resumed["best_epoch"] == whole["best_epoch"]
     _assert_same_weights(_weights(tmp_path / "whole" / "last.pt"), _weights(tmp_path / "cut" / "last.pt"))
-    # What it writes now holds the same flat settings (a newer code's checkpoint reads the same).
+    # What it writes now holds the same flat settings (a newer code's checkpoint reads the same),
+    # and the settings added since at their defaults.
     now = torch.load(tmp_path / "cut" / "last.pt", weights_only=False)["train_config"]
-    assert now == dict(OLD_FLAT_CONFIG, out=str(tmp_path / "cut"), max_steps=None, resume=True)
+    assert now == dict(OLD_FLAT_CONFIG, out=str(tmp_path / "cut"), max_steps=None, resume=True, balance=None)
 
 
 def test_the_old_flat_config_with_another_setting_is_refused(tmp_path):
@@ -186,3 +187,21 @@ print("STOPPED", r["stopped"], flush=True)
                           capture_output=True, text=True)
     assert "STOPPED None" in done.stdout
     _assert_same_weights(_weights(tmp_path / "whole" / "last.pt"), _weights(tmp_path / "cut" / "last.pt"))
+
+
+def test_a_balanced_run_draws_by_its_weights_and_resumes_to_the_uninterrupted_one(tmp_path):
+    """balance="gender": each epoch draws its faces by data.balance_weights (with replacement),
+    from the run's seeded order, so a resumed run still ends where the whole one does."""
+    data, val = _faces(64, 0), _faces(32, 1)
+    data.gender = ["female" if i % 4 == 0 else "male" for i in range(64)]   # women a quarter of the faces
+    whole = train(_config(tmp_path / "whole", "global", balance="gender"), data, val)
+    train(_config(tmp_path / "cut", "global", balance="gender", max_steps=64 // 16), data, val)
+    resumed = train(_config(tmp_path / "cut", "global", balance="gender", resume=True), data, val)
+    assert resumed["best_epoch"] == whole["best_epoch"]
+    a = torch.load(tmp_path / "whole" / "last.pt", weights_only=False)["state_dict"]
+    b = torch.load(tmp_path / "cut" / "last.pt", weights_only=False)["state_dict"]
+    for name, tensor in a.items():
+        torch.testing.assert_close(b[name], tensor, rtol=0, atol=1e-6, msg=name)
+    # Another draw than the unbalanced run's.
+    plain = train(_config(tmp_path / "plain", "global"), data, val)
+    assert plain["history"][0]["train_loss"] != whole["history"][0]["train_loss"]

@@ -17,13 +17,13 @@ FLAT_NAMES = {
     "optimizer", "head_lr_mult", "warmup_epochs", "label_sigma", "local_loss", "age_weight", "global_age_weight",
     "teacher", "teacher_weight", "augment", "capture", "val_capture", "limit_train", "limit_val", "max_steps",
     "resume", "framed_share", "photo_crops", "val_photo_crops", "select_on", "detector", "framing_from", "seed",
-    "device", "bf16", "budget_minutes", "progress_file", "channels_last", "progress",
+    "device", "bf16", "budget_minutes", "progress_file", "channels_last", "progress", "balance",
 }
 
 
 def test_the_flat_names_are_unique_and_the_ones_checkpoints_hold():
     names = [f.name for f, _ in flat_fields()]
-    assert len(names) == len(set(names)) == 47
+    assert len(names) == len(set(names)) == 48
     assert set(names) == FLAT_NAMES == set(TrainConfig().flat())
 
 
