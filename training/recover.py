@@ -91,8 +91,15 @@ def recover(model_dir: str | Path) -> tuple[ALNet, dict]:
     tc = json.loads(report_path.read_text()).get("train_config", {}) if report_path.exists() else {}
     from .model import MODEL_CONFIGS
     from dataclasses import replace
+    # The served graph's options: its views and its fusion. A graph served without the local
+    # branch does not hold it, so a recovered network that kept the default fusion would add an
+    # untrained branch to its answer.
+    fusion = manifest.get("fusion", {})
+    served = {"test_flip": "mirror" in manifest.get("views", []), "test_gray": "gray" in manifest.get("views", []),
+              **({"fusion_global": float(fusion["global"])} if "global" in fusion else {}),
+              **({"fusion_local": float(fusion["local"])} if "local" in fusion else {})}
     cfg = replace(MODEL_CONFIGS[manifest["arch"]], input_size=manifest["input"]["size"],
-                  test_flip="mirror" in manifest.get("views", []), test_gray="gray" in manifest.get("views", []), **tc.get("model_options", {}))
+                  **{**tc.get("model_options", {}), **served})
     model = ALNet(cfg)
     w = _initializers(model_dir / manifest["model"])
     state = model.state_dict()

@@ -62,3 +62,25 @@ def test_recalibrated_batchnorm_keeps_the_function(tmp_path):
     assert (before - after).abs().max() < 1e-3
     bn = model.backbone.stem[1]
     assert not torch.allclose(bn.running_var, torch.ones_like(bn.running_var))
+
+
+@torch.no_grad()
+def test_a_graph_served_without_the_local_branch_is_recovered_without_it(tmp_path):
+    """Versions 8 serve the global head alone (fusion local 0): the recovered network must answer
+    with that fusion, not add the branch the graph does not hold (it would be untrained)."""
+    torch.manual_seed(0)
+    model = create_model("al_resnet_tiny")
+    model.cfg.fusion_local = 0.0
+    model.eval()
+    fp32 = export_onnx(model, tmp_path / "model.fp32.onnx")
+    quantize_int8(fp32, tmp_path / "model.int8.onnx", _faces(32, 64))
+    (tmp_path / "manifest.json").write_text(json.dumps({
+        "arch": "al_resnet_tiny", "input": {"size": 64}, "views": ["face", "mirror"], "temperature": 1.0,
+        "fusion": {"global": 1.0, "local": 0.0}, "model": "model.int8.onnx"}))
+    got, info = recover(tmp_path)
+    assert (got.cfg.fusion_global, got.cfg.fusion_local, got.cfg.test_flip) == (1.0, 0.0, True)
+    assert "local_head.weight" in info["not_in_graph"]
+    x = model.preprocess(torch.from_numpy(_faces(8, 64, seed=1)))
+    a, b = model.predict(model(x, local=False)), got.predict(got(x, local=False))
+    assert (a["age"] - b["age"]).abs().max() < 1.0
+
