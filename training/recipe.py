@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .train_config import TrainConfig
 
-_RELEASE_FIELDS = {"flip", "external_data", "face_margin", "calib", "compare", "notes", "limit_eval", "framing_from",
+_RELEASE_FIELDS = {"flip", "gray", "external_data", "face_margin", "calib", "compare", "notes", "limit_eval", "framing_from",
                    "fusion", "soup"}
 
 

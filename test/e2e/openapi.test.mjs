@@ -109,6 +109,15 @@ test('the document is OpenAPI 3.1 and describes every route with its answers', a
   assert.equal(ajv.compile({ $ref: 'openapi.json#/components/schemas/Error422' })({ error: { code: 'bad_request', message: 'x', request_id: 'r' } }), false);
 });
 
+test('the document names every reason an answer can give, the light, the pose and a torn answer included', () => {
+  const quality = doc.components.schemas.Quality;
+  const reasons = quality.properties.reasons.description;
+  for (const r of ['too dark: add light', 'unusual light colour: use white light', 'head turned or tilted: face the camera', 'unsure: it sees two ages far apart; send another photo']) {
+    assert.ok(reasons.includes(r), r);
+  }
+  for (const field of ['chroma_along', 'chroma_across', 'yaw', 'pitch']) assert.ok(quality.properties[field]?.description, field);
+});
+
 test('answers of the GET routes fit the document', async () => {
   assert.equal((await call('GET', '/healthz')).status, 'ok');
   const models = await call('GET', '/v1/models');

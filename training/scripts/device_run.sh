@@ -21,10 +21,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PYTHONUNBUFFERED=1
 
-RECIPE=${RECIPE:-training/recipes/al-dlib29-utkface-8.toml}
-FROM=${FROM:-models/al-dlib29-utkface/7.1}                       # the version the recipe's init recovers
-INIT=${INIT:-runs/recovered/al-dlib29-utkface-7.1.pt}           # the recipe's init
-TEACHER=${TEACHER:-runs/teacher/7.1-flip.pt}                    # the recipe's teacher
+RECIPE=${RECIPE:-training/recipes/al-dlib29-utkface-9.toml}
+FROM=${FROM:-models/al-dlib29-utkface/8}                         # the version the recipe's init recovers
+INIT=${INIT:-runs/recovered/al-dlib29-utkface-8.pt}             # the recipe's init
+TEACHER=${TEACHER:-runs/teacher/8-flip.pt}                      # the recipe's teacher
 SIZE=${SIZE:-150}                                               # the recipe's input size
 CARRY=${CARRY:-.cache/device/utkface-$SIZE.carry.pt}
 CAP_MB=${CAP_MB:-67.1}                                          # 64 MiB

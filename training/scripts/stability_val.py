@@ -6,8 +6,8 @@ training arms of model version 9 are chosen on it; `test` is only bench:stabilit
 
 Each of `faces` val faces (evenly spaced; second_view.py's faces and draws) in every view of
 training/capture.py VIEWS, resized to the network's input as the server resizes a whole image,
-read by the network in PyTorch as its served graph reads it (its test_flip / test_gray) or by
---tta. Per checkpoint: MAE on the clean faces and over all views, each face's spread over its
+read by the network in PyTorch as its served graph reads it (its test_flip / test_gray, and the
+global head alone unless --fusion-local says otherwise) or by --tta. Per checkpoint: MAE on the clean faces and over all views, each face's spread over its
 views (median, 90th percentile, worst, faces over 10 years) and the mean move of each kind of
 view (frame, light, other) from the clean face's answer.
 """
@@ -32,9 +32,11 @@ from training.evaluate import predict_packed, served_tta  # noqa: E402
 from training.model import load_checkpoint  # noqa: E402
 
 
-def measure(checkpoint: str, faces: int, tta: str, data_root: str) -> dict:
+def measure(checkpoint: str, faces: int, tta: str, data_root: str, fusion_local: float | None) -> dict:
     model, _ = load_checkpoint(checkpoint)
     model.eval()
+    if fusion_local is not None:     # the fusion the release will serve, not the one training scored
+        model.cfg.fusion_local = fusion_local
     tta = served_tta(model.cfg) if tta == "served" else tta
     images, truth = view_inputs(data_root, "val", faces, model.cfg.input_size)     # [F, V, S, S, 3], [F]
     f, v = images.shape[:2]
@@ -87,9 +89,13 @@ def main():
     ap.add_argument("--faces", type=int, default=300)
     ap.add_argument("--tta", default="served", choices=["served", "single", "flip", "gray", "flip+gray"])
     ap.add_argument("--data-root", default=str(REPO / UTKFACE_ROOT))
+    ap.add_argument("--fusion-local", type=float, default=0.0,
+                    help="the local branch's weight as served (versions 8 and 9: 0, the global head alone; "
+                    "a stage-global checkpoint's own 0.5 would add a branch it never trained); -1: the checkpoint's")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
-    rows = [measure(c, args.faces, args.tta, args.data_root) for c in args.checkpoints]
+    fusion_local = None if args.fusion_local < 0 else args.fusion_local
+    rows = [measure(c, args.faces, args.tta, args.data_root, fusion_local) for c in args.checkpoints]
     for r in rows:
         print(f"{r['checkpoint']}: MAE clean {r['mae_clean']:.3f}, views {r['mae_views']:.3f}; spread median "
               f"{r['spread_median']:.2f}, p90 {r['spread_p90']:.2f}, worst {r['spread_worst']:.1f}, over 10 y {r['over_10']}; "
