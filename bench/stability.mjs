@@ -30,7 +30,7 @@ import { iou } from './lib/compose-photos.mjs';
 import { ensurePeers, faceApiPhotoAges, peers } from './lib/peers.mjs';
 import { grayVariant, packagePhotos, realPhotos, rgb, variants } from './lib/real-photos.mjs';
 import { decodeImage } from './lib/server-code.mjs';
-import { CONFIDENT_WIDTH, FAR, stabilityReport } from './lib/stability-metrics.ts';
+import { CONFIDENT_WIDTH, FAR, faceSpread, stabilityReport } from './lib/stability-metrics.ts';
 import { startBenchWorker } from './lib/worker.mjs';
 
 const TIERS = [...CONTRACT.tiers].reverse();    // the accurate tier first, as the docs show it
@@ -250,8 +250,8 @@ async function main() {
   if (opts.md) writeFileSync(opts.md, md + '\n');
   if (opts.svg) {
     const panels = [];
-    if (chips) panels.push({ title: `UTKFace test faces, ${labelled.index.views.length} views`, runs: chipRuns.map((r, i) => ({ name: r.name, spreads: r.faces.map((f) => Math.max(...Object.values(f.answers).map((a) => a.age)) - Math.min(...Object.values(f.answers).map((a) => a.age))) })) });
-    if (real) panels.push({ title: `Real photos, ${photos.length} photos x 10`, runs: photoRuns.map((r) => ({ name: r.name, spreads: r.photos.flatMap((p) => p.faces).filter((f) => Object.keys(f.answers).length > 1).map((f) => Math.max(...Object.values(f.answers).map((a) => a.age)) - Math.min(...Object.values(f.answers).map((a) => a.age))) })) });
+    if (chips) panels.push({ title: `UTKFace test faces, ${labelled.index.views.length} views`, runs: chipRuns.map((r) => ({ name: r.name, spreads: r.faces.map((f) => faceSpread(f)) })) });
+    if (real) panels.push({ title: `Real photos, ${photos.length} photos x 10`, runs: photoRuns.map((r) => ({ name: r.name, spreads: r.photos.flatMap((p) => p.faces).map((f) => faceSpread(f)).filter(Number.isFinite) })) });
     writeFileSync(opts.svg, svg(panels));
   }
   if (opts.json) writeFileSync(opts.json, JSON.stringify({ faces: opts.faces, views: labelled?.index.views ?? [], chips: chipRuns, real: photoRuns }) + '\n');

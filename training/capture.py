@@ -647,17 +647,20 @@ def lamped(img: np.ndarray, t: float, rng: np.random.Generator) -> np.ndarray:
     return tinted_gradient(img, LAMPS[name], rng.uniform(0, 360), strength=t)
 
 
+RGB_TO_YIQ = np.array([[0.299, 0.596, 0.211], [0.587, -0.274, -0.523], [0.114, -0.322, 0.312]])   # x @ M
+YIQ_TO_RGB = np.linalg.inv(RGB_TO_YIQ)
+
+
 def hue_shifted(img: np.ndarray, t: float, rng: np.random.Generator) -> np.ndarray:
     """Colours turned and their strength changed, as phone filters and stage light do: the chroma
     (YIQ's I, Q) turned by up to 90 degrees either way and scaled by 0.3-1.9 (at t = 1), luma kept."""
-    x = img.astype(np.float64)
-    yiq = x @ np.array([[0.299, 0.596, 0.211], [0.587, -0.274, -0.523], [0.114, -0.322, 0.312]])
+    yiq = img.astype(np.float64) @ RGB_TO_YIQ
     a = math.radians(rng.uniform(-90.0, 90.0) * t)
     sat = math.exp(rng.uniform(math.log(0.3), math.log(1.9)) * t)
     i, q = yiq[..., 1].copy(), yiq[..., 2].copy()
     yiq[..., 1] = sat * (i * math.cos(a) - q * math.sin(a))
     yiq[..., 2] = sat * (i * math.sin(a) + q * math.cos(a))
-    rgb = yiq @ np.linalg.inv(np.array([[0.299, 0.596, 0.211], [0.587, -0.274, -0.523], [0.114, -0.322, 0.312]]))
+    rgb = yiq @ YIQ_TO_RGB
     return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
 
 

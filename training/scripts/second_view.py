@@ -119,7 +119,7 @@ def main():
     ap.add_argument("--model-dir", required=True)
     ap.add_argument("--faces", type=int, default=300)
     ap.add_argument("--split", default="val")
-    ap.add_argument("--data-root", default=str(REPO / UTKFACE_ROOT) if not Path(UTKFACE_ROOT).is_absolute() else UTKFACE_ROOT)
+    ap.add_argument("--data-root", default=str(REPO / UTKFACE_ROOT))
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     manifest = json.loads((Path(args.model_dir) / "manifest.json").read_text())
